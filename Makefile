@@ -1,0 +1,98 @@
+# medft: full training or fine tuning? (Tajbakhsh et al., IEEE TMI 2016) on real Caffe.
+#
+#   make demo              the main job on the embedded synthetic default
+#   make test              install everything (Debian packages, venv, Caffe), lint, run the tests
+#   make <app>-<config>    one cell of the study, e.g. make polyp-ft-conv1
+#   make <app>-all         an application's grid;  make <app>-report  its report
+#   make setup | caffe | prototxt | bench | clean
+#
+# Knobs: DATA=folder of prepared data (default data/), RUNS=runs/, SCALE=demo size,
+#        GPU=1 to train on the GPU, MEDFT_CACHE=where the Caffe build is cached.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+SYS_PY  := /usr/bin/python3
+VENV    := .venv
+PY      := $(VENV)/bin/python
+MEDFT   := $(VENV)/bin/medft
+STAMP   := $(VENV)/.medft-installed
+DATA    ?= data
+RUNS    ?= runs
+SCALE   ?= 1
+
+# One place per fact: the application and configuration tokens come from the package.
+APPS    := $(shell PYTHONPATH=python $(SYS_PY) -c 'from medft.apps import APP_NAMES; print(*APP_NAMES)')
+CONFIGS := $(shell PYTHONPATH=python $(SYS_PY) -c 'from medft.schedule import CONFIG_NAMES; print(*CONFIG_NAMES)')
+CELLS   := $(foreach a,$(APPS),$(foreach c,$(CONFIGS),$(a)-$(c)))
+
+.PHONY: help setup deps venv caffe prototxt schema test lint bench clean clean-caffe demo cell \
+        $(CELLS) $(addsuffix -all,$(APPS)) $(addsuffix -report,$(APPS))
+
+help:
+	@sed -n '2,10p' Makefile | sed 's/^# \{0,1\}//'
+
+## --- installation -----------------------------------------------------------------------------
+deps:  ## Debian packages for Caffe and the venv (installs them when run as root)
+	@PYTHONPATH=python $(SYS_PY) -m medft.caffe_build --deps-only --install-deps
+
+$(STAMP): setup.py pyproject.toml | deps
+	@test -x $(PY) || $(SYS_PY) -m venv --system-site-packages $(VENV)
+	@echo "numpy==$$($(SYS_PY) -c 'import numpy; print(numpy.__version__)')" > $(VENV)/constraints.txt
+	$(PY) -m pip install -q --disable-pip-version-check -c $(VENV)/constraints.txt -e '.[test]'
+	@touch $@
+
+venv: $(STAMP)
+
+caffe: venv  ## build real Caffe into the cache (instant when cached)
+	@PYTHONPATH=python $(PY) -m medft.caffe_build --install-deps $(if $(FORCE),--force,)
+
+setup: venv caffe
+	@$(MEDFT) doctor | head -4
+
+prototxt: venv  ## regenerate prototxt/ and solvers/ (byte-identical to the committed files)
+	$(MEDFT) gen --out .
+
+schema:  ## regenerate the Python module of our Caffe-schema subset
+	cd python/medft/proto && protoc --python_out=. medft_caffe.proto
+
+## --- checks -------------------------------------------------------------------------------------
+lint: venv
+	$(VENV)/bin/ruff check python tests data_prep eval
+
+test: setup lint
+	$(PY) -m pytest -q tests
+
+bench: setup
+	@if $(MEDFT) bench --help >/dev/null 2>&1; then $(MEDFT) bench --out bench; \
+	 else echo "make bench: not yet: the benchmark stage arrives with issue #7" >&2; exit 3; fi
+
+## --- the study ----------------------------------------------------------------------------------
+demo: setup
+	$(MEDFT) demo --scale $(SCALE)
+
+# make polyp-ft-conv1 -> make cell APP=polyp CONFIG=ft-conv1
+$(CELLS): setup
+	@$(MAKE) --no-print-directory cell APP=$(firstword $(subst -, ,$@)) \
+	    CONFIG=$(patsubst $(firstword $(subst -, ,$@))-%,%,$@)
+
+cell:
+	@test -n "$(APP)" -a -n "$(CONFIG)" || { echo "make cell needs APP= and CONFIG=" >&2; exit 2; }
+	$(MEDFT) prep $(APP) --synthetic --out $(DATA)
+	$(MEDFT) train $(APP) $(CONFIG) --data $(DATA)/$(APP) --runs $(RUNS) $(if $(GPU),--gpu,)
+	$(MEDFT) predict $(APP) $(CONFIG) --data $(DATA)/$(APP) --runs $(RUNS)
+	$(MEDFT) score $(APP) --runs $(RUNS)/$(APP) --out $(RUNS)/$(APP)/scores
+
+$(addsuffix -all,$(APPS)): %-all:
+	@for c in $(CONFIGS); do $(MAKE) --no-print-directory $*-$$c || exit $$?; done
+
+$(addsuffix -report,$(APPS)): %-report: setup
+	$(MEDFT) report $* --runs $(RUNS)/$* --out $(RUNS)/$*/report
+
+## --- housekeeping -------------------------------------------------------------------------------
+clean:  ## remove the venv and caches of this checkout (not data/, runs/ or the Caffe cache)
+	rm -rf $(VENV) .pytest_cache .ruff_cache python/*.egg-info
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+
+clean-caffe:  ## remove the cached Caffe build
+	rm -rf "$$(PYTHONPATH=python $(SYS_PY) -m medft.caffe_build --print-path)"

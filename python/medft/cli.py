@@ -1,0 +1,83 @@
+"""``medft``: one command, a subcommand per stage of the study.
+
+    medft doctor     what Caffe this is (version, mode, path, BLAS)
+    medft gen        write prototxt/ and solvers/ (Tables I and II)
+    medft prep       build the LMDBs of an application (section VI)
+    medft pretrain   make the offline stand-in for the ImageNet AlexNet
+    medft train      train one cell of the study on real Caffe
+    medft predict    per-patch probabilities of a trained net
+    medft score      FROC/ROC/box-plot statistics with 95% CIs
+    medft report     figures and a Markdown report
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from medft import __version__
+from medft.errors import MedftError
+
+#: subcommand -> issue that brings it (for the "not yet" message)
+STAGES: dict[str, str] = {
+    "doctor": "#2",
+    "gen": "#2",
+    "prep": "#3",
+    "pretrain": "#4",
+    "train": "#4",
+    "predict": "#4",
+    "score": "#5",
+    "report": "#5",
+    "demo": "#7",
+}
+
+
+def _load(stage: str):
+    try:
+        return importlib.import_module(f"medft.commands.{stage}")
+    except ModuleNotFoundError as e:
+        if e.name == f"medft.commands.{stage}":
+            return None
+        raise
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="medft", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--version", action="version", version=f"medft {__version__}")
+    sub = ap.add_subparsers(dest="stage", metavar="STAGE", required=True)
+    for stage, issue in STAGES.items():
+        mod = _load(stage)
+        if mod is None:
+            p = sub.add_parser(stage, help=f"(not yet: arrives with issue {issue})")
+            p.set_defaults(_run=lambda args, s=stage, i=issue: _not_yet(s, i))
+            p.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+            continue
+        p = sub.add_parser(stage, help=mod.HELP, description=(mod.__doc__ or mod.HELP),
+                           formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        mod.add_arguments(p)
+        p.set_defaults(_run=mod.run)
+    return ap
+
+
+def _not_yet(stage: str, issue: str) -> int:
+    print(f"medft {stage}: not yet: this stage is not built yet (issue {issue}).", file=sys.stderr)
+    return 3
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args._run(args) or 0)
+    except MedftError as e:
+        print(f"medft {args.stage}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"medft {args.stage}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

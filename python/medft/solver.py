@@ -1,0 +1,75 @@
+"""The SGD solver of Table II and equation (2), as a Caffe ``SolverParameter``.
+
+Equation (2) lowers the learning rate by gamma once per epoch: gamma^floor(tN/|X|).
+Caffe's "step" policy gives base_lr * gamma^floor(iter/stepsize), so stepsize is the
+number of iterations in one epoch of the actual training set, ceil(|X| / N).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from medft.apps import get_app
+from medft.schedule import BASE_LR, GAMMA, MOMENTUM
+from medft.schema import pb
+
+#: BVLC's AlexNet value; the paper does not state a weight decay.
+WEIGHT_DECAY = 0.0005
+#: A fixed seed so runs repeat (the paper does not state one).
+RANDOM_SEED = 2016
+#: Upper bound on training length; the driver stops earlier on validation-AUC patience.
+MAX_EPOCHS = 50
+DISPLAY = 20  # BVLC AlexNet
+VAL_FRACTION = 0.2  # "80% of the training data ... validation set with the remaining 20%"
+
+
+def iters_per_epoch(n_train: int, batch: int) -> int:
+    """Iterations that see every training patch once: ceil(n_train / batch)."""
+    if n_train <= 0 or batch <= 0:
+        raise ValueError(f"n_train and batch must be positive, got {n_train}, {batch}")
+    return math.ceil(n_train / batch)
+
+
+@dataclass
+class SolverOptions:
+    n_train: int  # patches in the training LMDB
+    n_val: int  # patches in the validation LMDB
+    train_batch: int
+    test_batch: int
+    net: str  # path of the train_val prototxt
+    snapshot_prefix: str
+    mode: str = "CPU"  # or "GPU"
+    max_epochs: int = MAX_EPOCHS
+    random_seed: int = RANDOM_SEED
+
+
+def paper_sizes(app: str) -> tuple[int, int]:
+    """(train, val) patch counts of the paper's stratified set after the 80/20 split."""
+    total = get_app(app).paper_train_patches
+    n_val = round(total * VAL_FRACTION)
+    return total - n_val, n_val
+
+
+def solver(o: SolverOptions) -> pb.SolverParameter:
+    """The solver: SGD, base_lr 0.001, momentum 0.9, step policy with gamma 0.95 per epoch."""
+    if o.mode not in ("CPU", "GPU"):
+        raise ValueError(f"solver mode must be CPU or GPU, got {o.mode!r}")
+    epoch = iters_per_epoch(o.n_train, o.train_batch)
+    s = pb.SolverParameter(net=o.net, type="SGD")
+    s.test_iter.append(iters_per_epoch(o.n_val, o.test_batch))
+    s.test_interval = epoch
+    s.test_initialization = False
+    s.base_lr = BASE_LR
+    s.lr_policy = "step"
+    s.gamma = GAMMA
+    s.stepsize = epoch
+    s.momentum = MOMENTUM
+    s.weight_decay = WEIGHT_DECAY
+    s.display = DISPLAY
+    s.max_iter = epoch * o.max_epochs
+    s.snapshot = epoch
+    s.snapshot_prefix = o.snapshot_prefix
+    s.solver_mode = pb.SolverParameter.GPU if o.mode == "GPU" else pb.SolverParameter.CPU
+    s.random_seed = o.random_seed
+    return s

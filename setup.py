@@ -1,0 +1,30 @@
+"""medft: Caffe-faithful reproduction of Tajbakhsh et al., IEEE TMI 2016.
+
+Install into a virtual environment made from Debian's /usr/bin/python3 with
+--system-site-packages (pycaffe links Debian's libpython3.11 and numpy); `make setup`
+does this and builds Caffe.
+"""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="medft",
+    version="0.1.0",
+    description="Full training or fine tuning? A Caffe-faithful reproduction of Tajbakhsh et al. 2016",
+    package_dir={"": "python"},
+    packages=find_packages("python"),
+    package_data={"medft": ["proto/*.proto", "data/*"]},
+    python_requires=">=3.11",
+    install_requires=[
+        "numpy>=1.24,<2",  # pycaffe is compiled against Debian's numpy 1.24
+        "protobuf>=3.20,<5",  # gencode of Debian's protoc 3.21 (ours and pycaffe's)
+        "lmdb>=1.4",
+        "scipy>=1.10",
+        "scikit-image>=0.21",
+        "matplotlib>=3.7",
+        "nibabel>=5.0",
+        "tqdm>=4.65",
+    ],
+    extras_require={"test": ["pytest>=7", "ruff>=0.4"]},
+    entry_points={"console_scripts": ["medft=medft.cli:main"]},
+)
