@@ -102,3 +102,22 @@ def test_ft_conv3_sgd_freezes_conv1_conv2_and_steps_lr_per_epoch(caffe, tiny_lmd
     assert lrs[0] == pytest.approx(0.001) and lrs[1] == pytest.approx(0.001)
     assert lrs[2] == pytest.approx(0.00095)  # one epoch done: 0.001 * 0.95
     assert lrs[3] == pytest.approx(0.00095)
+
+
+@pytest.mark.parametrize("size", [227, 224, 200])
+def test_python_shapes_equal_caffe(caffe, size, tmp_path):
+    """medft.shapes (ceil pooling, floor convolution) against real Caffe, also where they differ."""
+    from medft.alexnet import NetOptions, deploy_net
+    from medft.shapes import net_shapes
+
+    net = deploy_net("cimt", "scratch")
+    net.layer[0].input_param.shape[0].dim[2:] = [size, size]
+    path = tmp_path / "net.prototxt"
+    write_text_atomic(path, text_format.MessageToString(net))
+    real = caffe.Net(str(path), caffe.TEST)
+    blobs, params = net_shapes(net, (10, 3, size, size))
+    for name, shape in blobs.items():
+        assert real.blobs[name].data.shape == shape, name
+    for name, shapes in params.items():
+        assert [b.data.shape for b in real.params[name]] == shapes, name
+    assert NetOptions().deploy_batch == 10

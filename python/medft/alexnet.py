@@ -100,8 +100,12 @@ def _add(net: pb.NetParameter, name: str, type_: str, bottom: list[str], top: li
     return layer
 
 
-def _body(net: pb.NetParameter, app: str, config: str, init: str) -> str:
-    """Append conv1 .. fc8_<app> to ``net``; return the name of the output blob."""
+def _body(net: pb.NetParameter, app: str | None, config: str, init: str, num_classes: int = 0) -> str:
+    """Append conv1 .. fc8_<app> to ``net``; return the name of the output blob.
+
+    With ``app=None`` the last layer keeps the ImageNet name ``fc8`` and has ``num_classes``
+    outputs: that is the source-task net of ``medft pretrain``.
+    """
     bottom = "data"
     for i, c in enumerate(CONVS, start=1):
         conv = _add(net, c.name, "Convolution", [bottom], [c.name])
@@ -142,11 +146,11 @@ def _body(net: pb.NetParameter, app: str, config: str, init: str) -> str:
         drop = _add(net, f"drop{i}", "Dropout", [f.name], [f.name])
         drop.dropout_param.dropout_ratio = DROPOUT
         bottom = f.name
-    fc8 = last_layer_name(app)
+    fc8 = last_layer_name(app) if app else "fc8"
     layer = _add(net, fc8, "InnerProduct", [bottom], [fc8])
     layer.param.extend(_params(config, "fc8"))
     ip = layer.inner_product_param
-    ip.num_output = get_app(app).num_classes
+    ip.num_output = get_app(app).num_classes if app else num_classes
     ip.weight_filler.CopyFrom(_filler(init, FC8_STD))
     ip.bias_filler.CopyFrom(pb.FillerParameter(type="constant", value=0))
     return fc8
@@ -197,4 +201,20 @@ def deploy_net(app: str, config: str, init: str = "gaussian",
     inp.input_param.shape.add(dim=[o.deploy_batch, 3, INPUT_SIZE, INPUT_SIZE])
     top = _body(net, app, config, init)
     _add(net, "prob", "Softmax", [top], ["prob"])
+    return net
+
+
+def source_task_net(num_classes: int, train_source: str, batch: int,
+                    mean_bgr: tuple[float, ...] = IMAGENET_MEAN_BGR) -> pb.NetParameter:
+    """AlexNet with ImageNet layer names (last layer ``fc8``, ``num_classes`` outputs), trained
+    from scratch on an LMDB: the net of ``medft pretrain``'s offline stand-in for ImageNet."""
+    net = pb.NetParameter(name=f"AlexNet-source-task-{num_classes}")
+    data = _add(net, "data", "Data", [], ["data", "label"])
+    data.include.add(phase=pb.TRAIN)
+    data.transform_param.mean_value.extend(mean_bgr)
+    data.data_param.source = train_source
+    data.data_param.batch_size = batch
+    data.data_param.backend = pb.DataParameter.LMDB
+    top = _body(net, None, "scratch", "gaussian", num_classes)
+    _add(net, "loss", "SoftmaxWithLoss", [top, "label"], ["loss"])
     return net

@@ -1,0 +1,187 @@
+"""``medft report``: score an application, draw its figures and write ``report.md``.
+
+The report holds: a data summary, one table of every configuration at the operating
+points with 95% intervals, the pairwise comparison table, the figures (Figs. 2/4/6 (a) and
+(b), 8, 9, 10 as they apply) and what produced them (run folders, seeds, versions).
+Figures are drawn only from :class:`pipeline.Scores`; each has its CSV beside it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from medft.apps import get_app
+from medft.errors import MedftError
+from medft.evaluate import io, pipeline, plots
+from medft.evaluate.compare import to_markdown
+from medft.schema import write_text_atomic
+
+#: the representative subset drawn in panel (a) when there are more than 6 configurations
+PANEL_A = ("handcrafted", "scratch", "ft-fc8", "ft-fc7", "ft-conv4", "ft-conv1")
+#: the configurations of the reduced-data panel (b) and of the Fig. 8 maps, in preference order
+DEEP = ("ft-conv1",)
+
+
+def _panel_a(runs: list[pipeline.RunScores], chosen: list[str] | None) -> list[pipeline.RunScores]:
+    full = [r for r in runs if not r.run.fraction]
+    if chosen:
+        return [r for r in runs if r.run.name in chosen]
+    if len(full) <= 6:
+        return full
+    return [r for r in full if r.run.config in PANEL_A]
+
+
+def _panel_b(runs: list[pipeline.RunScores]) -> list[pipeline.RunScores]:
+    reduced = {r.run.config for r in runs if r.run.fraction}
+    return [r for r in runs if r.run.config in reduced]
+
+
+def _curve_figure(s: pipeline.Scores, runs: list[pipeline.RunScores], path: Path, title: str,
+                  colors: dict[str, int]) -> list[Path]:
+    fractions = sorted({r.run.fraction for r in runs}, key=lambda f: -float(f or 100))
+    curves = []
+    for r in runs:
+        label = r.run.config + (f" ({r.run.fraction}% data)" if r.run.fraction else "")
+        p = r.points
+        curves.append(plots.Curve(label, r.curve["x"], r.curve["y"], p.x, p.value, p.lo, p.hi,
+                                  color=colors[r.run.config], style=fractions.index(r.run.fraction)))
+    if s.app == "frames":
+        return plots.plot_curves(curves, path, xlabel=pipeline.X_LABEL[s.app], title=title,
+                                 ylabel="true positive rate", xlim=(0, 1), diagonal=True)
+    x_max = 1.5 * max(float(np.max(s.options.operating_points)), 1e-9)
+    return plots.plot_curves(curves, path, xlabel=pipeline.X_LABEL[s.app], title=title, xlim=(0, x_max))
+
+
+def _figures(s: pipeline.Scores, out: Path, chosen: list[str] | None, n_maps: int) -> list[tuple[str, Path]]:
+    figs: list[tuple[str, Path]] = []
+    names = list(dict.fromkeys(r.run.config for r in s.runs))
+    colors = {c: i for i, c in enumerate(names)}
+    kind = {"frames": "ROC"}.get(s.app, "FROC")
+    if s.app != "cimt":
+        a = _panel_a(s.runs, chosen)
+        _curve_figure(s, a, out / "fig_a", f"{kind}: configurations (95% CI at operating points)", colors)
+        figs.append((f"(a) {kind} curves of the configurations", out / "fig_a.png"))
+        b = _panel_b(s.runs)
+        if b:
+            _curve_figure(s, b, out / "fig_b", f"{kind}: reduced training data", colors)
+            figs.append((f"(b) {kind} with reduced training data", out / "fig_b.png"))
+    else:
+        mm = all(np.isfinite(x["li_error_mm"]) for r in s.runs for x in r.rois)
+        unit, suffix = ("mm", "_mm") if mm else ("pixels", "")
+        for key, name in (("li_error", "lumen-intima"), ("ma_error", "media-adventitia")):
+            samples = {r.run.name: np.array([x[key + suffix] for x in r.rois]) for r in s.runs}
+            plots.plot_boxes(samples, out / f"fig9_{key}", ylabel=f"segmentation error ({unit})",
+                             title=f"{name} interface")
+            figs.append((f"Fig. 9: {name} segmentation error", out / f"fig9_{key}.png"))
+        with_maps = [r for r in s.runs if any("li_colmax" in t for t in r.traces.values())]
+        deep = [r for r in with_maps if r.run.name in DEEP]
+        pick = (deep or with_maps or [None])[0]
+        if pick is not None:
+            for roi_name, t in list(pick.traces.items())[:n_maps]:
+                roi: io.CimtRoi = t["roi"]
+                plots.plot_confidence_map(roi.image, roi.p_li, roi.p_ma, t, roi.gt_li, roi.gt_ma,
+                                          out / f"fig8_{roi_name}", title=f"{pick.run.name}: {roi_name}")
+                figs.append((f"Fig. 8: {pick.run.name}, ROI {roi_name}", out / f"fig8_{roi_name}.png"))
+    logs = {r.run.name: lg for r in s.runs if (lg := io.read_log(r.run.path)) is not None}
+    if logs:
+        plots.plot_convergence(logs, out / "fig10_convergence", title="validation AUC during training")
+        figs.append(("Fig. 10: convergence (validation AUC)", out / "fig10_convergence.png"))
+    return figs
+
+
+def _ci(v, lo, hi) -> str:
+    if v is None or not np.isfinite(v):
+        return "n/a"
+    return f"{v:.3f} [{lo:.3f}, {hi:.3f}]"
+
+
+def _summary_table(s: pipeline.Scores) -> str:
+    if s.app == "cimt":
+        rows = []
+        for r in s.runs:
+            row = {"config": r.run.name}
+            for k, v in r.summary["errors"].items():
+                if not k.startswith("imt_expert"):
+                    row[k] = f"{v['mean']:.3f} ± {v['std']:.3f}"
+            rows.append(row)
+        return to_markdown(rows)
+    rows = []
+    for r in s.runs:
+        row = {"config": r.run.name}
+        for op in r.summary["operating_points"]:
+            row[f"@{op['fp_rate']:g} bootstrap"] = _ci(op["value"], op["lo"], op["hi"])
+            if "binormal" in op:
+                row[f"@{op['fp_rate']:g} binormal"] = _ci(op["binormal"], op["binormal_lo"],
+                                                          op["binormal_hi"])
+        if "auc" in r.summary:
+            a = r.summary["auc"]
+            row["AUC (DeLong)"] = _ci(a["auc"], a["lo"], a["hi"])
+        rows.append(row)
+    return to_markdown(rows)
+
+
+def write_report(s: pipeline.Scores, out: Path, figs: list[tuple[str, Path]], command: str) -> Path:
+    """Write ``out/report.md`` from computed scores and drawn figures; returns its path."""
+    app = get_app(s.app)
+    tests = pipeline._tests_used(s.app)
+    lines = [f"# {app.title}: scoring report", "",
+             f"Generated by `{command}` (medft {s.provenance['versions']['medft']}). "
+             "Every number below is in the CSV/JSON files of this folder.", "",
+             "## Data", ""]
+    lines += [f"- {k}: {v}" for k, v in s.data_summary.items()]
+    lines += ["", "## Configurations at the operating points" if s.app != "cimt" else
+              "## Errors per configuration (mean ± std over ROIs)", ""]
+    if s.app != "cimt":
+        lines += [f"x = {pipeline.X_LABEL[s.app]}; sensitivity with 95% intervals "
+                  f"({s.options.n_boot} resamples by {s.options.resample}, seed {s.options.seed}). "
+                  "Step convention: the largest sensitivity reached without exceeding the rate.", ""]
+    lines += [_summary_table(s), "## Pairwise comparisons", ""]
+    lines += [f"- {k}: {v}" for k, v in tests.items()] + [""]
+    cols = (["metric", "a", "b", "mean_a", "mean_b", "median_diff", "n", "p_value", "test"]
+            if s.app == "cimt" else
+            ["a", "b", "fp_rate", "value_a", "value_b", "diff", "diff_lo", "diff_hi", "p_value", "test",
+             "ci_rule"])
+    lines += [to_markdown(s.tables["comparisons"], cols)]
+    if "auc_comparisons" in s.tables:
+        lines += ["AUC comparisons (DeLong paired):", "",
+                  to_markdown(s.tables["auc_comparisons"],
+                              ["a", "b", "auc_a", "auc_b", "diff", "z", "p_value", "ci_rule"])]
+    lines += ["## Figures", ""]
+    for title, path in figs:
+        lines += [f"### {title}", "", f"![{title}]({path.relative_to(out)})",
+                  f"(data: `{path.with_suffix('.csv').relative_to(out)}`, vector: "
+                  f"`{path.with_suffix('.pdf').relative_to(out)}`)", ""]
+    lines += ["## Provenance", "", "| run folder | fraction | run.json |", "|---|---|---|"]
+    for rec in s.provenance["runs"]:
+        meta = rec.get("run.json", "")
+        if isinstance(meta, dict):
+            meta = ", ".join(f"{k}={v}" for k, v in list(meta.items())[:8])
+        lines.append(f"| `{rec['folder']}` | {rec['fraction'] or 'all'} | {meta} |")
+    lines += ["", "Versions: " + ", ".join(f"{k} {v}" for k, v in s.provenance["versions"].items()), "",
+              "Options: " + ", ".join(f"{k}={v}" for k, v in s.provenance["options"].items()), ""]
+    path = out / "report.md"
+    write_text_atomic(path, "\n".join(lines))
+    return path
+
+
+def make_report(app: str, runs_dir: Path, out: Path, *, data_dir: Path | None = None,
+                configs: list[str] | None = None, figure_configs: list[str] | None = None,
+                options: pipeline.Options | None = None, snake: dict | None = None,
+                n_maps: int = 3, force: bool = False, command: str | None = None) -> Path:
+    """Score ``app`` into ``out``, draw the figures and write ``out/report.md``.
+
+    Refuses to overwrite an existing ``report.md`` unless ``force``.  Returns its path.
+    """
+    out = Path(out)
+    if (out / "report.md").exists() and not force:
+        raise MedftError(f"{out / 'report.md'} exists; pass --force to overwrite")
+    scores = pipeline.score_app(app, runs_dir, out, data_dir=data_dir, configs=configs,
+                                options=options or pipeline.Options(), snake=snake, force=True)
+    if figure_configs:
+        unknown = [c for c in figure_configs if c not in {r.run.name for r in scores.runs}]
+        if unknown:
+            raise MedftError(f"--figure-configs: {unknown[0]!r} is not a scored run folder")
+    figs = _figures(scores, out, figure_configs, n_maps)
+    return write_report(scores, out, figs, command or f"make_report({app!r}, {str(runs_dir)!r}, ...)")

@@ -1,0 +1,103 @@
+"""CIMT: dense prediction, column-max boundaries, open snakes and the errors."""
+
+import numpy as np
+import pytest
+from medft.errors import MedftError
+from medft.evaluate import cimt, io
+from medft.evaluate.synthetic import synthetic_roi
+
+
+def centre_predictor(calls):
+    """A fake 3-class net: P(li) = centre pixel / 255, P(ma) = mean of the patch / 255."""
+    def predict(batch):
+        calls.append(batch.shape)
+        assert batch.dtype == np.float32 and batch.shape[1] == 3
+        np.testing.assert_array_equal(batch[:, 0], batch[:, 2])  # gray repeated to 3 channels
+        c = batch.shape[2] // 2
+        li = batch[:, 0, c, c] / 255
+        ma = batch[:, 0].mean(axis=(1, 2)) / 255
+        return np.stack([1 - li, li, ma], axis=1)
+    return predict
+
+
+def test_dense_predict_every_pixel_with_mirror_borders():
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, (12, 15)).astype(float)
+    calls = []
+    p_li, p_ma = cimt.dense_predict(img, centre_predictor(calls), patch=5, batch=7)
+    assert p_li.shape == p_ma.shape == (12, 15)
+    np.testing.assert_allclose(p_li, img / 255, rtol=1e-6)
+    padded = np.pad(img, 2, mode="reflect")
+    assert p_ma[0, 0] == pytest.approx(padded[:5, :5].mean() / 255, rel=1e-5)
+    assert sum(c[0] for c in calls) == 12 * 15 and max(c[0] for c in calls) == 7
+
+
+def test_dense_predict_box_uses_frame_context():
+    img = np.arange(20 * 20, dtype=float).reshape(20, 20) % 256
+    p_li, p_ma = cimt.dense_predict(img, centre_predictor([]), box=(5, 6, 4, 3), patch=5)
+    np.testing.assert_allclose(p_li, img[5:9, 6:9] / 255, rtol=1e-6)
+    assert p_ma[0, 0] == pytest.approx(img[3:8, 4:9].mean() / 255, rel=1e-5)
+
+
+def test_dense_predict_errors():
+    img = np.zeros((10, 10))
+    with pytest.raises(MedftError, match="outside the image"):
+        cimt.dense_predict(img, centre_predictor([]), box=(5, 5, 10, 2), patch=5)
+    with pytest.raises(MedftError, match="returned shape"):
+        cimt.dense_predict(img, lambda b: np.zeros((b.shape[0], 2)), patch=5)
+
+
+def test_column_max_and_snake_closer_to_truth_one_y_per_column():
+    rng = np.random.default_rng(3)
+    better = 0
+    for _ in range(4):
+        _, p_li, p_ma, li, ma = synthetic_roi(rng, noise=0.6)
+        tr = cimt.trace_interfaces(p_li, p_ma)
+        for k, truth in (("li", li), ("ma", ma)):
+            assert tr[k].shape == (p_li.shape[1],)
+            e_col = cimt.boundary_error(tr[f"{k}_colmax"], truth)
+            e_snake = cimt.boundary_error(tr[k], truth)
+            better += e_snake < e_col
+    assert better == 8
+
+
+def test_column_max_hand():
+    p = np.array([[0.1, 0.9, 0.2], [0.8, 0.1, 0.3], [0.0, 0.0, 0.5]])
+    np.testing.assert_array_equal(cimt.column_max_boundary(p), [1, 0, 2])
+
+
+def test_errors_px_mm_and_thickness_by_hand():
+    li, ma = np.array([10.0, 11, 12, 13]), np.array([20.0, 20, 22, 25])
+    gt_li, gt_ma = np.array([np.nan, 12, 12, 12]), np.array([21.0, 21, 21, 21])
+    e = cimt.roi_errors(li, ma, gt_li, gt_ma, spacing_mm=0.1)
+    assert e["li_error"] == pytest.approx((1 + 0 + 1) / 3)   # NaN column skipped
+    assert e["ma_error"] == pytest.approx((1 + 1 + 1 + 4) / 4)
+    assert e["imt"] == pytest.approx((9 + 10 + 12) / 3)       # over columns both experts cover
+    assert e["imt_expert"] == pytest.approx(9.0)
+    assert e["imt_error"] == pytest.approx(31 / 3 - 9)
+    assert e["li_error_mm"] == pytest.approx(e["li_error"] * 0.1)
+    assert np.isnan(cimt.roi_errors(li, ma, gt_li, gt_ma)["ma_error_mm"])
+
+
+def test_boundary_error_rejects_bad_input():
+    with pytest.raises(MedftError, match="no annotated column"):
+        cimt.boundary_error(np.zeros(3), np.full(3, np.nan))
+    with pytest.raises(MedftError, match="3 columns, expert polyline 4"):
+        cimt.boundary_error(np.zeros(3), np.zeros(4))
+
+
+def test_read_cimt_roi_checks(tmp_path):
+    good = dict(p_li=np.zeros((5, 4)), p_ma=np.zeros((5, 4)), gt_li=np.zeros(4), gt_ma=np.zeros(4),
+                spacing_mm=np.float64(0.05))
+    np.savez(tmp_path / "ok.npz", **good)
+    roi = io.read_cimt_roi(tmp_path / "ok.npz")
+    assert roi.roi == "ok" and roi.spacing_mm == 0.05
+    np.savez(tmp_path / "nomaps.npz", gt_li=np.zeros(4), gt_ma=np.zeros(4))
+    with pytest.raises(MedftError, match="nomaps.npz: needs confidence maps"):
+        io.read_cimt_roi(tmp_path / "nomaps.npz")
+    np.savez(tmp_path / "nan.npz", **{**good, "p_li": np.full((5, 4), np.nan)})
+    with pytest.raises(MedftError, match="p_li has non-finite"):
+        io.read_cimt_roi(tmp_path / "nan.npz")
+    np.savez(tmp_path / "shape.npz", **{**good, "p_ma": np.zeros((5, 3))})
+    with pytest.raises(MedftError, match=r"p_ma has shape \(5, 3\)"):
+        io.read_cimt_roi(tmp_path / "shape.npz")

@@ -1,0 +1,111 @@
+"""ROC curve, Mann-Whitney AUC and DeLong variance against direct textbook computations."""
+
+import warnings
+
+import numpy as np
+import pytest
+from medft.errors import MedftError
+from medft.evaluate.roc import (
+    delong_ci,
+    delong_paired_test,
+    roc_auc_score,
+    roc_curve,
+    sensitivity_at_fpr_score,
+)
+
+
+def psi(x, y):
+    return (x > y) + 0.5 * (x == y)
+
+
+def brute_auc(y, s):
+    """scikit-learn's roc_auc_score definition: P(pos > neg) + P(tie) / 2, all pairs."""
+    pos, neg = s[y == 1], s[y == 0]
+    return psi(pos[:, None], neg[None, :]).mean()
+
+
+def textbook_components(y, s):
+    """DeLong et al. (1988) structural components, one loop per unit (slow and obvious)."""
+    pos, neg = s[y == 1], s[y == 0]
+    v10 = np.array([np.mean([psi(x, z) for z in neg]) for x in pos])
+    v01 = np.array([np.mean([psi(x, z) for x in pos]) for z in neg])
+    return v10, v01
+
+
+def random_data(seed, n=120, ties=True):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    s = rng.normal(size=n) + y
+    return y, (np.round(s, 1) if ties else s)
+
+
+def test_roc_curve_hand_points():
+    fpr, tpr, thr = roc_curve([1, 0, 1, 0], [0.9, 0.7, 0.6, 0.2])
+    np.testing.assert_allclose(fpr, [0, 0, 0.5, 0.5, 1])
+    np.testing.assert_allclose(tpr, [0, 0.5, 0.5, 1, 1])
+    assert thr[0] == np.inf
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_auc_equals_pairwise_definition_and_trapezoid(seed):
+    y, s = random_data(seed)
+    auc = roc_auc_score(y, s)
+    assert auc == pytest.approx(brute_auc(y, s), abs=1e-12)
+    fpr, tpr, _ = roc_curve(y, s)
+    assert auc == pytest.approx(np.trapz(tpr, fpr), abs=1e-12)
+
+
+def test_delong_variance_small_hand_example():
+    # positives 0.9, 0.6; negatives 0.7, 0.2: V10 = (1, 0.5), V01 = (0.5, 1)
+    # var = var(V10)/2 + var(V01)/2 = 0.125/2 + 0.125/2 = 0.125
+    r = delong_ci([1, 1, 0, 0], [0.9, 0.6, 0.7, 0.2])
+    assert r.auc == 0.75
+    assert r.se ** 2 == pytest.approx(0.125)
+    assert r.lo == pytest.approx(max(0, 0.75 - 1.959964 * np.sqrt(0.125)), abs=1e-6) and r.hi == 1.0
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_delong_variance_equals_textbook(seed):
+    y, s = random_data(seed, n=80)
+    v10, v01 = textbook_components(y, s)
+    var = v10.var(ddof=1) / v10.size + v01.var(ddof=1) / v01.size
+    assert delong_ci(y, s).se ** 2 == pytest.approx(var, rel=1e-10)
+
+
+def test_paired_test_equals_textbook_and_is_symmetric():
+    y, s1 = random_data(7, n=90)
+    rng = np.random.default_rng(8)
+    s2 = s1 + rng.normal(scale=1.0, size=s1.size)
+    a10, a01 = textbook_components(y, s1)
+    b10, b01 = textbook_components(y, s2)
+    var = (np.var(a10 - b10, ddof=1) / a10.size + np.var(a01 - b01, ddof=1) / a01.size)
+    r = delong_paired_test(y, s1, s2)
+    assert r.se_diff ** 2 == pytest.approx(var, rel=1e-10)
+    assert r.diff == pytest.approx(brute_auc(y, s1) - brute_auc(y, s2))
+    assert delong_paired_test(y, s2, s1).p_value == pytest.approx(r.p_value)
+    same = delong_paired_test(y, s1, s1)
+    assert same.diff == 0 and same.p_value == 1.0
+
+
+def test_sensitivity_at_fpr():
+    np.testing.assert_allclose(sensitivity_at_fpr_score([1, 0, 1, 0], [0.9, 0.7, 0.6, 0.2], [0.0, 0.5, 0.9]),
+                               [0.5, 1.0, 1.0])
+
+
+def test_no_positives_warns_and_returns_nan():
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        assert np.isnan(roc_auc_score([0, 0, 0], [0.1, 0.2, 0.3]))
+        assert np.isnan(delong_ci([0, 0], [0.1, 0.2]).se)
+    assert any("no positive" in str(x.message) for x in w)
+
+
+@pytest.mark.parametrize("y, s, message", [
+    ([0, 1, 2], [0.1, 0.2, 0.3], r"0 or 1; found 2 at position 2"),
+    ([0, 1], [0.1, float("nan")], r"finite; found nan at position 1"),
+    ([0, 1, 1], [0.1, 0.2], "different lengths: 3 vs 2"),
+    (["no", "yes"], [0.1, 0.2], "0 or 1; found 'no'"),
+])
+def test_bad_input_named(y, s, message):
+    with pytest.raises(MedftError, match=message):
+        roc_auc_score(y, s)
