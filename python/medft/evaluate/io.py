@@ -118,12 +118,15 @@ def read_ground_truth(data_dir: Path, app: str):
     cases = read_table(data_dir / CASES, ("case", col))
     n_images = _numbers(data_dir / CASES, col, cases[col])
     les = read_table(data_dir / LESIONS, ("case", "lesion"))
+    if "subset" in les:  # medft prep lists every lesion with its subset: score the test ones
+        keep = [i for i, s in enumerate(les["subset"]) if s == "test"]
+        les = {k: [v[i] for i in keep] for k, v in les.items()}
     uses_frame = "frame" in les
     keys = list(zip(les["frame"], les["lesion"])) if uses_frame else les["lesion"]
     return les["case"], keys, cases["case"], n_images, uses_frame
 
 
-_FRACTION = re.compile(r"^(?P<config>.+?)-(?P<fraction>\d+(?:\.\d+)?)(?:%|pct)?$")
+_FRACTION = re.compile(r"^(?P<config>.+?)-(?P<fraction>\d+(?:\.\d+)?|1patient)(?:%|pct)?$")
 
 
 @dataclass(frozen=True)

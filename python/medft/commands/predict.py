@@ -1,0 +1,27 @@
+"""Predict the test LMDB with a run's best snapshot; aggregate per candidate or frame.
+
+Writes test_probs.npy and test_patches.csv (per patch, aligned with the test manifest) and
+predictions.csv (case, unit, lesion, label, score: the mean positive-class probability of a
+unit's patches), the input of `medft score`.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from medft.commands.train import add_common, dataset_folder
+from medft.predict import predict_run
+from medft.schedule import variant_name
+
+HELP = "per-patch probabilities of a trained run, aggregated to candidates/frames"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_common(p)
+    p.add_argument("--batch", type=int, default=50, help="patches per forward pass")
+
+
+def run(args: argparse.Namespace) -> int:
+    predict_run(args.app, variant_name(args.config, args.init), dataset_folder(args), runs=args.runs,
+                fraction=args.fraction, engine_name=args.engine, batch=args.batch, force=args.force)
+    return 0

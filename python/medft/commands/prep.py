@@ -1,0 +1,198 @@
+"""Build the LMDBs of one application from its input folder (paper section VI).
+
+    medft prep polyp --input data/polyp --out data/lmdb              # full training set
+    medft prep polyp --input data/polyp --out data/lmdb --fraction 0.25
+    medft prep cimt  --input data/cimt --verify                       # check the input format only
+    medft prep synth pe --out data/synth                              # write the synthetic input set
+    medft prep frames --synthetic --out data/lmdb --crops 20          # synthetic input, then prep
+
+Output: <out>/<app>[-f<fraction>]/ with train/val/test LMDBs, manifests, mean, splits.json and
+prep.json (see data_prep/README.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from medft.apps import APP_NAMES, get_app
+from medft.errors import MedftError
+
+HELP = "build the LMDBs of an application (section VI), or write its synthetic input set"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    class _P:  # every help states its default itself; "%(default).0s" stops the formatter adding a second
+        @staticmethod
+        def add_argument(*names, help: str, **kw):  # noqa: A002
+            return parser.add_argument(*names, help=help + "%(default).0s", **kw)
+
+    p = _P()
+    p.add_argument(
+        "app",
+        metavar="APP",
+        help=f"one of {', '.join(APP_NAMES)}, or 'synth' to write a synthetic input set (then name the app, or 'all')",
+    )
+    p.add_argument(
+        "synth_app",
+        metavar="SYNTH_APP",
+        nargs="?",
+        default=None,
+        help="with 'synth': the application to synthesise, or 'all' (default: all)",
+    )
+    p.add_argument(
+        "--input",
+        type=Path,
+        default=None,
+        help="input folder in the format of data_prep/README.md (required unless --synthetic; default: none)",
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="output root; the dataset goes to <out>/<app>[-f<fraction>] "
+        "(required except with --verify; default: none)",
+    )
+    p.add_argument(
+        "--fraction",
+        default="1",
+        help="reduced training set: polyp/pe 1|0.5|0.25, frames 1|0.1|0.05|0.01, cimt 1|1patient (default: 1)",
+    )
+    p.add_argument(
+        "--max-patches",
+        type=int,
+        default=None,
+        help="cap on stratified training patches (val gets a "
+        "quarter) (default: the paper's: polyp 100000, pe 81000, frames all, cimt 200000)",
+    )
+    p.add_argument(
+        "--max-test-patches",
+        type=int,
+        default=None,
+        help="cap on test patches, whole candidates/frames/pixels only (default: all)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of every random choice (default: 0)")
+    p.add_argument(
+        "--test-fraction",
+        type=float,
+        default=0.5,
+        help="share of cases held out for test when the input has no split.csv (default: 0.5)",
+    )
+    p.add_argument("--force", action="store_true", help="DANGEROUS: replace an existing output (default: off)")
+    p.add_argument(
+        "--verify",
+        action="store_true",
+        help="only check the input folder against the format, naming the file and rule broken (default: off)",
+    )
+    p.add_argument(
+        "--synthetic",
+        action="store_true",
+        help="write the synthetic input set to <out>/synthetic/<app> (if missing) and prepare it (default: off)",
+    )
+    p.add_argument(
+        "--crops",
+        type=int,
+        default=200,
+        help="frames: random 227x227 crops per training frame (default: 200, the paper's)",
+    )
+    p.add_argument(
+        "--test-crops",
+        type=int,
+        default=None,
+        help="frames: random crops per test frame (default: same as --crops)",
+    )
+    p.add_argument(
+        "--window",
+        type=int,
+        default=None,
+        help="cimt: native patch window in pixels, resampled to 227 (default: 32)",
+    )
+    p.add_argument(
+        "--bg-margin",
+        type=int,
+        default=None,
+        help="cimt: background pixels lie more than this many rows from both interfaces (default: 8)",
+    )
+    p.add_argument(
+        "--cases",
+        type=int,
+        default=None,
+        help="synth: videos/patients (default: per app, see data_prep/README.md)",
+    )
+    p.add_argument("--per-case", type=int, default=None, help="synth: frames/ROIs/emboli per case (default: per app)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars (default: shown)")
+
+
+def app_options(args: argparse.Namespace) -> dict:
+    """Application-specific keyword arguments of ``load`` from the flags given."""
+    if args.app == "frames":
+        return {"crops": args.crops, "test_crops": args.test_crops}
+    if args.app == "cimt":
+        return {k: v for k, v in (("window", args.window), ("bg_margin", args.bg_margin)) if v is not None}
+    return {}
+
+
+def synth_size(args: argparse.Namespace, app: str):
+    from medft.prep.synthetic import DEFAULT_SIZES, SynthSize  # noqa: PLC0415
+
+    d = DEFAULT_SIZES[app]
+    return SynthSize(cases=args.cases or d.cases, per_case=args.per_case or d.per_case, seed=args.seed)
+
+
+def run_synth(args: argparse.Namespace) -> int:
+    from medft.prep.synthetic import write_synthetic  # noqa: PLC0415
+
+    if args.out is None:
+        raise MedftError("synth needs --out DIR")
+    apps = APP_NAMES if args.synth_app in (None, "all") else (get_app(args.synth_app).name,)
+    for app in apps:
+        path = write_synthetic(app, args.out, synth_size(args, app), force=args.force)
+        print(f"medft prep synth: wrote {path}")
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.app == "synth":
+        return run_synth(args)
+    get_app(args.app)
+    if args.synth_app is not None:
+        raise MedftError(f"unexpected argument {args.synth_app!r} after {args.app!r}")
+    from medft.prep import build as B  # noqa: PLC0415
+
+    if args.synthetic:
+        if args.out is None:
+            raise MedftError("--synthetic needs --out DIR")
+        args.input = args.out / "synthetic" / args.app
+        if not args.input.exists():
+            from medft.prep.synthetic import write_synthetic  # noqa: PLC0415
+
+            write_synthetic(args.app, args.input.parent, synth_size(args, args.app))
+    if args.input is None:
+        raise MedftError("--input DIR is required (or --synthetic)")
+    if args.verify:
+        from medft.prep.verify import verify_input  # noqa: PLC0415
+
+        for line in verify_input(args.app, args.input):
+            print(f"medft prep {args.app}: {args.input}: OK: {line}")
+        return 0
+    if args.out is None:
+        raise MedftError("--out DIR is required")
+    cfg = B.PrepConfig(
+        app=args.app,
+        input=str(args.input),
+        out=str(args.out),
+        fraction=args.fraction,
+        max_patches=args.max_patches,
+        max_test_patches=args.max_test_patches,
+        seed=args.seed,
+        test_fraction=args.test_fraction,
+        force=args.force,
+        progress=not args.no_progress,
+        options=app_options(args),
+    )
+    print("medft prep: " + json.dumps({k: v for k, v in vars(cfg).items() if k != "progress"}), file=sys.stderr)
+    record = B.build(cfg)
+    print(B.summary(record))
+    return 0

@@ -1,0 +1,83 @@
+"""Train one cell of the study on real Caffe: an application x a Table II configuration.
+
+Fine-tuning configurations start from pretrained AlexNet weights (BVLC's if `make weights`
+fetched them, else medft's offline stand-in from `medft pretrain`); scratch from random
+weights (--init gaussian as the paper, or xavier/msra for Fig. 10). Validation AUC after
+every epoch selects best.caffemodel; rerunning resumes from the last snapshot.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from medft.apps import APP_NAMES
+from medft.schedule import CONFIG_NAMES, INIT_NAMES
+from medft.solver import MAX_EPOCHS, RANDOM_SEED
+from medft.train import PATIENCE, TrainOptions, train
+
+HELP = "train one app x configuration with real Caffe; keep the best validation-AUC snapshot"
+
+
+def add_common(p: argparse.ArgumentParser) -> None:
+    """Arguments shared by train and predict: which run, on which data."""
+    p.add_argument("app", help=f"application: {', '.join(APP_NAMES)}")
+    p.add_argument("config", help=f"Table II configuration: {', '.join(CONFIG_NAMES)}")
+    p.add_argument("--init", default="gaussian", help=f"scratch initialisation: {', '.join(INIT_NAMES)}")
+    p.add_argument("--data", default="data",
+                   help="folder given to `medft prep --out` (the app's dataset is read from <data>/<app>)")
+    p.add_argument("--fraction", default="1", help="reduced training set prepared with `medft prep --fraction`")
+    p.add_argument("--runs", default="runs", help="root of the run folders (runs/<app>/<variant>)")
+    p.add_argument("--engine", default="pycaffe", help="Caffe engine: pycaffe")
+    p.add_argument("--gpu", type=int, default=None, metavar="ID", help="train/predict on this GPU; None means the CPU")
+    p.add_argument("--force", action="store_true", help="redo a finished run (deletes its folder first)")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_common(p)
+    p.add_argument("--weights", default=None,
+                   help="pretrained caffemodel for ft-* configurations (None: BVLC AlexNet if present, "
+                        "else the `medft pretrain` stand-in)")
+    p.add_argument("--batch", type=int, default=256, help="training batch size (BVLC AlexNet: 256)")
+    p.add_argument("--test-batch", type=int, default=50, help="validation batch size (BVLC AlexNet: 50)")
+    p.add_argument("--max-epochs", type=int, default=MAX_EPOCHS, help="stop after this many epochs")
+    p.add_argument("--patience", type=int, default=PATIENCE,
+                   help="stop after this many epochs without a better validation AUC")
+    p.add_argument("--seed", type=int, default=RANDOM_SEED, help="Caffe's random_seed")
+
+
+def dataset_folder(args: argparse.Namespace):
+    from medft.prep.common import dataset_dir
+
+    return dataset_dir(args.data, args.app, args.fraction)
+
+
+def default_weights(config: str) -> str | None:
+    from medft.errors import MedftError
+    from medft.schedule import get_config
+
+    if not get_config(config).pretrained:
+        return None
+    from medft.weights import find_pretrained
+
+    found = find_pretrained()
+    if found is None:
+        raise MedftError(f"{config} needs pretrained AlexNet weights: run `make weights` (BVLC, online) or "
+                         "`medft pretrain` (offline stand-in), or pass --weights")
+    path, kind = found
+    if kind != "bvlc":
+        print(f"medft train: using the offline STAND-IN pretrained model {path} (not ImageNet)")
+    return str(path)
+
+
+def run(args: argparse.Namespace) -> int:
+    from medft.schedule import get_config, variant_name
+
+    get_config(args.config)
+    variant_name(args.config, args.init)
+    weights = args.weights if args.weights else default_weights(args.config)
+    opts = TrainOptions(app=args.app, config=args.config, data=str(dataset_folder(args)), runs=args.runs,
+                        init=args.init, fraction=args.fraction, weights=weights, engine=args.engine,
+                        gpu=args.gpu, train_batch=args.batch, test_batch=args.test_batch,
+                        max_epochs=args.max_epochs, patience=args.patience, seed=args.seed, force=args.force)
+    train(opts)
+    return 0

@@ -1,0 +1,294 @@
+"""The application-independent pipeline of ``medft prep``: input folder -> dataset folder.
+
+Order of operations (each seeded from ``seed`` through its own stream, so changing one step's
+draws never shifts another's):
+
+1. load and check the input (application module), plan every patch as a :class:`Spec`;
+2. test split by case (``split.csv`` if given, else a seeded ``test_fraction`` of cases);
+3. reduced training set (``fraction``, at the level the paper names);
+4. train/val 80/20 by case (by frame or ROI when a single case is left);
+5. stratify train and val (every class down to the smallest, capped at ``max_patches``, val at a
+   quarter of it), cap test by whole units at ``max_test_patches``;
+6. render the chosen specs into shuffled-key LMDBs with manifests, then the mean, lesion list,
+   ``splits.json`` and ``prep.json``; all in a temporary folder renamed at the end.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+from tqdm import tqdm
+
+from medft import __version__
+from medft.apps import get_app
+from medft.errors import MedftError
+from medft.prep.common import DEFAULT_MAX_PATCHES, PATCH, Spec, check_fraction, dataset_dir, rng_for
+from medft.prep.lmdb_writer import LmdbWriter, lmdb_fingerprint, refuse_existing, replace_path, shuffled_keys
+from medft.prep.manifest import write_manifest, write_rows_csv
+from medft.prep.mean import MeanAccumulator, write_mean
+from medft.prep.splits import check_classes, check_disjoint, read_split_table, split_groups
+from medft.prep.stratify import cap_by_unit, class_counts, stratify
+from medft.schema import write_text_atomic
+
+SPLITS = ("train", "val", "test")
+LESION_COLUMNS = ("case", "frame_or_slice", "lesion", "subset", "candidates")
+
+
+@dataclass
+class PrepConfig:
+    """Resolved arguments of one ``medft prep <app>`` run (saved in ``prep.json``)."""
+
+    app: str
+    input: str
+    out: str
+    fraction: str = "1"
+    max_patches: int | None = None  # None: the paper's number for the app (DEFAULT_MAX_PATCHES)
+    max_test_patches: int | None = None  # None: every test patch
+    seed: int = 0
+    test_fraction: float = 0.5
+    val_fraction: float = 0.2
+    force: bool = False
+    progress: bool = True
+    options: dict = field(default_factory=dict)  # application-specific (e.g. crops for frames)
+
+
+def app_module(app: str) -> ModuleType:
+    """The ``medft.prep.<app>`` module (after validating the name)."""
+    get_app(app)
+    return importlib.import_module(f"medft.prep.{app}")
+
+
+def classes_by_group(specs: Sequence[Spec], group: Callable[[Spec], str]) -> dict[str, set[int]]:
+    out: dict[str, set[int]] = {}
+    for s in specs:
+        out.setdefault(group(s), set()).add(s.label)
+    return out
+
+
+def choose_splits(
+    cfg: PrepConfig, specs: list[Spec], cases: list[str], class_names: Sequence[str], reduce: Callable
+) -> tuple[dict[str, list[Spec]], dict]:
+    """Specs per split before stratification, and the ``splits.json`` record."""
+    nc = len(class_names)
+    by_case = classes_by_group(specs, lambda s: s.case)
+    table_path = Path(cfg.input) / "split.csv"
+    if table_path.is_file():
+        table = read_split_table(table_path, cases)
+        pool = sorted(c for c, s in table.items() if s == "train")
+        test = sorted(c for c, s in table.items() if s == "test")
+        test_source = str(table_path)
+    else:
+        pool, test = split_groups(cases, by_case, cfg.test_fraction, nc, rng_for(cfg.seed, "test-split"))
+        test_source = f"seeded random {cfg.test_fraction:g} of cases"
+    check_classes("test", test, by_case, class_names)
+    check_classes("train+val", pool, by_case, class_names)
+    pool_set = set(pool)
+    pool_specs = [s for s in specs if s.case in pool_set]
+    if cfg.fraction != "1":
+        pool_specs = reduce(pool_specs, cfg.fraction, rng_for(cfg.seed, "fraction", cfg.fraction))
+    reduced_cases = sorted({s.case for s in pool_specs})
+    if len(reduced_cases) >= 2:
+        level, group = "case", (lambda s: s.case)
+    else:  # a single training case (CIMT's one patient): split its frames / ROIs
+        level, group = "frame_or_slice", (lambda s: f"{s.case}/{s.frame}")
+    by_group = classes_by_group(pool_specs, group)
+    train_g, val_g = split_groups(sorted(by_group), by_group, cfg.val_fraction, nc, rng_for(cfg.seed, "val-split"))
+    check_classes("train", train_g, by_group, class_names)
+    check_classes("val", val_g, by_group, class_names)
+    train_set, test_set = set(train_g), set(test)
+    parts = {
+        "train": [s for s in pool_specs if group(s) in train_set],
+        "val": [s for s in pool_specs if group(s) not in train_set],
+        "test": [s for s in specs if s.case in test_set],
+    }
+    if level == "case":
+        check_disjoint({"train": train_g, "val": val_g, "test": test})
+    record = {
+        "level": get_app(cfg.app).split_unit,
+        "test_source": test_source,
+        "val_level": level,
+        "train_pool": pool,
+        "train": sorted({s.case for s in parts["train"]}),
+        "val": sorted({s.case for s in parts["val"]}),
+        "test": test,
+        "val_groups": val_g if level != "case" else [],
+        "fraction": cfg.fraction,
+        "dropped_by_fraction": sorted(pool_set - set(reduced_cases)),
+    }
+    return parts, record
+
+
+def select(cfg: PrepConfig, parts: dict[str, list[Spec]], nc: int) -> dict[str, list[Spec]]:
+    """Stratified train and val (capped), test capped by whole units."""
+    cap = cfg.max_patches if cfg.max_patches is not None else DEFAULT_MAX_PATCHES[cfg.app]
+    out = {}
+    for name, cap_n in (("train", cap), ("val", None if cap is None else max(nc, cap // 4))):
+        idx = stratify([s.label for s in parts[name]], nc, rng_for(cfg.seed, "stratify", name), cap_n)
+        out[name] = [parts[name][i] for i in idx]
+    idx = cap_by_unit(
+        [s.unit for s in parts["test"]],
+        [s.label for s in parts["test"]],
+        cfg.max_test_patches,
+        rng_for(cfg.seed, "test-cap"),
+    )
+    out["test"] = [parts["test"][i] for i in idx]
+    return out
+
+
+def write_split(
+    path: Path,
+    specs: Sequence[Spec],
+    keys: Sequence[str],
+    render: Callable[[Spec], np.ndarray],
+    mean: MeanAccumulator | None,
+    progress: bool,
+    desc: str,
+) -> int:
+    """Render ``specs`` in plan order into the LMDB at ``path`` under ``keys``; return the count."""
+    est = (3 * PATCH * PATCH + 64) * max(1, len(specs))
+    with LmdbWriter(path, map_size=max(1 << 24, int(est * 1.3))) as w:
+        for spec, key in tqdm(
+            list(zip(specs, keys)),
+            desc=desc,
+            unit="patch",
+            disable=not progress,
+            file=sys.stderr,
+            smoothing=0.1,
+            mininterval=0.5,
+        ):
+            img = render(spec)
+            if img.shape != (3, PATCH, PATCH) or img.dtype != np.uint8:
+                raise MedftError(f"internal: {desc} renderer gave {img.shape} {img.dtype} for unit {spec.unit}")
+            w.put(key, img, spec.label)
+            if mean is not None:
+                mean.add(img)
+    return w.count
+
+
+def git_commit() -> str | None:
+    try:
+        r = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            cwd=Path(__file__).resolve().parent,
+        )
+        return r.stdout.strip() or None if r.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def build(cfg: PrepConfig) -> dict:
+    """Run the whole pipeline for ``cfg``; return the ``prep.json`` record."""
+    cfg.fraction = check_fraction(cfg.app, cfg.fraction)
+    mod = app_module(cfg.app)
+    app = get_app(cfg.app)
+    final = dataset_dir(cfg.out, cfg.app, cfg.fraction)
+    refuse_existing(final, cfg.force)
+    t0 = time.time()
+    ds = mod.load(Path(cfg.input), **cfg.options)
+    specs = mod.plan(ds, cfg.seed)
+    parts, split_record = choose_splits(cfg, specs, mod.cases(ds), app.class_names, mod.reduce)
+    if hasattr(mod, "split_filter"):  # e.g. fewer random crops per test frame
+        parts = {name: mod.split_filter(ds, name, p) for name, p in parts.items()}
+    chosen = select(cfg, parts, app.num_classes)
+    tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        render = mod.renderer(ds)
+        mean = MeanAccumulator()
+        records, fingerprints, timings = {}, {}, {}
+        for name in SPLITS:
+            keys = shuffled_keys(len(chosen[name]), rng_for(cfg.seed, "keys", name))
+            t = time.time()
+            records[name] = write_split(
+                tmp / f"{name}_lmdb",
+                chosen[name],
+                keys,
+                render,
+                mean if name == "train" else None,
+                cfg.progress,
+                f"{cfg.app} {name}",
+            )
+            timings[name] = round(time.time() - t, 3)
+            write_manifest(tmp / f"{name}_manifest.csv", keys, chosen[name])
+            fingerprints[name] = lmdb_fingerprint(tmp / f"{name}_lmdb")[1]
+        mean_info = write_mean(tmp, mean.mean_image(), mean.count)
+        lesion_rows = mod.lesions(ds, split_record) if hasattr(mod, "lesions") else None
+        if lesion_rows is not None:
+            for row in lesion_rows:
+                row["candidates"] = str(len({s.unit for s in specs if s.lesion == row["lesion"]}))
+            write_rows_csv(tmp / "lesions.csv", lesion_rows, LESION_COLUMNS)
+        if hasattr(mod, "case_images"):  # the FP denominator of the FROC: test cases only
+            column, images = mod.case_images(ds)
+            rows = [{"case": c, column: str(images[c])} for c in sorted(split_record["test"])]
+            write_rows_csv(tmp / "cases.csv", rows, ("case", column))
+        extra_stats = mod.write_extras(ds, split_record, tmp) if hasattr(mod, "write_extras") else {}
+        write_text_atomic(tmp / "splits.json", json.dumps(split_record, indent=2) + "\n")
+        record = {
+            "app": cfg.app,
+            "fraction": cfg.fraction,
+            "args": asdict(cfg),
+            "seed": cfg.seed,
+            "patch": [3, PATCH, PATCH],
+            "channel_order": mod.CHANNELS,
+            "class_names": list(app.class_names),
+            "records": records,
+            "counts": {n: class_counts([s.label for s in chosen[n]], app.class_names) for n in SPLITS},
+            "before_stratification": {n: class_counts([s.label for s in parts[n]], app.class_names) for n in SPLITS},
+            "units": {n: len({s.unit for s in chosen[n]}) for n in SPLITS},
+            "cases": {n: len({s.case for s in chosen[n]}) for n in SPLITS},
+            "mean_value": mean_info["mean_value"],
+            "input_stats": {**getattr(ds, "stats", {}), **extra_stats},
+            "fingerprint": {**fingerprints, "data": _combine(fingerprints[n] for n in SPLITS)},
+            "seconds": {**timings, "total": round(time.time() - t0, 3)},
+            "medft_version": __version__,
+            "git_commit": git_commit(),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+        write_text_atomic(tmp / "prep.json", json.dumps(record, indent=2) + "\n")
+        final.parent.mkdir(parents=True, exist_ok=True)
+        refuse_existing(final, cfg.force)
+        replace_path(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    record["dir"] = str(final)
+    return record
+
+
+def _combine(hexes) -> str:
+    return hashlib.sha256("".join(hexes).encode()).hexdigest()
+
+
+def summary(record: dict) -> str:
+    """A small table: patches per class and split, units and cases, where it was written."""
+    names = record["class_names"]
+    w = max(12, *(len(n) + 2 for n in names))
+    lines = [
+        f"{record['app']} (fraction {record['fraction']}) -> {record.get('dir', '')}",
+        f"{'split':<8}" + "".join(f"{n:>{w}}" for n in names) + f"{'total':>10}{'units':>8}{'cases':>7}",
+    ]
+    for s in SPLITS:
+        c = record["counts"][s]
+        lines.append(
+            f"{s:<8}"
+            + "".join(f"{c[n]:>{w}}" for n in names)
+            + f"{record['records'][s]:>10}{record['units'][s]:>8}{record['cases'][s]:>7}"
+        )
+    lines.append("mean (" + record["channel_order"] + "): " + ", ".join(f"{v:.2f}" for v in record["mean_value"]))
+    return "\n".join(lines)

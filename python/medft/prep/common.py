@@ -1,0 +1,83 @@
+"""Facts and small types shared by the four applications: patch specs, fractions, paths."""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from medft.apps import get_app
+from medft.errors import MedftError
+
+#: side of every patch written (Table I input)
+PATCH = 227
+
+#: reduced training sets of Figs. 2(b), 4(b), 6(b) and section VI-D, per application
+FRACTIONS: dict[str, tuple[str, ...]] = {
+    "polyp": ("1", "0.5", "0.25"),  # by video
+    "pe": ("1", "0.5", "0.25"),  # by PE
+    "frames": ("1", "0.1", "0.05", "0.01"),  # by frame
+    "cimt": ("1", "1patient"),  # a single training patient
+}
+
+#: stratified training patches at full scale (section VI); None = every patch generated
+DEFAULT_MAX_PATCHES: dict[str, int | None] = {
+    "polyp": 100_000,
+    "pe": 81_000,
+    "frames": None,  # "approximately 40,000": 200 crops x ~2,000 balanced frames
+    "cimt": 200_000,
+}
+
+
+@dataclass(slots=True)
+class Spec:
+    """One patch to render: where it comes from (manifest columns) and its geometry.
+
+    ``geom`` is application-specific (e.g. box centre, side and orientation for polyps) and is
+    only read by that application's renderer; ``aug`` is its human-readable form.
+    """
+
+    case: str
+    frame: str  # frame id, slice index or ROI id
+    unit: str  # what test-time aggregation averages over (candidate / frame / pixel)
+    lesion: str  # polyp or PE id a candidate hits, "" otherwise
+    label: int
+    aug: str
+    geom: tuple = field(default=())
+    score: str = ""  # candidate generator score (handcrafted baseline), "" if none
+
+
+def check_fraction(app: str, fraction: str) -> str:
+    """``fraction`` normalised, or a one-line error listing the fractions valid for ``app``."""
+    get_app(app)
+    valid = FRACTIONS[app]
+    norm = fraction.strip()
+    if norm in ("1.0", "full"):
+        norm = "1"
+    if norm not in valid:
+        raise MedftError(f"fraction {fraction!r} is not one of {app}'s reduced sets; valid: {', '.join(valid)}")
+    return norm
+
+
+def dataset_dir(out: str | Path, app: str, fraction: str = "1") -> Path:
+    """Output folder of ``app`` at ``fraction``: ``<out>/<app>`` or ``<out>/<app>-f<fraction>``.
+
+    Other stages call this so that LMDB paths are spelled in one place.
+    """
+    fraction = check_fraction(app, fraction)
+    return Path(out) / (app if fraction == "1" else f"{app}-f{fraction}")
+
+
+def bad_input(path: str | Path, rule: str, problem: str) -> MedftError:
+    """Error naming the file, the format rule of data_prep/README.md broken, and the problem."""
+    return MedftError(f"{path}: {problem} (input rule {rule}, see data_prep/README.md)")
+
+
+def rng_for(seed: int, *names: str) -> np.random.Generator:
+    """An independent generator for one purpose (``names``) of a run seeded with ``seed``.
+
+    Streams are keyed by name, so adding draws to one purpose never shifts another's.
+    """
+    return np.random.default_rng([seed, *(zlib.crc32(n.encode()) for n in names)])

@@ -1,0 +1,324 @@
+"""Train one cell of the study the way the paper did: SGD epoch by epoch, keep the best val AUC.
+
+Section VI: "we divided the training set into a smaller training set with 80% of the training
+data and a validation set with the remaining 20% ... and then computed area under the curve on
+the validation set. The training process was terminated when the highest accuracy on the
+validation set was observed." medft trains epoch by epoch, scores the validation LMDB after
+each, keeps the snapshot with the highest AUC and stops after ``patience`` epochs without
+improvement or at ``max_epochs``.
+
+A run folder ``runs/<app>/<variant>[-f<fraction>]/`` holds::
+
+    solver.prototxt train_val.prototxt deploy.prototxt   the exact files Caffe ran
+    log.csv            epoch, iteration, loss, lr, val_auc, images_per_s, seconds
+    snapshots/         Caffe's per-epoch .caffemodel/.solverstate (resume point)
+    best.caffemodel    the snapshot with the highest validation AUC
+    weights.json       which layers were copied from the pretrained model, which initialised
+    run.json           arguments, seeds, versions, timings, data fingerprint, status
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+from google.protobuf import text_format
+
+from medft import __version__
+from medft.alexnet import NetOptions, deploy_net, train_val_net
+from medft.apps import get_app
+from medft.engine import Engine, lmdb_size, make_engine
+from medft.errors import MedftError
+from medft.schedule import BASE_LR, GAMMA, get_config, variant_name
+from medft.schema import write_text_atomic
+from medft.solver import MAX_EPOCHS, RANDOM_SEED, SolverOptions, solver
+
+PATIENCE = 5  # epochs without a better validation AUC before stopping (the paper gives none)
+LOG_COLUMNS = ("epoch", "iteration", "loss", "lr", "val_auc", "images_per_s", "seconds")
+
+
+@dataclass
+class TrainOptions:
+    """Everything that defines one training run (saved in run.json)."""
+
+    app: str
+    config: str
+    data: str  # prepared dataset folder (medft prep output for this app and fraction)
+    runs: str = "runs"
+    init: str = "gaussian"
+    fraction: str = "1"
+    weights: str | None = None  # pretrained caffemodel for ft-* configurations
+    engine: str = "pycaffe"
+    gpu: int | None = None
+    train_batch: int = 256
+    test_batch: int = 50
+    max_epochs: int = MAX_EPOCHS
+    patience: int = PATIENCE
+    seed: int = RANDOM_SEED
+    force: bool = False
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def variant(self) -> str:
+        return variant_name(self.config, self.init)
+
+
+def run_dir(runs: str | Path, app: str, variant: str, fraction: str = "1") -> Path:
+    """``<runs>/<app>/<variant>`` or ``<runs>/<app>/<variant>-<fraction>`` for reduced data
+    (e.g. ``scratch-0.25``, ``ft-conv1-1patient``), the folder names `medft score` reads."""
+    return Path(runs) / app / (variant if fraction == "1" else f"{variant}-{fraction}")
+
+
+def step_lr(iteration: int, stepsize: int) -> float:
+    """Caffe's "step" policy: base_lr * gamma^floor(iter / stepsize) (equation 2 per epoch)."""
+    return BASE_LR * GAMMA ** (iteration // stepsize)
+
+
+def binary_scores(probs: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(0/1 labels, positive score) for AUC. For CIMT's 3 classes the two interface classes
+    are merged into one positive class (score = p1 + p2), as the paper's discussion does."""
+    if probs.ndim != 2 or probs.shape[0] != labels.shape[0]:
+        raise MedftError(f"probabilities {probs.shape} do not match labels {labels.shape}")
+    return (labels > 0).astype(int), 1.0 - probs[:, 0]
+
+
+def validation_auc(probs: np.ndarray, labels: np.ndarray) -> float:
+    from medft.evaluate.roc import roc_auc_score
+
+    y, s = binary_scores(probs, labels)
+    return float(roc_auc_score(y, s))
+
+
+@dataclass
+class Dataset:
+    """The parts of a `medft prep` output folder that training reads."""
+
+    root: Path
+    train_lmdb: Path
+    val_lmdb: Path
+    n_train: int
+    n_val: int
+    mean_bgr: tuple[float, ...]
+    fingerprint: str | None
+
+
+def read_dataset(folder: str | Path) -> Dataset:
+    root = Path(folder)
+    if not root.is_dir():
+        raise MedftError(f"{root}: no prepared dataset here; run `medft prep` first")
+    prep_json = root / "prep.json"
+    record = json.loads(prep_json.read_text()) if prep_json.is_file() else {}
+    mean_json = root / "mean.json"
+    if "mean_value" in record:
+        mean = tuple(float(v) for v in record["mean_value"])
+    elif mean_json.is_file():
+        mean = tuple(float(v) for v in json.loads(mean_json.read_text())["mean_value"])
+    else:
+        raise MedftError(f"{root}: no mean.json or prep.json with mean_value")
+    if len(mean) != 3 or not all(math.isfinite(v) for v in mean):
+        raise MedftError(f"{root}: mean_value must be 3 finite numbers, got {mean}")
+    train, val = root / "train_lmdb", root / "val_lmdb"
+    return Dataset(root, train, val, lmdb_size(train), lmdb_size(val), mean, record.get("fingerprint"))
+
+
+def _git_commit() -> str | None:
+    try:
+        r = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                           cwd=Path(__file__).resolve().parent, timeout=5)
+        return r.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def write_run_files(opts: TrainOptions, ds: Dataset, out: Path) -> tuple[Path, int]:
+    """Write the exact solver and nets of this run into ``out``; return (solver path, stepsize)."""
+    net_opts = NetOptions(train_source=str(ds.train_lmdb.resolve()), val_source=str(ds.val_lmdb.resolve()),
+                          train_batch=min(opts.train_batch, ds.n_train),
+                          test_batch=min(opts.test_batch, ds.n_val), mean_bgr=ds.mean_bgr,
+                          deploy_batch=opts.test_batch)
+    tv = out / "train_val.prototxt"
+    header = f"# medft {__version__} run {opts.app}/{opts.variant}: written by medft train\n"
+    write_text_atomic(tv, header + text_format.MessageToString(
+        train_val_net(opts.app, opts.config, opts.init, net_opts), float_format=".7g"))
+    write_text_atomic(out / "deploy.prototxt", header + text_format.MessageToString(
+        deploy_net(opts.app, opts.config, opts.init, net_opts), float_format=".7g"))
+    sp = solver(SolverOptions(n_train=ds.n_train, n_val=ds.n_val, train_batch=net_opts.train_batch,
+                              test_batch=net_opts.test_batch, net=str(tv.resolve()),
+                              snapshot_prefix=str((out / "snapshots" / opts.variant).resolve()),
+                              mode="GPU" if opts.gpu is not None else "CPU",
+                              max_epochs=opts.max_epochs, random_seed=opts.seed))
+    sp.test_interval = 0  # medft scores validation itself (AUC), Caffe's test loop is not needed
+    sp.ClearField("test_iter")
+    sp.snapshot = 0  # medft snapshots at each epoch end
+    sp.snapshot_after_train = False
+    (out / "snapshots").mkdir(parents=True, exist_ok=True)
+    path = out / "solver.prototxt"
+    write_text_atomic(path, header + f"# stepsize = ceil({ds.n_train} / {net_opts.train_batch}) = one epoch\n"
+                      + text_format.MessageToString(sp, float_format=".7g"))
+    return path, sp.stepsize
+
+
+def latest_state(out: Path) -> tuple[Path, int] | None:
+    """The newest ``*.solverstate`` in ``out/snapshots`` and its iteration, if any."""
+    best = None
+    for p in (out / "snapshots").glob("*_iter_*.solverstate"):
+        m = re.search(r"_iter_(\d+)\.solverstate$", p.name)
+        if m and (best is None or int(m.group(1)) > best[1]):
+            best = (p, int(m.group(1)))
+    return best
+
+
+def prune_snapshots(out: Path, keep_iteration: int) -> None:
+    """Delete snapshots older than ``keep_iteration`` (an AlexNet snapshot pair is ~480 MB);
+    the newest pair is the resume point and ``best.caffemodel`` keeps the selected weights."""
+    for p in (out / "snapshots").glob("*_iter_*.*"):
+        m = re.search(r"_iter_(\d+)\.(caffemodel|solverstate)$", p.name)
+        if m and int(m.group(1)) < keep_iteration:
+            p.unlink()
+
+
+def read_log(path: Path) -> list[dict]:
+    if not path.is_file():
+        return []
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def write_log(path: Path, rows: list[dict]) -> None:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=LOG_COLUMNS, lineterminator="\n")
+    w.writeheader()
+    w.writerows(rows)
+    write_text_atomic(path, buf.getvalue())
+
+
+def _fmt_eta(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    return f"{seconds // 3600:d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+def _check_weights(opts: TrainOptions) -> Path | None:
+    cfg = get_config(opts.config)
+    if not cfg.pretrained:
+        if opts.weights:
+            raise MedftError("scratch trains from random weights; do not pass --weights")
+        return None
+    if not opts.weights:
+        raise MedftError(f"{opts.config} fine-tunes a pre-trained AlexNet: pass --weights "
+                         "(`make weights` for BVLC AlexNet, or `medft pretrain` for the offline stand-in)")
+    path = Path(opts.weights)
+    if not path.is_file():
+        raise MedftError(f"{path}: pretrained weights not found")
+    return path
+
+
+def train(opts: TrainOptions, engine: Engine | None = None, log=print) -> dict:
+    """Train (or resume, or skip when done) one run; return its run.json record."""
+    get_app(opts.app)
+    cfg = get_config(opts.config)
+    out = run_dir(opts.runs, opts.app, opts.variant, opts.fraction)
+    record_path = out / "run.json"
+    if record_path.is_file() and not opts.force:
+        record = json.loads(record_path.read_text())
+        if record.get("status") == "done":
+            log(f"medft train: {out} is done (best val AUC {record['best']['val_auc']:.4f}); --force redoes it")
+            return record
+    if opts.force and out.exists():
+        shutil.rmtree(out)
+    weights = _check_weights(opts)
+    ds = read_dataset(opts.data)
+    out.mkdir(parents=True, exist_ok=True)
+    solver_path, stepsize = write_run_files(opts, ds, out)
+    engine = engine or make_engine(opts.engine)
+    resume = latest_state(out)
+    rows = read_log(out / "log.csv")
+    report = None
+    t_start = time.time()
+    if resume:
+        it = engine.start(solver_path, resume=resume[0], gpu=opts.gpu)
+        rows = [r for r in rows if int(r["iteration"]) <= it]
+        log(f"medft train: resuming {out} from iteration {it} ({resume[0].name})")
+    else:
+        it = engine.start(solver_path, weights=weights, gpu=opts.gpu)
+        report = engine.weights_report
+        if report is not None:
+            write_text_atomic(out / "weights.json", json.dumps(report, indent=2) + "\n")
+            log("medft train: " + report["summary"])
+        rows = []
+    epoch_iters = stepsize
+    epoch = it // epoch_iters
+    best = max(rows, key=lambda r: float(r["val_auc"]), default=None)
+    since_best = 0 if best is None else epoch - int(best["epoch"])
+    deploy = out / "deploy.prototxt"
+    log(f"medft train: {opts.app}/{opts.variant} ({cfg.paper_name}), {ds.n_train} train / {ds.n_val} val "
+        f"patches, {epoch_iters} iterations per epoch, up to {opts.max_epochs} epochs, patience "
+        f"{opts.patience}, engine {opts.engine}, {'GPU ' + str(opts.gpu) if opts.gpu is not None else 'CPU'}")
+    while epoch < opts.max_epochs and since_best < opts.patience:
+        t0 = time.time()
+        stats = engine.train_until((epoch + 1) * epoch_iters)
+        epoch += 1
+        model, state = engine.snapshot()
+        probs, labels = engine.predict_lmdb(ds.val_lmdb, ds.mean_bgr, opts.test_batch, deploy=deploy)
+        auc = validation_auc(probs, labels)
+        row = {"epoch": epoch, "iteration": stats.iteration,
+               "loss": f"{float(np.mean(stats.losses)) if stats.losses else float('nan'):.6f}",
+               "lr": f"{step_lr(stats.iteration, stepsize):.8g}", "val_auc": f"{auc:.6f}",
+               "images_per_s": f"{stats.images_per_s:.2f}", "seconds": f"{time.time() - t0:.2f}"}
+        rows.append(row)
+        write_log(out / "log.csv", rows)
+        if best is None or auc > float(best["val_auc"]):
+            best = row
+            since_best = 0
+            tmp = out / ".best.caffemodel.tmp"
+            shutil.copyfile(model, tmp)
+            os.replace(tmp, out / "best.caffemodel")
+        else:
+            since_best += 1
+        prune_snapshots(out, keep_iteration=stats.iteration)
+        remaining = min(opts.max_epochs - epoch, opts.patience - since_best)
+        log(f"epoch {epoch:3d}/{opts.max_epochs}  iter {stats.iteration:6d}  loss {row['loss']}  "
+            f"lr {row['lr']}  val AUC {auc:.4f}  best {float(best['val_auc']):.4f} (epoch {best['epoch']})  "
+            f"{stats.images_per_s:.1f} img/s  ETA <= {_fmt_eta(remaining * (time.time() - t0))}")
+    engine.close()
+    stop = "patience" if since_best >= opts.patience else "max_epochs"
+    record = {
+        "status": "done", "app": opts.app, "config": opts.config, "variant": opts.variant,
+        "paper_name": cfg.paper_name, "fraction": opts.fraction, "stopped_by": stop,
+        "best": {k: (float(v) if k in ("val_auc", "loss", "lr") else int(v) if k in ("epoch", "iteration") else v)
+                 for k, v in best.items()} if best else None,
+        "epochs": epoch, "iterations_per_epoch": epoch_iters,
+        "options": {k: v for k, v in asdict(opts).items() if k != "force"},
+        "data": {"folder": str(ds.root), "n_train": ds.n_train, "n_val": ds.n_val,
+                 "mean_bgr": list(ds.mean_bgr), "fingerprint": ds.fingerprint},
+        "weights": {"path": str(weights) if weights else None, "copy": report},
+        "versions": {"medft": __version__, "python": platform.python_version(),
+                     "caffe": _caffe_version(), "git_commit": _git_commit()},
+        "seconds": round(time.time() - t_start, 1),
+        "argv": sys.argv,
+    }
+    write_text_atomic(record_path, json.dumps(record, indent=2) + "\n")
+    log(f"medft train: done, best val AUC {float(best['val_auc']):.4f} at epoch {best['epoch']} "
+        f"-> {out / 'best.caffemodel'}")
+    return record
+
+
+def _caffe_version() -> str | None:
+    try:
+        from medft.caffe_env import build_info
+
+        info = build_info()
+        return f"{info['upstream']} ({info['sdist']})"
+    except MedftError:
+        return None

@@ -1,0 +1,62 @@
+"""The engine boundary: Caffe's command-line tools train the same weights as pycaffe."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from medft.engine import CliEngine, DockerRunner, make_engine
+from medft.errors import MedftError
+from medft.schema import net_weights, read_net
+from medft.train import run_dir, train
+from tests.test_train import _opts, dataset  # noqa: F401  (fixture)
+
+
+def test_engine_names():
+    assert make_engine("docker:medft/cpu").runner.image == "medft/cpu"
+    with pytest.raises(MedftError, match="valid: pycaffe, cli, docker:<image>"):
+        make_engine("tensorflow")
+
+
+def test_docker_command_line(tmp_path):
+    """The container invocation: same absolute paths mounted, tool on PATH, GPU passed through."""
+    eng = CliEngine(DockerRunner("medft/gpu-2016"))
+    eng._mounts = [tmp_path / "run", tmp_path / "data" / "train_lmdb"]
+    argv = eng.train_command(tmp_path / "run" / "solver.prototxt", weights=tmp_path / "w.caffemodel", gpu=0)
+    assert argv[:3] == ["docker", "run", "--rm"]
+    assert ["--gpus", "device=0"] == argv[argv.index("--gpus"):argv.index("--gpus") + 2]
+    for m in (tmp_path / "run", tmp_path / "data" / "train_lmdb"):
+        assert f"{m.resolve()}:{m.resolve()}" in argv
+    image_at = argv.index("medft/gpu-2016")
+    assert argv[image_at + 1:] == ["caffe", "train", f"--solver={tmp_path / 'run' / 'solver.prototxt'}",
+                                   f"--weights={tmp_path / 'w.caffemodel'}", "--gpu=0"]
+    ex = eng.extract_command(Path("/r/best.caffemodel"), Path("/r/f.prototxt"), Path("/r/out"), 3, None,
+                             mounts=[Path("/d/test_lmdb")])
+    assert ex[ex.index("medft/gpu-2016") + 1:] == ["extract_features", "/r/best.caffemodel", "/r/f.prototxt",
+                                                   "prob", "/r/out", "3", "lmdb", "CPU"]
+    assert "/d/test_lmdb:/d/test_lmdb" in ex
+
+
+@pytest.mark.caffe
+def test_cli_engine_trains_the_same_weights_as_pycaffe(dataset, tmp_path, caffe):  # noqa: F811
+    runs = {}
+    for engine in ("pycaffe", "cli"):
+        runs[engine] = tmp_path / engine
+        record = train(_opts(dataset, runs[engine], max_epochs=2, engine=engine), log=lambda *_: None)
+        assert record["status"] == "done"
+    logs = {}
+    for engine, root in runs.items():
+        with open(run_dir(root, "polyp", "scratch") / "log.csv") as f:
+            logs[engine] = list(csv.DictReader(f))
+    assert [r["iteration"] for r in logs["cli"]] == [r["iteration"] for r in logs["pycaffe"]] == ["2", "4"]
+    for a, b in zip(logs["cli"], logs["pycaffe"]):
+        assert float(a["val_auc"]) == pytest.approx(float(b["val_auc"]), abs=1e-6)
+    best = {e: read_net(run_dir(r, "polyp", "scratch") / "best.caffemodel") for e, r in runs.items()}
+    wa, wb = net_weights(best["cli"]), net_weights(best["pycaffe"])
+    assert set(wa) == set(wb)
+    for name in wa:
+        for x, y in zip(wa[name], wb[name]):
+            np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-7, err_msg=name)

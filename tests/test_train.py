@@ -1,0 +1,137 @@
+"""The training driver and predictor on real Caffe with a tiny learnable dataset."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import lmdb
+import numpy as np
+import pytest
+from medft.errors import MedftError
+from medft.predict import aggregate_units, predict_run
+from medft.schema import array_to_datum
+from medft.train import TrainOptions, binary_scores, read_dataset, run_dir, step_lr, train, validation_auc
+
+pytestmark = pytest.mark.caffe
+
+MANIFEST = ("key", "case", "frame_or_slice", "unit", "lesion", "label", "aug", "score")
+
+
+def _write_split(folder: Path, name: str, n: int, seed: int) -> None:
+    """Bright patches are positive, dark negative: learnable in a few SGD steps."""
+    rng = np.random.default_rng(seed)
+    env = lmdb.open(str(folder / f"{name}_lmdb"), map_size=1 << 28)
+    rows = []
+    with env.begin(write=True) as txn:
+        for i in range(n):
+            label = i % 2
+            base = 170 if label else 70
+            img = np.clip(rng.normal(base, 30, size=(3, 227, 227)), 0, 255).astype(np.uint8)
+            key = f"{(i * 7919) % 1000:08d}"
+            txn.put(key.encode(), array_to_datum(img, label).SerializeToString())
+            rows.append({"key": key, "case": f"c{i // 4}", "frame_or_slice": "0", "unit": f"u{i // 4}x{label}",
+                         "lesion": f"L{i // 4}" if label else "", "label": label, "aug": "", "score": ""})
+    env.close()
+    with open(folder / f"{name}_manifest.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=MANIFEST)
+        w.writeheader()
+        w.writerows(sorted(rows, key=lambda r: r["key"]))
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("data") / "polyp"
+    d.mkdir()
+    for name, n, seed in (("train", 8, 1), ("val", 6, 2), ("test", 8, 3)):
+        _write_split(d, name, n, seed)
+    (d / "prep.json").write_text(json.dumps({"mean_value": [120.0, 120.0, 120.0], "fingerprint": "tiny"}))
+    return d
+
+
+def _opts(dataset, runs, **kw) -> TrainOptions:
+    base = dict(app="polyp", config="scratch", data=str(dataset), runs=str(runs), train_batch=4, test_batch=3,
+                max_epochs=2, patience=5)
+    base.update(kw)
+    return TrainOptions(**base)
+
+
+def test_step_lr_and_scores():
+    assert step_lr(0, 10) == 0.001 and step_lr(9, 10) == 0.001
+    assert step_lr(10, 10) == pytest.approx(0.00095) and step_lr(25, 10) == pytest.approx(0.001 * 0.95**2)
+    y, s = binary_scores(np.array([[0.2, 0.5, 0.3], [0.9, 0.05, 0.05]]), np.array([2, 0]))
+    assert list(y) == [1, 0] and s == pytest.approx([0.8, 0.1])
+    assert validation_auc(np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]]), np.array([0, 1, 1])) == 1.0
+
+
+def test_aggregate_units():
+    rows = [{"case": "a", "unit": "1", "lesion": "P", "label": "1"},
+            {"case": "a", "unit": "1", "lesion": "P", "label": "1"},
+            {"case": "a", "unit": "2", "lesion": "", "label": "0"}]
+    units = aggregate_units(rows, np.array([0.2, 0.6, 0.3]))
+    assert [(u["unit"], u["score"], u["label"]) for u in units] == [("1", "0.400000", 1), ("2", "0.300000", 0)]
+    rows[1]["label"] = "0"
+    with pytest.raises(MedftError, match="disagree"):
+        aggregate_units(rows, np.array([0.2, 0.6, 0.3]))
+
+
+def test_train_selects_best_and_predicts(dataset, tmp_path, caffe):
+    record = train(_opts(dataset, tmp_path, max_epochs=3), log=lambda *_: None)
+    out = run_dir(tmp_path, "polyp", "scratch")
+    with open(out / "log.csv") as f:
+        log = list(csv.DictReader(f))
+    assert [int(r["epoch"]) for r in log] == [1, 2, 3]
+    assert [int(r["iteration"]) for r in log] == [2, 4, 6]  # 8 patches / batch 4 = 2 per epoch
+    assert float(log[1]["lr"]) == pytest.approx(0.001 * 0.95**2)  # iteration 4 = two epochs done
+    best = max(log, key=lambda r: float(r["val_auc"]))
+    assert record["best"]["epoch"] == int(best["epoch"]) and record["status"] == "done"
+    # best.caffemodel is the snapshot of the best epoch: its validation AUC is the logged one.
+    net = caffe.Net(str(out / "deploy.prototxt"), str(out / "best.caffemodel"), caffe.TEST)
+    from medft.engine import forward_probs, iter_lmdb_batches
+
+    ds = read_dataset(dataset)
+    probs, labels = zip(*[(forward_probs(net, x), y) for x, y in iter_lmdb_batches(ds.val_lmdb, 3, ds.mean_bgr)])
+    assert validation_auc(np.concatenate(probs), np.concatenate(labels)) == pytest.approx(
+        float(best["val_auc"]), abs=1e-6)
+    assert len(list((out / "snapshots").glob("*.solverstate"))) == 1  # older snapshots pruned
+    # predict: per-patch probabilities aligned with the manifest, aggregated per unit
+    target = predict_run("polyp", "scratch", dataset, runs=tmp_path, batch=4, log=lambda *_: None)
+    with open(target) as f:
+        units = list(csv.DictReader(f))
+    assert list(units[0]) == ["case", "unit", "lesion", "label", "score"]
+    patch_probs = np.load(out / "test_probs.npy")
+    assert patch_probs.shape == (8, 2)
+    np.testing.assert_allclose(patch_probs.sum(axis=1), 1.0, rtol=1e-5)
+    with open(out / "test_patches.csv") as f:
+        patches = list(csv.DictReader(f))
+    assert len(units) == 4  # (case, unit) groups of 2 patches each
+    for u in units:
+        mine = [float(p["p1"]) for p in patches if (p["case"], p["unit"]) == (u["case"], u["unit"])]
+        assert len(mine) == 2 and float(u["score"]) == pytest.approx(np.mean(mine), abs=2e-6)
+        assert int(u["label"]) == (u["unit"].endswith("x1"))
+
+
+def test_resume_after_interruption(dataset, tmp_path, caffe):
+    messages: list[str] = []
+    train(_opts(dataset, tmp_path, max_epochs=1), log=messages.append)
+    out = run_dir(tmp_path, "polyp", "scratch")
+    (out / "run.json").unlink()  # as if the process died before finishing
+    train(_opts(dataset, tmp_path, max_epochs=2), log=messages.append)
+    assert any("resuming" in m and "iteration 2" in m for m in messages)
+    with open(out / "log.csv") as f:
+        assert [int(r["epoch"]) for r in csv.DictReader(f)] == [1, 2]
+    messages.clear()
+    train(_opts(dataset, tmp_path, max_epochs=2), log=messages.append)  # done: skipped
+    assert any("is done" in m for m in messages)
+
+
+def test_bad_inputs(dataset, tmp_path):
+    with pytest.raises(MedftError, match="pass --weights"):
+        train(_opts(dataset, tmp_path, config="ft-conv1"))
+    with pytest.raises(MedftError, match="do not pass --weights"):
+        train(_opts(dataset, tmp_path, weights="x.caffemodel"))
+    with pytest.raises(MedftError, match="run `medft prep` first"):
+        train(_opts(tmp_path / "nope", tmp_path))
+    with pytest.raises(MedftError, match="valid: ft-conv1"):
+        train(_opts(dataset, tmp_path, config="ft-all"))
