@@ -6,8 +6,9 @@
 #   make <app>-all         an application's grid;  make <app>-report  its report
 #   make setup | caffe | prototxt | bench | clean
 #
-# Knobs: DATA=folder of prepared data (default data/), RUNS=runs/, SCALE=demo size,
-#        GPU=1 to train on the GPU, MEDFT_CACHE=where the Caffe build is cached.
+# Knobs: INPUT=your data in data_prep/README.md's format (default: the synthetic set),
+#        DATA=data/ RUNS=runs/ FRACTION=1 INIT=gaussian BATCH=256 EPOCHS=50 PATIENCE=5
+#        MAX_PATCHES= (paper's) GPU=<id> SCALE=1 (demo size) MEDFT_CACHE=~/.cache/medft
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -20,13 +21,22 @@ STAMP   := $(VENV)/.medft-installed
 DATA    ?= data
 RUNS    ?= runs
 SCALE   ?= 1
+INPUT   ?=
+FRACTION ?= 1
+INIT    ?= gaussian
+BATCH   ?= 256
+EPOCHS  ?= 50
+PATIENCE ?= 5
+MAX_PATCHES ?=
+GPU     ?=
 
 # One place per fact: the application and configuration tokens come from the package.
 APPS    := $(shell PYTHONPATH=python $(SYS_PY) -c 'from medft.apps import APP_NAMES; print(*APP_NAMES)')
 CONFIGS := $(shell PYTHONPATH=python $(SYS_PY) -c 'from medft.schedule import CONFIG_NAMES; print(*CONFIG_NAMES)')
 CELLS   := $(foreach a,$(APPS),$(foreach c,$(CONFIGS),$(a)-$(c)))
+FRACTIONS = $(shell PYTHONPATH=python $(SYS_PY) -c 'from medft.prep.common import FRACTIONS; print(*FRACTIONS["$(1)"][1:])')
 
-.PHONY: help setup deps venv caffe prototxt schema test lint bench clean clean-caffe demo cell \
+.PHONY: help setup deps venv caffe prototxt schema test lint bench clean clean-caffe demo cell weights \
         $(CELLS) $(addsuffix -all,$(APPS)) $(addsuffix -report,$(APPS))
 
 help:
@@ -63,9 +73,11 @@ lint: venv
 test: setup lint
 	$(PY) -m pytest -q tests
 
-bench: setup
-	@if $(MEDFT) bench --help >/dev/null 2>&1; then $(MEDFT) bench --out bench; \
-	 else echo "make bench: not yet: the benchmark stage arrives with issue #7" >&2; exit 3; fi
+bench: setup  ## timings beside their Caffe references, written to bench/
+	$(MEDFT) bench --out bench
+
+weights: venv  ## download BVLC AlexNet (ImageNet) and check its SHA-1; offline, says what to fetch
+	$(MEDFT) pretrain --download-bvlc
 
 ## --- the study ----------------------------------------------------------------------------------
 demo: setup
@@ -78,16 +90,26 @@ $(CELLS): setup
 
 cell:
 	@test -n "$(APP)" -a -n "$(CONFIG)" || { echo "make cell needs APP= and CONFIG=" >&2; exit 2; }
-	$(MEDFT) prep $(APP) --synthetic --out $(DATA)
-	$(MEDFT) train $(APP) $(CONFIG) --data $(DATA)/$(APP) --runs $(RUNS) $(if $(GPU),--gpu,)
-	$(MEDFT) predict $(APP) $(CONFIG) --data $(DATA)/$(APP) --runs $(RUNS)
-	$(MEDFT) score $(APP) --runs $(RUNS)/$(APP) --out $(RUNS)/$(APP)/scores
+	@test -f $(DATA)/$(APP)$(if $(filter-out 1,$(FRACTION)),-f$(FRACTION),)/prep.json || \
+	  $(MEDFT) prep $(APP) $(if $(INPUT),--input $(INPUT),--synthetic) --out $(DATA) --fraction $(FRACTION) \
+	    $(if $(MAX_PATCHES),--max-patches $(MAX_PATCHES),)
+	@$(if $(filter scratch,$(CONFIG)),true,$(MEDFT) pretrain --which >/dev/null || $(MEDFT) pretrain)
+	$(MEDFT) train $(APP) $(CONFIG) --init $(INIT) --data $(DATA) --runs $(RUNS) --fraction $(FRACTION) \
+	  --batch $(BATCH) --max-epochs $(EPOCHS) --patience $(PATIENCE) $(if $(GPU),--gpu $(GPU),)
+	$(MEDFT) predict $(APP) $(CONFIG) --init $(INIT) --data $(DATA) --runs $(RUNS) --fraction $(FRACTION) \
+	  $(if $(GPU),--gpu $(GPU),)
+	$(MEDFT) score $(APP) --runs $(RUNS)/$(APP) --data $(DATA)/$(APP) --out $(RUNS)/$(APP)/scores --force
 
-$(addsuffix -all,$(APPS)): %-all:
-	@for c in $(CONFIGS); do $(MAKE) --no-print-directory $*-$$c || exit $$?; done
+# The grid of one application: the nine configurations, the reduced-data runs (scratch and
+# ft-conv1 at each fraction: Figs. 2b, 4b, 6b) and the convergence study (scratch inits: Fig. 10).
+$(addsuffix -all,$(APPS)): %-all: setup
+	@for c in $(CONFIGS); do $(MAKE) --no-print-directory cell APP=$* CONFIG=$$c || exit $$?; done
+	@for f in $(call FRACTIONS,$*); do for c in scratch ft-conv1; do \
+	  $(MAKE) --no-print-directory cell APP=$* CONFIG=$$c FRACTION=$$f || exit $$?; done; done
+	@for i in xavier msra; do $(MAKE) --no-print-directory cell APP=$* CONFIG=scratch INIT=$$i || exit $$?; done
 
 $(addsuffix -report,$(APPS)): %-report: setup
-	$(MEDFT) report $* --runs $(RUNS)/$* --out $(RUNS)/$*/report
+	$(MEDFT) report $* --runs $(RUNS)/$* --data $(DATA)/$* --out $(RUNS)/$*/report --force
 
 ## --- housekeeping -------------------------------------------------------------------------------
 clean:  ## remove the venv and caches of this checkout (not data/, runs/ or the Caffe cache)

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from medft.engine import CliEngine, DockerRunner, make_engine
 from medft.errors import MedftError
 from medft.schema import net_weights, read_net
 from medft.train import run_dir, train
+
 from tests.test_train import _opts, dataset  # noqa: F401  (fixture)
 
 

@@ -8,6 +8,8 @@
     medft predict    per-patch probabilities of a trained net
     medft score      FROC/ROC/box-plot statistics with 95% CIs
     medft report     figures and a Markdown report
+    medft demo       the main job: a small study on synthetic data, data to report
+    medft bench      timings beside their Caffe references
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ STAGES: dict[str, str] = {
     "score": "#5",
     "report": "#5",
     "demo": "#7",
+    "bench": "#7",
 }
 
 
@@ -55,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
             p.set_defaults(_run=lambda args, s=stage, i=issue: _not_yet(s, i))
             p.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
             continue
-        p = sub.add_parser(stage, help=mod.HELP, description=(mod.__doc__ or mod.HELP),
+        p = sub.add_parser(stage, help=mod.HELP.replace("%", "%%"), description=(mod.__doc__ or mod.HELP),
                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
         mod.add_arguments(p)
         p.set_defaults(_run=mod.run)

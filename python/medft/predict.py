@@ -67,7 +67,7 @@ def _csv(rows: list[dict], columns) -> str:
 
 def predict_run(app: str, variant: str, data: str | Path, runs: str | Path = "runs", fraction: str = "1",
                 engine: Engine | None = None, engine_name: str = "pycaffe", batch: int = 50,
-                force: bool = False, log=print) -> Path:
+                cimt_stride: int = 1, force: bool = False, log=print) -> Path:
     """Write ``test_probs.npy``, ``test_patches.csv`` and ``predictions.csv`` into the run folder."""
     from medft.prep.manifest import read_manifest
 
@@ -101,11 +101,99 @@ def predict_run(app: str, variant: str, data: str | Path, runs: str | Path = "ru
     patch_rows = [{"key": k, "case": r["case"], "unit": r["unit"], "label": r["label"],
                    **{c: f"{v:.6f}" for c, v in zip(prob_cols, p)}} for k, r, p in zip(keys, rows, probs)]
     write_text_atomic(out / "test_patches.csv", _csv(patch_rows, ["key", "case", "unit", "label", *prob_cols]))
+    if app == "cimt":  # scored per ROI pixel, not per patch unit
+        predictor = deploy_predictor(deploy, best, mean)
+        folder = predict_cimt_maps(data / "test_rois", out / "cimt_maps", predictor, stride=cimt_stride,
+                                   batch=batch, log=log)
+        write_text_atomic(target, "# cimt is scored from cimt_maps/ (dense prediction per ROI pixel)\n")
+        return folder
     _, score = binary_scores(probs, labels)
     units = aggregate_units(rows, score)
     write_text_atomic(target, _csv(units, PRED_COLUMNS))
     log(f"medft predict: {len(units)} units -> {target}")
     return target
+
+
+def handcrafted_predictions(app: str, data: str | Path, runs: str | Path = "runs", log=print) -> Path | None:
+    """``runs/<app>/handcrafted/predictions.csv`` from the candidate generator's own scores.
+
+    The paper compares the CNNs with its handcrafted systems; medft's stand-in for them is
+    the score that the input's candidate generator gave each candidate (``score`` column of
+    the test manifest). Returns None when the input has no such scores (frames, cimt).
+    """
+    from medft.prep.manifest import read_manifest
+
+    rows = read_manifest(Path(data) / "test_manifest.csv")
+    if not rows or any(r["score"] == "" for r in rows):
+        return None
+    score = np.asarray([float(r["score"]) for r in rows])
+    if not np.isfinite(score).all():
+        raise MedftError(f"{Path(data) / 'test_manifest.csv'}: non-finite candidate score")
+    units = aggregate_units(rows, score)
+    target = Path(runs) / app / "handcrafted" / "predictions.csv"
+    write_text_atomic(target, _csv(units, PRED_COLUMNS))
+    log(f"medft predict: handcrafted baseline (candidate generator scores), {len(units)} units -> {target}")
+    return target
+
+
+def dense_maps(image: np.ndarray, predictor: Callable[[np.ndarray], np.ndarray], window: int,
+               stride: int = 1, batch: int = 50) -> tuple[np.ndarray, np.ndarray]:
+    """Confidence maps (lumen-intima, media-adventitia), each H x W, of a gray ROI.
+
+    The 3-class net sees, for every pixel, the patch `medft prep` made for training
+    (:func:`medft.prep.cimt.patch`: a ``window``-pixel square resampled to 227, edges
+    replicated). With ``stride`` > 1 the net runs on every stride-th row and column and the
+    maps are bilinearly interpolated in between (the paper applies it at every pixel).
+    """
+    from scipy import ndimage
+
+    from medft.prep.cimt import patch
+
+    img = np.asarray(image, dtype=np.float32)
+    if img.ndim != 2:
+        raise MedftError(f"CIMT ROI must be a 2-D gray image, got {img.shape}")
+    h, w = img.shape
+    ys, xs = np.arange(0, h, stride), np.arange(0, w, stride)
+    if ys[-1] != h - 1:
+        ys = np.append(ys, h - 1)
+    if xs[-1] != w - 1:
+        xs = np.append(xs, w - 1)
+    grid = [(y, x) for y in ys for x in xs]
+    probs = np.empty((len(grid), 2), np.float32)
+    for i in range(0, len(grid), batch):
+        chunk = np.stack([patch(img, y, x, window) for y, x in grid[i:i + batch]])
+        p = predictor(chunk)
+        probs[i:i + len(chunk)] = p[:, 1:3]
+    maps = []
+    for c in range(2):
+        coarse = probs[:, c].reshape(len(ys), len(xs))
+        yi = np.interp(np.arange(h), ys, np.arange(len(ys)))
+        xi = np.interp(np.arange(w), xs, np.arange(len(xs)))
+        yy, xx = np.meshgrid(yi, xi, indexing="ij")
+        maps.append(ndimage.map_coordinates(coarse, [yy, xx], order=1, mode="nearest"))
+    return maps[0], maps[1]
+
+
+def predict_cimt_maps(rois: Path, out: Path, predictor: Callable[[np.ndarray], np.ndarray], stride: int = 1,
+                      batch: int = 50, log=print) -> Path:
+    """``cimt_maps/<roi>.npz`` (p_li, p_ma, gt_li, gt_ma, image) for every test ROI of `medft prep`."""
+    import io as _io
+    import time
+
+    files = sorted(Path(rois).glob("*.npz"))
+    if not files:
+        raise MedftError(f"{rois}: no test ROIs (medft prep cimt writes test_rois/*.npz)")
+    t0 = time.time()
+    for k, f in enumerate(files, 1):
+        d = np.load(f)
+        p_li, p_ma = dense_maps(d["image"], predictor, int(d["window"]), stride=stride, batch=batch)
+        buf = _io.BytesIO()
+        np.savez_compressed(buf, p_li=p_li, p_ma=p_ma, gt_li=d["lumen_intima_y"].astype(float),
+                            gt_ma=d["media_adventitia_y"].astype(float), image=d["image"])
+        write_text_atomic(out / f.name, buf.getvalue())
+        rate = (time.time() - t0) / k
+        log(f"medft predict: cimt ROI {k}/{len(files)} {f.stem}  {rate:.1f} s/ROI  ETA {rate * (len(files) - k):.0f} s")
+    return out
 
 
 def deploy_predictor(deploy: Path, caffemodel: Path, mean_bgr: tuple[float, ...],

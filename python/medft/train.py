@@ -302,7 +302,8 @@ def train(opts: TrainOptions, engine: Engine | None = None, log=print) -> dict:
         "options": {k: v for k, v in asdict(opts).items() if k != "force"},
         "data": {"folder": str(ds.root), "n_train": ds.n_train, "n_val": ds.n_val,
                  "mean_bgr": list(ds.mean_bgr), "fingerprint": ds.fingerprint},
-        "weights": {"path": str(weights) if weights else None, "copy": report},
+        "weights": {"path": str(weights) if weights else None, "description": _describe(weights),
+                    "copy": report},
         "versions": {"medft": __version__, "python": platform.python_version(),
                      "caffe": _caffe_version(), "git_commit": _git_commit()},
         "seconds": round(time.time() - t_start, 1),
@@ -312,6 +313,15 @@ def train(opts: TrainOptions, engine: Engine | None = None, log=print) -> dict:
     log(f"medft train: done, best val AUC {float(best['val_auc']):.4f} at epoch {best['epoch']} "
         f"-> {out / 'best.caffemodel'}")
     return record
+
+
+def _describe(weights: Path | None) -> str | None:
+    """'BVLC AlexNet (ImageNet ...)' or 'medft stand-in ... NOT ImageNet' (or None for scratch)."""
+    if weights is None:
+        return None
+    from medft.weights import describe
+
+    return describe(weights)
 
 
 def _caffe_version() -> str | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 
 from medft.commands.train import add_common, dataset_folder
-from medft.predict import predict_run
+from medft.predict import handcrafted_predictions, predict_run
 from medft.schedule import variant_name
 
 HELP = "per-patch probabilities of a trained run, aggregated to candidates/frames"
@@ -18,10 +18,19 @@ HELP = "per-patch probabilities of a trained run, aggregated to candidates/frame
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_common(p)
+    p.description = (p.description or "") + (" CONFIG 'handcrafted' writes runs/<app>/handcrafted/"
+                                             "predictions.csv from the candidate generator's scores.")
     p.add_argument("--batch", type=int, default=50, help="patches per forward pass")
+    p.add_argument("--cimt-stride", type=int, default=1,
+                   help="cimt: run the net on every Nth ROI row/column and interpolate (1 = every pixel, as the paper)")
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.config == "handcrafted":
+        if handcrafted_predictions(args.app, dataset_folder(args), args.runs) is None:
+            print(f"medft predict: {args.app} input has no candidate scores; no handcrafted baseline")
+        return 0
     predict_run(args.app, variant_name(args.config, args.init), dataset_folder(args), runs=args.runs,
-                fraction=args.fraction, engine_name=args.engine, batch=args.batch, force=args.force)
+                fraction=args.fraction, engine_name=args.engine, batch=args.batch,
+                cimt_stride=args.cimt_stride, force=args.force)
     return 0

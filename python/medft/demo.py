@@ -1,0 +1,83 @@
+"""The main job on the embedded default: a small version of the study, end to end, offline.
+
+For one application (default polyp) it runs, as separate ``medft`` stages so every step is a
+command a person could type: synthetic input data -> `medft prep` -> pretrained weights
+(BVLC AlexNet if `make weights` fetched it, else the offline stand-in of `medft pretrain`) ->
+`medft train` for scratch, ft-fc8 and ft-conv1 -> `medft predict` -> `medft score` ->
+`medft report`. ``scale`` multiplies patches, epochs and test candidates; scale 1 takes about
+10 minutes on 2 CPU cores. Every stage skips work that is already done, so a rerun is quick.
+"""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from medft.errors import MedftError
+
+DEMO_CONFIGS = ("scratch", "ft-fc8", "ft-conv1")
+
+
+@dataclass
+class DemoPlan:
+    app: str = "polyp"
+    out: str = "demo"
+    scale: float = 1.0
+    configs: tuple[str, ...] = DEMO_CONFIGS
+    gpu: int | None = None
+
+    def sizes(self) -> dict:
+        """Small-study sizes at this scale (the paper's are in prep/train defaults)."""
+        s = self.scale
+        return {"max_patches": int(400 * s), "max_test_patches": int(2400 * s), "batch": 20,
+                "epochs": max(2, round(3 * s)), "patience": 2, "cimt_stride": max(1, round(8 / s))}
+
+
+def commands(plan: DemoPlan) -> list[list[str]]:
+    """The medft command lines of the demo, in order."""
+    z = plan.sizes()
+    data, runs = f"{plan.out}/data", f"{plan.out}/runs"
+    gpu = ["--gpu", str(plan.gpu)] if plan.gpu is not None else []
+    cmds = []
+    if not Path(data, plan.app, "prep.json").is_file():
+        cmds.append(["prep", plan.app, "--synthetic", "--out", data, "--max-patches", str(z["max_patches"]),
+                     "--max-test-patches", str(z["max_test_patches"]), "--no-progress"])
+    from medft.weights import find_pretrained
+
+    if any(c != "scratch" for c in plan.configs) and find_pretrained() is None:
+        cmds.append(["pretrain"])
+    for config in plan.configs:
+        cmds.append(["train", plan.app, config, "--data", data, "--runs", runs, "--batch", str(z["batch"]),
+                     "--test-batch", "50", "--max-epochs", str(z["epochs"]), "--patience", str(z["patience"]),
+                     *gpu])
+        cmds.append(["predict", plan.app, config, "--data", data, "--runs", runs, "--cimt-stride",
+                     str(z["cimt_stride"]), *gpu])
+    cmds.append(["predict", plan.app, "handcrafted", "--data", data, "--runs", runs])
+    app_data, app_runs = f"{data}/{plan.app}", f"{runs}/{plan.app}"
+    cmds.append(["score", plan.app, "--runs", app_runs, "--data", app_data, "--out", f"{app_runs}/scores",
+                 "--force"])
+    cmds.append(["report", plan.app, "--runs", app_runs, "--data", app_data, "--out", f"{plan.out}/report",
+                 "--force"])
+    return cmds
+
+
+def run_demo(plan: DemoPlan, log=print) -> Path:
+    """Run :func:`commands` one after the other; return the report's path."""
+    from medft.apps import get_app
+
+    get_app(plan.app)
+    t0 = time.time()
+    todo = commands(plan)
+    for i, argv in enumerate(todo, 1):
+        log(f"\n[demo {i}/{len(todo)}, {time.time() - t0:.0f} s] medft {shlex.join(argv)}", flush=True)
+        r = subprocess.run([sys.executable, "-m", "medft.cli", *argv])
+        if r.returncode != 0:
+            raise MedftError(f"stage `medft {argv[0]}` failed with status {r.returncode}; fix it and rerun "
+                             "`make demo` (finished stages are skipped)")
+    report = Path(plan.out) / "report" / "report.md"
+    log(f"\nmedft demo: done in {time.time() - t0:.0f} s. Report: {report.resolve()}")
+    return report

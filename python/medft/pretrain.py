@@ -1,0 +1,366 @@
+"""``medft pretrain``: the offline stand-in for the ImageNet AlexNet. It is NOT ImageNet.
+
+The paper fine-tunes BVLC's AlexNet, trained 360,000 iterations on 1.2 million ImageNet
+photographs. Without a network that model cannot be had, so this module makes a *stand-in*
+with the same architecture and layer names (conv1 .. fc7, fc8): AlexNet trained from scratch
+with real Caffe SGD on a synthetic, natural-image-like source task for a bounded budget.
+
+Source task: :data:`CLASSES` (10) classes of one procedurally drawn object each -- shapes
+(disc, square, triangle, ...) and textured shapes (striped disc, checkered square) -- at a
+random position, size, rotation and colour with shading, on a smooth random colour field with
+a faint oriented texture, clutter lines and pixel noise; 227x227 BGR uint8, C x H x W, as
+``medft prep`` writes patches. The class is the object's form, never its colour.
+
+Solver: BVLC's reference AlexNet solver (``models/bvlc_alexnet/solver.prototxt``: SGD,
+base_lr 0.01, momentum 0.9, weight_decay 0.0005, step policy gamma 0.1 every 100,000
+iterations, which a short budget never reaches) with a small batch (default 16, not 256)
+so the default budget takes minutes on a 2-core CPU. The Data layer subtracts the source
+task's own per-channel mean.
+
+Measured here (2 shared CPU cores, default budget): 5.5 min, 7-8 images/s; final training
+loss 2.28 against chance ln 10 = 2.30, held-out accuracy 0.18 against chance 0.10. BVLC's
+gaussian initialisation (std 0.01) needs thousands of iterations to leave chance, so the
+default stand-in's features are barely past random: raise ``--iterations`` for a stronger one.
+(He/MSRA initialisation diverges at iteration 3 with raw 0..255 pixels and this learning rate.)
+
+The caffemodel is saved atomically with a JSON sidecar (``kind: "standin"``, the budget, seed,
+final loss, training and held-out accuracy, time). Whatever uses it says "NOT ImageNet"
+(:func:`medft.weights.describe`); features from a few minutes of synthetic shapes are far
+weaker than ImageNet's, so results fine-tuned from it are not the paper's.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import tempfile
+import time
+from collections import deque
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from google.protobuf import text_format
+from scipy import ndimage
+
+from medft import __version__
+from medft.alexnet import INPUT_SIZE, source_task_net
+from medft.errors import MedftError
+from medft.prep.lmdb_writer import LmdbWriter, shuffled_keys
+from medft.schema import pb, write_text_atomic
+from medft.solver import RANDOM_SEED
+from medft.weights import STANDIN, describe, read_sidecar, sha1_of, sidecar_path, standin_path
+
+__all__ = ["CLASSES", "PretrainOptions", "render", "source_images", "write_source_lmdb", "solver_param",
+           "source_task_deploy", "existing",
+           "pretrain", "describe"]
+
+#: The source task's classes, label = index.
+CLASSES: tuple[str, ...] = ("disc", "square", "triangle", "ring", "cross", "star", "hexagon", "crescent",
+                            "striped-disc", "checkered-square")
+
+#: BVLC AlexNet reference solver values (models/bvlc_alexnet/solver.prototxt).
+BASE_LR, MOMENTUM, WEIGHT_DECAY, GAMMA, STEPSIZE = 0.01, 0.9, 0.0005, 0.1, 100_000
+
+
+@dataclass(frozen=True)
+class PretrainOptions:
+    """The budget and seed of a stand-in (defaults: 3-6 minutes on 2 CPU cores, as they are shared)."""
+
+    iterations: int = 150
+    batch: int = 16
+    images: int = 1200  # source-task training images, cycled by the Data layer
+    heldout: int = 100  # fresh images for the held-out accuracy in the sidecar
+    seed: int = RANDOM_SEED
+
+    def check(self) -> None:
+        for name, value in asdict(self).items():
+            if name != "seed" and value < (0 if name == "heldout" else 1):
+                raise MedftError(f"pretrain: {name} must be positive, got {value}")
+
+
+# --- the synthetic source task ------------------------------------------------------------------
+
+def _polygon(u: np.ndarray, v: np.ndarray, n: int, r: float) -> np.ndarray:
+    """Inside a regular n-gon of circumradius r centred at the origin, one vertex on +u."""
+    inside = np.ones(u.shape, bool)
+    for k in range(n):
+        a = (2 * k + 1) * math.pi / n
+        inside &= u * math.cos(a) + v * math.sin(a) <= r * math.cos(math.pi / n)
+    return inside
+
+
+def _shape_mask(label: int, u: np.ndarray, v: np.ndarray, r: float, rng: np.random.Generator):
+    """(mask, second-colour mask or None) of class ``label`` in object coordinates (u, v)."""
+    rho, phi = np.hypot(u, v), np.arctan2(v, u)
+    name = CLASSES[label]
+    if name in ("disc", "striped-disc"):
+        mask = rho <= r
+    elif name in ("square", "checkered-square"):
+        mask = np.maximum(abs(u), abs(v)) <= 0.8 * r
+    elif name == "triangle":
+        mask = _polygon(u, v, 3, r)
+    elif name == "ring":
+        mask = (rho <= r) & (rho >= r * rng.uniform(0.45, 0.65))
+    elif name == "cross":
+        w = r * rng.uniform(0.2, 0.3)
+        mask = ((abs(u) <= w) & (abs(v) <= r)) | ((abs(v) <= w) & (abs(u) <= r))
+    elif name == "star":
+        mask = rho <= r * (0.62 + 0.38 * np.cos(5 * phi))
+    elif name == "hexagon":
+        mask = _polygon(u, v, 6, r)
+    elif name == "crescent":
+        mask = (rho <= r) & (np.hypot(u - r * rng.uniform(0.4, 0.6), v) > r * 0.85)
+    else:
+        raise AssertionError(name)
+    second = None
+    if name == "striped-disc":
+        period = r * rng.uniform(0.25, 0.4)
+        second = mask & (np.floor(u / period) % 2 == 0)
+    elif name == "checkered-square":
+        period = r * rng.uniform(0.3, 0.45)
+        second = mask & ((np.floor(u / period) + np.floor(v / period)) % 2 == 0)
+    return mask, second
+
+
+def _contrasting(rng: np.random.Generator, against: np.ndarray) -> np.ndarray:
+    """A random RGB colour at least 80 levels (mean abs) from ``against``."""
+    for _ in range(50):
+        c = rng.uniform(0, 255, 3)
+        if np.abs(c - against).mean() >= 80:
+            return c
+    return 255.0 - against
+
+
+def _smooth_basis(size: int, knots: int = 5) -> np.ndarray:
+    """size x knots normalised Gaussian weights: ``W @ G @ W.T`` is a smooth field through grid G."""
+    t = np.linspace(0, knots - 1, size)[:, None] - np.arange(knots)[None, :]
+    w = np.exp(-0.5 * (t / 0.6) ** 2)
+    return w / w.sum(axis=1, keepdims=True)
+
+
+def render(label: int, rng: np.random.Generator, size: int = INPUT_SIZE) -> np.ndarray:
+    """One source-task image of class ``label``: uint8 BGR, 3 x size x size (C x H x W)."""
+    if not 0 <= label < len(CLASSES):
+        raise MedftError(f"source-task label {label} outside 0..{len(CLASSES) - 1}")
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    # background: smooth colour field + faint oriented texture + clutter lines
+    w = _smooth_basis(size)
+    grid = rng.uniform(20, 235, (w.shape[1], w.shape[1], 3))
+    field = np.stack([w @ grid[..., c] @ w.T for c in range(3)], axis=-1)
+    theta, freq = rng.uniform(0, math.pi), rng.uniform(0.05, 0.3)
+    field += rng.uniform(0, 25) * np.sin(freq * (xx * math.cos(theta) + yy * math.sin(theta)))[..., None]
+    for _ in range(rng.integers(0, 4)):
+        a, c = rng.uniform(0, math.pi), rng.uniform(0, size)
+        line = np.abs(xx * math.cos(a) + yy * math.sin(a) - c) <= rng.uniform(0.5, 2)
+        field[line] = rng.uniform(0, 255, 3)
+    # the object: position, size, rotation, colour with a linear shading
+    r = rng.uniform(0.15, 0.3) * size
+    cy, cx = rng.uniform(r, size - r, 2)
+    rot = rng.uniform(0, 2 * math.pi)
+    du, dv = xx - cx, yy - cy
+    u, v = du * math.cos(rot) + dv * math.sin(rot), -du * math.sin(rot) + dv * math.cos(rot)
+    mask, second = _shape_mask(label, u, v, r, rng)
+    base = field[int(cy), int(cx)]
+    colour = _contrasting(rng, base)
+    shade = 1 + rng.uniform(-0.3, 0.3) * (u / r)
+    field[mask] = (colour[None, :] * shade[mask][:, None])
+    if second is not None:
+        field[second] = _contrasting(rng, colour)
+    img = ndimage.gaussian_filter(field, sigma=(0.8, 0.8, 0)) + rng.normal(0, 6, field.shape)
+    return np.ascontiguousarray(np.clip(img, 0, 255).astype(np.uint8)[..., ::-1].transpose(2, 0, 1))
+
+
+def _image_rng(seed: int, split: int, i: int) -> np.random.Generator:
+    """Image ``i`` of ``split`` (0 train, 1 held-out) depends on nothing else: reproducible in any order."""
+    return np.random.default_rng([seed, split, i])
+
+
+def source_images(n: int, seed: int, split: int = 0):
+    """Yield ``n`` (image, label) pairs of the source task; labels cycle 0..K-1."""
+    for i in range(n):
+        label = i % len(CLASSES)
+        yield render(label, _image_rng(seed, split, i)), label
+
+
+def write_source_lmdb(path: Path, n: int, seed: int) -> tuple[float, float, float]:
+    """Write ``n`` source-task images in a seeded shuffled key order; return their per-channel BGR mean."""
+    keys = shuffled_keys(n, np.random.default_rng([seed, 2]))
+    total = np.zeros(3)
+    with LmdbWriter(path, map_size=int((3 * INPUT_SIZE**2 + 64) * n * 1.3) + (1 << 20)) as w:
+        for key, (img, label) in zip(keys, source_images(n, seed)):
+            w.put(key, img, label)
+            total += img.reshape(3, -1).mean(axis=1)
+    return tuple(round(float(x), 3) for x in total / n)
+
+
+# --- nets and solver ----------------------------------------------------------------------------
+
+def solver_param(net_path: str, iterations: int, seed: int) -> pb.SolverParameter:
+    """BVLC's reference AlexNet solver for ``iterations`` iterations (no snapshots; we save ourselves)."""
+    return pb.SolverParameter(
+        net=net_path, type="SGD", base_lr=BASE_LR, lr_policy="step", gamma=GAMMA, stepsize=STEPSIZE,
+        momentum=MOMENTUM, weight_decay=WEIGHT_DECAY, max_iter=iterations, display=0, snapshot=0,
+        snapshot_prefix=str(Path(net_path).with_name("snapshot")), solver_mode=pb.SolverParameter.CPU,
+        random_seed=seed,
+    )
+
+
+def source_task_deploy(num_classes: int = len(CLASSES), batch: int = 10) -> pb.NetParameter:
+    """The source-task AlexNet for inference: Input N x 3 x 227 x 227, ImageNet layer names, ``prob``."""
+    train = source_task_net(num_classes, "unused", 1)
+    net = pb.NetParameter(name=f"{train.name}-deploy")
+    inp = net.layer.add(name="data", type="Input", top=["data"])
+    inp.input_param.shape.add(dim=[batch, 3, INPUT_SIZE, INPUT_SIZE])
+    for layer in train.layer:
+        if layer.type not in ("Data", "SoftmaxWithLoss"):
+            net.layer.add().CopyFrom(layer)
+    net.layer.add(name="prob", type="Softmax", bottom=["fc8"], top=["prob"])
+    return net
+
+
+def _heldout_accuracy(caffe, work: Path, weights: Path, opts: PretrainOptions, mean: tuple) -> float | None:
+    """Accuracy of the saved weights (TEST phase) on ``opts.heldout`` fresh source-task images."""
+    if not opts.heldout:
+        return None
+    batch = min(opts.heldout, 25)
+    path = work / "deploy.prototxt"
+    write_text_atomic(path, text_format.MessageToString(source_task_deploy(batch=batch)))
+    net = caffe.Net(str(path), str(weights), caffe.TEST)
+    mean_arr = np.asarray(mean, np.float32)[:, None, None]
+    correct, images = 0, source_images(opts.heldout, opts.seed, split=1)
+    for start in range(0, opts.heldout, batch):
+        chunk = [next(images) for _ in range(min(batch, opts.heldout - start))]
+        x = np.stack([img.astype(np.float32) - mean_arr for img, _ in chunk])
+        net.blobs["data"].reshape(*x.shape)
+        net.blobs["data"].data[...] = x
+        prob = net.forward()["prob"]
+        correct += int((prob.argmax(axis=1) == np.array([lab for _, lab in chunk])).sum())
+    return round(correct / opts.heldout, 4)
+
+
+# --- training -----------------------------------------------------------------------------------
+
+def _eta(seconds: float) -> str:
+    m, s = divmod(int(round(seconds)), 60)
+    return f"{m}m{s:02d}s"
+
+
+def _git_commit() -> str | None:
+    from medft.prep.build import git_commit
+
+    return git_commit()
+
+
+def existing(out: Path, opts: PretrainOptions) -> bool:
+    """True if ``out`` is a finished stand-in of exactly this budget and seed (so it is reused).
+
+    A stand-in of another budget, or a file at ``out`` that is not a medft stand-in, raises
+    :class:`MedftError` asking for ``--force`` rather than being replaced silently.
+    """
+    if not out.is_file():
+        return False
+    meta = read_sidecar(out)
+    if not meta or meta.get("kind") != STANDIN or meta.get("sha1") != sha1_of(out):
+        raise MedftError(f"{out} exists but is not a finished medft stand-in (no matching sidecar "
+                         f"{sidecar_path(out).name}); pass --force to replace it")
+    if meta.get("budget") != asdict(opts):
+        raise MedftError(f"{out} is a stand-in of another budget ({meta.get('budget')}); pass --force "
+                         f"to retrain it with {asdict(opts)}")
+    return True
+
+
+def pretrain(opts: PretrainOptions | None = None, out: str | Path | None = None, force: bool = False,
+             log=print) -> Path:
+    """Train the stand-in AlexNet on the synthetic source task; save it and its sidecar; return its path.
+
+    ``out`` defaults to :func:`medft.weights.standin_path`. An existing stand-in of the same budget
+    is reused unless ``force``. Progress lines (iteration, loss, accuracy, images/s, ETA) go to ``log``.
+    The LMDB and nets live in a temporary folder beside ``out``, removed at the end.
+    """
+    from medft.caffe_env import import_caffe
+
+    opts = opts or PretrainOptions()
+    opts.check()
+    out = Path(out) if out is not None else standin_path()
+    if not force and existing(out, opts):
+        log(f"pretrain: reusing {out}: {describe(out)} (--force to retrain)")
+        return out
+    caffe = import_caffe()
+    caffe.set_mode_cpu()
+    caffe.set_random_seed(opts.seed)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=".medft-pretrain-", dir=out.parent))
+    t0 = time.monotonic()
+    try:
+        log(f"pretrain: STAND-IN, NOT ImageNet: {len(CLASSES)} synthetic classes, {opts.images} images, "
+            f"{opts.iterations} iterations x batch {opts.batch}, seed {opts.seed}")
+        lmdb_path = work / "source_lmdb"
+        mean = write_source_lmdb(lmdb_path, opts.images, opts.seed)
+        log(f"pretrain: wrote {opts.images} source-task images in {time.monotonic() - t0:.1f}s; "
+            f"mean BGR {mean}")
+        net_path, solver_path = work / "train.prototxt", work / "solver.prototxt"
+        write_text_atomic(net_path, text_format.MessageToString(
+            source_task_net(len(CLASSES), str(lmdb_path), opts.batch, mean)))
+        write_text_atomic(solver_path, text_format.MessageToString(
+            solver_param(str(net_path), opts.iterations, opts.seed)))
+        stats = _train(caffe, solver_path, work / "model.caffemodel", opts, log)
+        heldout = _heldout_accuracy(caffe, work, work / "model.caffemodel", opts, mean)
+        seconds = round(time.monotonic() - t0, 1)
+        meta = {
+            "kind": STANDIN,
+            "warning": "STAND-IN, NOT ImageNet: AlexNet trained briefly on synthetic shapes by medft "
+                       "pretrain; results fine-tuned from it are not the paper's",
+            "source_task": {"classes": list(CLASSES), "size": INPUT_SIZE, "mean_bgr": list(mean),
+                            "generator": "medft.pretrain.render"},
+            "budget": asdict(opts),
+            "solver": {"type": "SGD", "base_lr": BASE_LR, "momentum": MOMENTUM, "weight_decay": WEIGHT_DECAY,
+                       "lr_policy": "step", "gamma": GAMMA, "stepsize": STEPSIZE,
+                       "reference": "BVLC models/bvlc_alexnet/solver.prototxt, batch reduced"},
+            **stats,
+            "heldout_accuracy": heldout,
+            "seconds": seconds,
+            "caffe_version": getattr(caffe, "__version__", None),
+            "medft_version": __version__,
+            "git_commit": _git_commit(),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "sha1": sha1_of(work / "model.caffemodel"),
+        }
+        # sidecar first: a model without its sidecar is never taken for a finished stand-in
+        write_text_atomic(sidecar_path(out), json.dumps(meta, indent=2) + "\n")
+        os.replace(work / "model.caffemodel", out)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    log(f"pretrain: saved {out} in {_eta(time.monotonic() - t0)}: final loss {meta['final_loss']:.3f}, "
+        f"train acc {meta['train_accuracy']:.2f}, held-out acc {heldout}; {describe(out)}")
+    return out
+
+
+def _train(caffe, solver_path: Path, model: Path, opts: PretrainOptions, log) -> dict:
+    """Run ``opts.iterations`` SGD steps with progress lines; save the net to ``model``."""
+    solver = caffe.SGDSolver(str(solver_path))
+    window = max(1, min(20, opts.iterations // 5))
+    losses: deque[float] = deque(maxlen=window)
+    hits: deque[float] = deque(maxlen=window)
+    t0 = last = time.monotonic()
+    for it in range(1, opts.iterations + 1):
+        solver.step(1)
+        loss = float(solver.net.blobs["loss"].data)
+        if not math.isfinite(loss):
+            raise MedftError(f"pretrain: loss became {loss} at iteration {it}; nothing saved")
+        losses.append(loss)
+        pred = solver.net.blobs["fc8"].data.argmax(axis=1)
+        hits.append(float((pred == solver.net.blobs["label"].data.astype(int)).mean()))
+        now = time.monotonic()
+        if it == 1 or it == opts.iterations or now - last >= 10:
+            last = now
+            rate = it * opts.batch / (now - t0)
+            log(f"pretrain: iter {it}/{opts.iterations}  loss {loss:.3f} (mean of last {len(losses)}: "
+                f"{np.mean(losses):.3f})  train acc {np.mean(hits):.2f}  {rate:.1f} img/s  "
+                f"ETA {_eta((opts.iterations - it) * opts.batch / rate)}")
+    solver.net.save(str(model))
+    del solver
+    return {"final_loss": round(float(np.mean(losses)), 4), "train_accuracy": round(float(np.mean(hits)), 4),
+            "train_window_iterations": len(losses), "train_seconds": round(time.monotonic() - t0, 1)}

@@ -1,0 +1,64 @@
+"""Aggregation, the handcrafted baseline, the dense CIMT maps and the demo's command plan."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+from medft.demo import DemoPlan, commands
+from medft.errors import MedftError
+from medft.predict import dense_maps, handcrafted_predictions
+
+
+def _center_predictor(patches: np.ndarray) -> np.ndarray:
+    """Class probabilities from the centre pixel's gray value: p1 = v/255, p2 = 1 - v/255, p0 = 0."""
+    v = patches[:, 0, 113, 113].astype(float) / 255.0
+    return np.stack([np.zeros_like(v), v, 1 - v], axis=1)
+
+
+def test_dense_maps_every_pixel_follow_the_image():
+    img = np.tile(np.linspace(0, 255, 20), (12, 1)).astype(np.float32)  # brightness grows along x
+    p_li, p_ma = dense_maps(img, _center_predictor, window=8, stride=1, batch=7)
+    assert p_li.shape == p_ma.shape == (12, 20)
+    assert np.all(np.diff(p_li, axis=1) > 0) and np.allclose(p_li + p_ma, 1.0, atol=1e-6)
+
+
+def test_dense_maps_stride_interpolates_a_linear_field():
+    img = np.tile(np.linspace(0, 255, 25), (9, 1)).astype(np.float32)
+    full, _ = dense_maps(img, _center_predictor, window=4, stride=1)
+    coarse, _ = dense_maps(img, _center_predictor, window=4, stride=4)
+    assert coarse.shape == full.shape
+    np.testing.assert_allclose(coarse, full, atol=0.02)  # linear in x: interpolation is near exact
+    with pytest.raises(MedftError, match="2-D"):
+        dense_maps(np.zeros((3, 4, 5)), _center_predictor, window=4)
+
+
+def _manifest(path, scores):
+    cols = ("key", "case", "frame_or_slice", "unit", "lesion", "label", "aug", "score")
+    rows = [("0", "v1", "f1", "c1", "p1", "1", "", scores[0]), ("1", "v1", "f1", "c1", "p1", "1", "", scores[1]),
+            ("2", "v1", "f1", "c2", "", "0", "", scores[2])]
+    with open(path / "test_manifest.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(cols)
+        w.writerows(rows)
+
+
+def test_handcrafted_baseline_from_candidate_scores(tmp_path):
+    _manifest(tmp_path, ["3", "3", "1.5"])
+    target = handcrafted_predictions("polyp", tmp_path, tmp_path / "runs", log=lambda *_: None)
+    with open(target) as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["unit"], r["label"], float(r["score"])) for r in rows] == [("c1", "1", 3.0), ("c2", "0", 1.5)]
+    _manifest(tmp_path, ["", "", ""])
+    assert handcrafted_predictions("frames", tmp_path, tmp_path / "runs2") is None
+
+
+def test_demo_plan_runs_every_stage_in_order(tmp_path):
+    plan = DemoPlan(app="polyp", out=str(tmp_path / "demo"), scale=1)
+    stages = [c[0] for c in commands(plan)]
+    assert stages[0] == "prep" and stages[-2:] == ["score", "report"]
+    trained = [c[2] for c in commands(plan) if c[0] == "train"]
+    assert trained == ["scratch", "ft-fc8", "ft-conv1"]
+    big = DemoPlan(scale=2).sizes()
+    assert big["max_patches"] == 2 * DemoPlan().sizes()["max_patches"]

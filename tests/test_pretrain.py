@@ -1,0 +1,116 @@
+"""The offline stand-in: synthetic source task, a tiny real-Caffe pretrain, its sidecar, reuse, the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from medft import cli, weights
+from medft.errors import MedftError
+from medft.pretrain import CLASSES, PretrainOptions, pretrain, render, solver_param, source_images
+from medft.weights import copy_pretrained, describe, sidecar_path
+
+from tests.test_weights import POLYP_DEPLOY, TRANSFERRED
+
+TINY = PretrainOptions(iterations=3, batch=4, images=20, heldout=4, seed=7)
+
+
+def test_render_is_a_caffe_patch_and_reproducible():
+    img = render(3, np.random.default_rng(1))
+    assert img.shape == (3, 227, 227) and img.dtype == np.uint8 and img.flags.c_contiguous
+    np.testing.assert_array_equal(img, render(3, np.random.default_rng(1)))
+    assert img.std() > 20  # a picture, not a flat field
+    with pytest.raises(MedftError, match="outside 0..9"):
+        render(len(CLASSES), np.random.default_rng(1))
+
+
+def test_classes_are_the_form_not_the_background():
+    # same seed, different class: same background draw, so the pixels that differ are the object's
+    a, b = render(0, np.random.default_rng(5)), render(1, np.random.default_rng(5))
+    differ = (a != b).any(axis=0).mean()
+    assert 0.01 < differ < 0.5
+
+
+def test_source_images_cycle_labels_and_differ_between_splits():
+    train = list(source_images(12, seed=1))
+    assert [lab for _, lab in train] == [i % 10 for i in range(12)]
+    held = next(source_images(1, seed=1, split=1))[0]
+    assert not np.array_equal(train[0][0], held)
+
+
+def test_solver_is_bvlc_reference():
+    s = solver_param("net.prototxt", 150, 1)
+    assert (s.type, s.lr_policy, s.stepsize, s.max_iter, s.random_seed) == ("SGD", "step", 100000, 150, 1)
+    assert (s.base_lr, s.momentum, s.weight_decay, s.gamma) == pytest.approx((0.01, 0.9, 0.0005, 0.1))
+
+
+@pytest.fixture(scope="module")
+def tiny_standin(caffe, tmp_path_factory):
+    out = tmp_path_factory.mktemp("standin") / "standin.caffemodel"
+    lines: list[str] = []
+    pretrain(TINY, out=out, log=lines.append)
+    return out, lines
+
+
+@pytest.mark.caffe
+def test_tiny_pretrain_writes_a_standin_that_says_so(tiny_standin):
+    out, lines = tiny_standin
+    meta = json.loads(sidecar_path(out).read_text())
+    assert meta["kind"] == "standin" and "NOT ImageNet" in meta["warning"]
+    assert meta["budget"] == {"iterations": 3, "batch": 4, "images": 20, "heldout": 4, "seed": 7}
+    assert meta["sha1"] == weights.sha1_of(out)
+    assert np.isfinite(meta["final_loss"]) and 0 <= meta["train_accuracy"] <= 1
+    assert 0 <= meta["heldout_accuracy"] <= 1
+    assert describe(out) == "medft stand-in: synthetic shapes, 3 iterations (batch 4) — NOT ImageNet"
+    assert lines[0].startswith("pretrain: STAND-IN, NOT ImageNet")
+    assert any("iter 3/3" in line and "img/s" in line and "ETA" in line for line in lines)
+    assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]  # work folder removed
+
+
+@pytest.mark.caffe
+def test_standin_loads_into_the_polyp_net(caffe, tiny_standin):
+    net = caffe.Net(str(POLYP_DEPLOY), caffe.TEST)
+    report = copy_pretrained(net, tiny_standin[0])
+    assert (report.copied, report.initialised, report.ignored) == (TRANSFERRED, ["fc8_polyp"], ["fc8"])
+    assert "NOT ImageNet" in report.summary()
+    assert weights.layer_shapes(tiny_standin[0])["fc8"] == [(10, 4096), (10,)]
+
+
+@pytest.mark.caffe
+def test_standin_is_reused_and_never_replaced_silently(tiny_standin, tmp_path):
+    out, _ = tiny_standin
+    mtime = out.stat().st_mtime_ns
+    lines: list[str] = []
+    assert pretrain(TINY, out=out, log=lines.append) == out
+    assert out.stat().st_mtime_ns == mtime and lines[0].startswith("pretrain: reusing")
+    with pytest.raises(MedftError, match="another budget.*--force"):
+        pretrain(PretrainOptions(iterations=4, batch=4, images=20, heldout=4, seed=7), out=out)
+    foreign = tmp_path / "foreign.caffemodel"
+    foreign.write_bytes(b"someone's model")
+    with pytest.raises(MedftError, match="not a finished medft stand-in.*--force"):
+        pretrain(TINY, out=foreign)
+
+
+def test_bad_budget_is_refused():
+    with pytest.raises(MedftError, match="iterations must be positive"):
+        pretrain(PretrainOptions(iterations=0))
+
+
+def test_cli_help_states_defaults(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["pretrain", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for flag, default in (("--iterations", 150), ("--batch", 16), ("--images", 1200), ("--seed", 2016)):
+        assert flag in text and f"(default: {default})" in text
+    assert "--download-bvlc" in text and weights.BVLC_ALEXNET_SHA1 in text
+
+
+def test_cli_offline_download_and_which(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("MEDFT_CACHE", str(tmp_path))
+    monkeypatch.delenv("MEDFT_BVLC_ALEXNET", raising=False)
+    assert cli.main(["pretrain", "--download-bvlc", "--url", "http://127.0.0.1:9/x"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("medft pretrain: error: cannot download") and err.count("\n") == 1
+    assert cli.main(["pretrain", "--which"]) == 1
+    assert "no pretrained weights" in capsys.readouterr().out
