@@ -8,7 +8,7 @@
 #
 # Knobs: INPUT=your data in data_prep/README.md's format (default: the synthetic set),
 #        DATA=data/ RUNS=runs/ FRACTION=1 INIT=gaussian BATCH=256 EPOCHS=50 PATIENCE=5
-#        MAX_PATCHES= (paper's) GPU=<id> SCALE=1 (demo size) MEDFT_CACHE=~/.cache/medft
+#        MAX_PATCHES= (paper's) GPU=<id> ENGINE=pycaffe|cli|docker:<image> SCALE=1 (demo size)
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -29,6 +29,7 @@ EPOCHS  ?= 50
 PATIENCE ?= 5
 MAX_PATCHES ?=
 GPU     ?=
+ENGINE  ?= pycaffe
 
 # One place per fact: the application and configuration tokens come from the package.
 APPS    := $(shell PYTHONPATH=python $(SYS_PY) -c 'from medft.apps import APP_NAMES; print(*APP_NAMES)')
@@ -95,9 +96,9 @@ cell:
 	    $(if $(MAX_PATCHES),--max-patches $(MAX_PATCHES),)
 	@$(if $(filter scratch,$(CONFIG)),true,$(MEDFT) pretrain --which >/dev/null || $(MEDFT) pretrain)
 	$(MEDFT) train $(APP) $(CONFIG) --init $(INIT) --data $(DATA) --runs $(RUNS) --fraction $(FRACTION) \
-	  --batch $(BATCH) --max-epochs $(EPOCHS) --patience $(PATIENCE) $(if $(GPU),--gpu $(GPU),)
+	  --batch $(BATCH) --max-epochs $(EPOCHS) --patience $(PATIENCE) --engine $(ENGINE) $(if $(GPU),--gpu $(GPU),)
 	$(MEDFT) predict $(APP) $(CONFIG) --init $(INIT) --data $(DATA) --runs $(RUNS) --fraction $(FRACTION) \
-	  $(if $(GPU),--gpu $(GPU),)
+	  --engine $(ENGINE) $(if $(GPU),--gpu $(GPU),)
 	$(MEDFT) score $(APP) --runs $(RUNS)/$(APP) --data $(DATA)/$(APP) --out $(RUNS)/$(APP)/scores --force
 
 # The grid of one application: the nine configurations, the reduced-data runs (scratch and

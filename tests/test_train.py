@@ -135,3 +135,75 @@ def test_bad_inputs(dataset, tmp_path):
         train(_opts(tmp_path / "nope", tmp_path))
     with pytest.raises(MedftError, match="valid: ft-conv1"):
         train(_opts(dataset, tmp_path, config="ft-all"))
+
+
+def test_validation_auc_equals_scikit_learn():
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(3)
+    for classes in (2, 3):
+        probs = rng.dirichlet(np.ones(classes), size=200)
+        probs[:5] = probs[5:10]  # ties
+        labels = rng.integers(0, classes, size=200)
+        merged = (labels > 0).astype(int)  # CIMT: both interface classes are the positive class
+        assert validation_auc(probs, labels) == pytest.approx(roc_auc_score(merged, 1 - probs[:, 0]), abs=1e-12)
+
+
+def test_labels_outside_the_net_are_refused(dataset, tmp_path):
+    import shutil
+
+    bad = tmp_path / "polyp"
+    shutil.copytree(dataset, bad)
+    text = (bad / "train_manifest.csv").read_text().splitlines()
+    cols = text[1].split(",")
+    cols[5] = "2"  # a third class for a 2-class net
+    text[1] = ",".join(cols)
+    (bad / "train_manifest.csv").write_text("\n".join(text) + "\n")
+    with pytest.raises(MedftError, match=r"row 2: label '2' is not a class of this 2-class net"):
+        train(_opts(bad, tmp_path / "runs"))
+    assert not (run_dir(tmp_path / "runs", "polyp", "scratch") / "run.json").exists()
+
+
+def test_missing_lmdb_is_a_clear_error(dataset, tmp_path):
+    import shutil
+
+    bad = tmp_path / "polyp"
+    shutil.copytree(dataset, bad)
+    shutil.rmtree(bad / "val_lmdb")
+    with pytest.raises(MedftError, match=r"val_lmdb: not an LMDB .* run `medft prep` first"):
+        train(_opts(bad, tmp_path / "runs"))
+
+
+def test_killed_run_resumes_to_the_same_iterations(dataset, tmp_path):
+    """SIGKILL `medft train` after its first epoch; the rerun resumes and ends where an
+    uninterrupted run ends (3 epochs x 2 iterations)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    code = ("import sys; from medft.train import TrainOptions, train; "
+            f"train(TrainOptions(app='polyp', config='scratch', data={str(dataset)!r}, runs={str(tmp_path)!r}, "
+            "train_batch=4, test_batch=3, max_epochs=3, patience=5))")
+    out = run_dir(tmp_path, "polyp", "scratch")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while time.time() < deadline and len(read_rows(out / "log.csv")) < 1:
+        time.sleep(0.2)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done = len(read_rows(out / "log.csv"))
+    assert 1 <= done < 3 and not (out / "run.json").exists()
+    messages: list[str] = []
+    record = train(_opts(dataset, tmp_path, max_epochs=3), log=messages.append)
+    assert any("resuming" in m for m in messages)
+    assert [int(r["iteration"]) for r in read_rows(out / "log.csv")] == [2, 4, 6]
+    assert record["status"] == "done" and record["epochs"] == 3
+
+
+def read_rows(path):
+    if not path.is_file():
+        return []
+    with open(path) as f:
+        return list(csv.DictReader(f))

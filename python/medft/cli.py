@@ -2,6 +2,7 @@
 
     medft doctor     what Caffe this is (version, mode, path, BLAS)
     medft gen        write prototxt/ and solvers/ (Tables I and II)
+    medft synth      write the synthetic input set of an application
     medft prep       build the LMDBs of an application (section VI)
     medft pretrain   make the offline stand-in for the ImageNet AlexNet
     medft train      train one cell of the study on real Caffe
@@ -25,6 +26,7 @@ from medft.errors import MedftError
 STAGES: dict[str, str] = {
     "doctor": "#2",
     "gen": "#2",
+    "synth": "#3",
     "prep": "#3",
     "pretrain": "#4",
     "train": "#4",

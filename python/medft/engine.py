@@ -50,6 +50,9 @@ class Engine(Protocol):
                      caffemodel: Path | None = None, deploy: Path | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(probabilities N x C, labels N) for every record of an LMDB, in key order."""
 
+    def set_device(self, gpu: int | None) -> None:
+        """Use this GPU (None: the CPU) for what follows."""
+
     def close(self) -> None: ...
 
 
@@ -131,6 +134,13 @@ class PycaffeEngine:
             rep = copy_pretrained(self.solver.net, weights)
             self.weights_report = {**rep.to_dict(), "summary": rep.summary()}
         return int(self.solver.iter)
+
+    def set_device(self, gpu: int | None) -> None:
+        if gpu is None:
+            self.caffe.set_mode_cpu()
+        else:
+            self.caffe.set_device(gpu)
+            self.caffe.set_mode_gpu()
 
     def train_until(self, iteration: int, on_iter: Callable[[int, float], None] | None = None) -> StepStats:
         s = self.solver
@@ -249,8 +259,8 @@ class CliEngine:
             argv.append(f"--snapshot={resume}")
         elif weights is not None:
             argv.append(f"--weights={weights}")
-        if gpu is not None:
-            argv.append(f"--gpu={gpu}")
+        if gpu is not None:  # `--gpus device=N` shows that GPU as device 0 inside a container
+            argv.append(f"--gpu={0 if isinstance(self.runner, DockerRunner) else gpu}")
         return self.runner.argv(argv, self._mounts, gpu)
 
     def start(self, solver_path: Path, *, weights: Path | None = None,
@@ -361,8 +371,12 @@ class CliEngine:
         argv = [self.runner.tool("extract_features.bin"), str(caffemodel), str(net_path), "prob", str(out_db),
                 str(batches), "lmdb", "GPU" if gpu is not None else "CPU"]
         if gpu is not None:
-            argv.append(str(gpu))
+            argv.append(str(0 if isinstance(self.runner, DockerRunner) else gpu))
         return self.runner.argv(argv, [Path(caffemodel).parent, Path(net_path).parent, *mounts], gpu)
+
+    def set_device(self, gpu: int | None) -> None:
+        """Predict on this GPU (None: CPU) without a training process."""
+        self._gpu = gpu
 
     def predict_lmdb(self, lmdb_path: Path, mean_bgr: tuple[float, ...], batch: int,
                      caffemodel: Path | None = None, deploy: Path | None = None) -> tuple[np.ndarray, np.ndarray]:

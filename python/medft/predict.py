@@ -67,7 +67,7 @@ def _csv(rows: list[dict], columns) -> str:
 
 def predict_run(app: str, variant: str, data: str | Path, runs: str | Path = "runs", fraction: str = "1",
                 engine: Engine | None = None, engine_name: str = "pycaffe", batch: int = 50,
-                cimt_stride: int = 1, force: bool = False, log=print) -> Path:
+                cimt_stride: int = 1, gpu: int | None = None, force: bool = False, log=print) -> Path:
     """Write ``test_probs.npy``, ``test_patches.csv`` and ``predictions.csv`` into the run folder."""
     from medft.prep.manifest import read_manifest
 
@@ -84,6 +84,7 @@ def predict_run(app: str, variant: str, data: str | Path, runs: str | Path = "ru
     test_lmdb, manifest_path = data / "test_lmdb", data / "test_manifest.csv"
     mean = tuple(json.loads(record.read_text())["data"]["mean_bgr"])
     engine = engine or make_engine(engine_name)
+    engine.set_device(gpu)
     keys = lmdb_keys(test_lmdb)
     log(f"medft predict: {app}/{out.name}: {len(keys)} test patches with {best}")
     probs, labels = engine.predict_lmdb(test_lmdb, mean, batch, caffemodel=best, deploy=deploy)
@@ -102,7 +103,7 @@ def predict_run(app: str, variant: str, data: str | Path, runs: str | Path = "ru
                    **{c: f"{v:.6f}" for c, v in zip(prob_cols, p)}} for k, r, p in zip(keys, rows, probs)]
     write_text_atomic(out / "test_patches.csv", _csv(patch_rows, ["key", "case", "unit", "label", *prob_cols]))
     if app == "cimt":  # scored per ROI pixel, not per patch unit
-        predictor = deploy_predictor(deploy, best, mean)
+        predictor = deploy_predictor(deploy, best, mean, gpu=gpu)
         folder = predict_cimt_maps(data / "test_rois", out / "cimt_maps", predictor, stride=cimt_stride,
                                    batch=batch, log=log)
         write_text_atomic(target, "# cimt is scored from cimt_maps/ (dense prediction per ROI pixel)\n")

@@ -114,6 +114,23 @@ class Dataset:
     fingerprint: str | None
 
 
+def check_labels(ds: Dataset, num_classes: int) -> None:
+    """Every label of the train/val manifests must be a class of the net (0 .. C-1): Caffe's
+    SoftmaxWithLoss would abort the process on one that is not."""
+    import csv as _csv
+
+    for name in ("train", "val"):
+        path = ds.root / f"{name}_manifest.csv"
+        if not path.is_file():
+            raise MedftError(f"{path}: missing (medft prep writes one beside each LMDB)")
+        with open(path, newline="") as f:
+            for i, row in enumerate(_csv.DictReader(f), start=2):
+                label = row.get("label", "")
+                if not label.lstrip("-").isdigit() or not 0 <= int(label) < num_classes:
+                    raise MedftError(f"{path}: row {i}: label {label!r} is not a class of this "
+                                     f"{num_classes}-class net (0..{num_classes - 1})")
+
+
 def read_dataset(folder: str | Path) -> Dataset:
     root = Path(folder)
     if not root.is_dir():
@@ -170,12 +187,18 @@ def write_run_files(opts: TrainOptions, ds: Dataset, out: Path) -> tuple[Path, i
     return path, sp.stepsize
 
 
-def latest_state(out: Path) -> tuple[Path, int] | None:
-    """The newest ``*.solverstate`` in ``out/snapshots`` and its iteration, if any."""
+def latest_state(out: Path, logged: set[int] | None = None) -> tuple[Path, int] | None:
+    """The newest ``*.solverstate`` in ``out/snapshots`` and its iteration, if any.
+
+    With ``logged`` (iterations in log.csv) only those count: a snapshot is logged after Caffe
+    finished writing it, so a run killed mid-write never resumes from a truncated file.
+    """
     best = None
     for p in (out / "snapshots").glob("*_iter_*.solverstate"):
         m = re.search(r"_iter_(\d+)\.solverstate$", p.name)
-        if m and (best is None or int(m.group(1)) > best[1]):
+        if not m or (logged is not None and int(m.group(1)) not in logged):
+            continue
+        if best is None or int(m.group(1)) > best[1]:
             best = (p, int(m.group(1)))
     return best
 
@@ -239,11 +262,12 @@ def train(opts: TrainOptions, engine: Engine | None = None, log=print) -> dict:
         shutil.rmtree(out)
     weights = _check_weights(opts)
     ds = read_dataset(opts.data)
+    check_labels(ds, get_app(opts.app).num_classes)
     out.mkdir(parents=True, exist_ok=True)
     solver_path, stepsize = write_run_files(opts, ds, out)
     engine = engine or make_engine(opts.engine)
-    resume = latest_state(out)
     rows = read_log(out / "log.csv")
+    resume = latest_state(out, {int(r["iteration"]) for r in rows})
     report = None
     t_start = time.time()
     if resume:

@@ -32,5 +32,5 @@ def run(args: argparse.Namespace) -> int:
         return 0
     predict_run(args.app, variant_name(args.config, args.init), dataset_folder(args), runs=args.runs,
                 fraction=args.fraction, engine_name=args.engine, batch=args.batch,
-                cimt_stride=args.cimt_stride, force=args.force)
+                cimt_stride=args.cimt_stride, gpu=args.gpu, force=args.force)
     return 0

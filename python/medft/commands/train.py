@@ -27,7 +27,9 @@ def add_common(p: argparse.ArgumentParser) -> None:
                    help="folder given to `medft prep --out` (the app's dataset is read from <data>/<app>)")
     p.add_argument("--fraction", default="1", help="reduced training set prepared with `medft prep --fraction`")
     p.add_argument("--runs", default="runs", help="root of the run folders (runs/<app>/<variant>)")
-    p.add_argument("--engine", default="pycaffe", help="Caffe engine: pycaffe")
+    p.add_argument("--engine", default="pycaffe",
+                   help="Caffe engine: pycaffe (in-process), cli (caffe train + extract_features), "
+                        "docker:<image> (those tools in a container, e.g. docker:medft/gpu-2016)")
     p.add_argument("--gpu", type=int, default=None, metavar="ID", help="train/predict on this GPU; None means the CPU")
     p.add_argument("--force", action="store_true", help="redo a finished run (deletes its folder first)")
 

@@ -38,12 +38,20 @@ def _panel_b(runs: list[pipeline.RunScores]) -> list[pipeline.RunScores]:
     return [r for r in runs if r.run.config in reduced]
 
 
+def fraction_label(fraction: str) -> str:
+    """Run-folder fraction suffix as text: '0.25' -> '25%', '50' -> '50%', '1patient' -> '1 patient'."""
+    if fraction == "1patient":
+        return "1 patient"
+    value = float(fraction)
+    return f"{value * 100:g}%" if value <= 1 else f"{value:g}%"
+
+
 def _curve_figure(s: pipeline.Scores, runs: list[pipeline.RunScores], path: Path, title: str,
                   colors: dict[str, int]) -> list[Path]:
     fractions = sorted({r.run.fraction for r in runs}, key=lambda f: -float(f or 100))
     curves = []
     for r in runs:
-        label = r.run.config + (f" ({r.run.fraction}% data)" if r.run.fraction else "")
+        label = r.run.config + (f" ({fraction_label(r.run.fraction)} data)" if r.run.fraction else "")
         p = r.points
         curves.append(plots.Curve(label, r.curve["x"], r.curve["y"], p.x, p.value, p.lo, p.hi,
                                   color=colors[r.run.config], style=fractions.index(r.run.fraction)))

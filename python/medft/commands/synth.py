@@ -1,0 +1,32 @@
+"""Write the embedded synthetic data set of an application in its documented input format.
+
+The same as ``medft prep synth <app>``: colonoscopy-like frames with polyps, masks and
+candidates; CT-like volumes with vessels and emboli; informative vs blurred frames;
+ultrasound-like CIMT ROIs with two interfaces. Formats: data_prep/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from medft.apps import APP_NAMES
+from medft.commands import prep
+
+HELP = "write the synthetic input set of an application (same as `medft prep synth`)"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("synth_app", metavar="APP", nargs="?", default="all",
+                   help=f"{', '.join(APP_NAMES)} or all")
+    p.add_argument("--out", required=True, help="folder that receives <out>/<app>/ (REQUIRED)")
+    p.add_argument("--cases", type=int, default=None, help="videos/patients (None: per app, see data_prep/README.md)")
+    p.add_argument("--per-case", type=int, default=None, help="frames/ROIs/emboli per case (None: per app)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the generator")
+    p.add_argument("--force", action="store_true", help="replace an existing synthetic set")
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    args.out = Path(args.out)
+    return prep.run_synth(args)
