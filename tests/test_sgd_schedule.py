@@ -14,7 +14,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from google.protobuf import text_format
-
 from medft.alexnet import NetOptions, train_val_net
 from medft.schedule import CONFIG_NAMES, GAMMA, get_config
 from medft.schema import write_text_atomic
