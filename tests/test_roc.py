@@ -109,3 +109,13 @@ def test_no_positives_warns_and_returns_nan():
 def test_bad_input_named(y, s, message):
     with pytest.raises(MedftError, match=message):
         roc_auc_score(y, s)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_auc_equals_scikit_learn(seed):
+    from sklearn.metrics import roc_auc_score as sk_auc
+
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, 300)
+    s = np.round(rng.normal(size=300) + y, 1)  # rounding makes ties
+    assert roc_auc_score(y, s) == pytest.approx(sk_auc(y, s), abs=1e-12)

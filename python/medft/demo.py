@@ -20,6 +20,9 @@ from pathlib import Path
 from medft.errors import MedftError
 
 DEMO_CONFIGS = ("scratch", "ft-fc8", "ft-conv1")
+#: Operating points suited to the demo's small synthetic test sets (a polyp test set of about ten
+#: frames resolves false positives per frame only in steps of ~0.1; the paper's points are far lower).
+DEMO_OPERATING_POINTS = {"polyp": "0.25,0.5,1.0"}
 
 
 @dataclass
@@ -33,8 +36,9 @@ class DemoPlan:
     def sizes(self) -> dict:
         """Small-study sizes at this scale (the paper's are in prep/train defaults)."""
         s = self.scale
-        return {"max_patches": int(400 * s), "max_test_patches": int(2400 * s), "batch": 20,
-                "epochs": max(2, round(3 * s)), "patience": 2, "cimt_stride": max(1, round(8 / s))}
+        return {"max_patches": max(20, int(400 * s)), "max_test_patches": max(240, int(2400 * s)), "batch": 20,
+                "epochs": max(2, round(3 * s)), "patience": 2, "cimt_stride": max(1, round(8 / s)),
+                "pretrain_iterations": max(4, round(150 * s)), "pretrain_images": max(64, round(1200 * s))}
 
 
 def commands(plan: DemoPlan) -> list[list[str]]:
@@ -49,7 +53,8 @@ def commands(plan: DemoPlan) -> list[list[str]]:
     from medft.weights import find_pretrained
 
     if any(c != "scratch" for c in plan.configs) and find_pretrained() is None:
-        cmds.append(["pretrain"])
+        cmds.append(["pretrain", "--iterations", str(z["pretrain_iterations"]), "--images",
+                     str(z["pretrain_images"])])
     for config in plan.configs:
         cmds.append(["train", plan.app, config, "--data", data, "--runs", runs, "--batch", str(z["batch"]),
                      "--test-batch", "50", "--max-epochs", str(z["epochs"]), "--patience", str(z["patience"]),
@@ -58,10 +63,11 @@ def commands(plan: DemoPlan) -> list[list[str]]:
                      str(z["cimt_stride"]), *gpu])
     cmds.append(["predict", plan.app, "handcrafted", "--data", data, "--runs", runs])
     app_data, app_runs = f"{data}/{plan.app}", f"{runs}/{plan.app}"
+    points = ["--operating-points", DEMO_OPERATING_POINTS[plan.app]] if plan.app in DEMO_OPERATING_POINTS else []
     cmds.append(["score", plan.app, "--runs", app_runs, "--data", app_data, "--out", f"{app_runs}/scores",
-                 "--force"])
+                 "--force", *points])
     cmds.append(["report", plan.app, "--runs", app_runs, "--data", app_data, "--out", f"{plan.out}/report",
-                 "--force"])
+                 "--force", *points])
     return cmds
 
 
@@ -79,5 +85,29 @@ def run_demo(plan: DemoPlan, log=print) -> Path:
             raise MedftError(f"stage `medft {argv[0]}` failed with status {r.returncode}; fix it and rerun "
                              "`make demo` (finished stages are skipped)")
     report = Path(plan.out) / "report" / "report.md"
+    check_report(report.parent, plan.configs)
     log(f"\nmedft demo: done in {time.time() - t0:.0f} s. Report: {report.resolve()}")
     return report
+
+
+def check_report(folder: Path, configs: tuple[str, ...]) -> dict[str, list[str]]:
+    """The report holds the curve figure and, for every trained configuration, the operating-point
+    values that `medft score` computed from its predictions (read back from operating_points.csv)."""
+    import csv
+
+    folder = Path(folder)
+    text = (folder / "report.md").read_text() if (folder / "report.md").is_file() else ""
+    if "![" not in text or not (folder / "fig_a.png").is_file():
+        raise MedftError(f"{folder}: report.md without its curve figure fig_a.png")
+    if (folder / "fig_a.png").read_bytes()[:8] != b"\x89PNG\r\n\x1a\n":
+        raise MedftError(f"{folder / 'fig_a.png'}: not a PNG file")
+    with open(folder / "operating_points.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    found: dict[str, list[str]] = {}
+    for config in configs:
+        values = [f"{float(r['value']):.3f}" for r in rows if r["config"] == config]
+        line = next((ln for ln in text.splitlines() if ln.startswith(f"| {config} |")), "")
+        if not values or any(v not in line for v in values):
+            raise MedftError(f"{folder}: report.md lacks {config}'s operating points {values}")
+        found[config] = values
+    return found

@@ -1,0 +1,697 @@
+"""``medft bench`` (``make bench``): medft's own timings, each beside its reference from the same run.
+
+* ``lmdb``: medft's :class:`~medft.prep.lmdb_writer.LmdbWriter` (in-memory uint8 Datums) vs Caffe's
+  ``convert_imageset`` (the same patches as PNG files), patches/s.
+* ``train``: the driver's :class:`~medft.engine.PycaffeEngine` stepping a solver vs ``caffe.bin train``
+  on the same solver and LMDB (same batch, same iterations), images/s, per configuration.
+* ``time``: AlexNet ``net.forward()``/``net.backward()`` through pycaffe vs ``caffe.bin time`` ("Average
+  Forward pass", "Average Forward-Backward") on the same train_val net, ms/image, with the BLAS named.
+* ``froc``: :func:`~medft.evaluate.froc.froc_bootstrap` (vectorised, 1,000 case resamples) vs the
+  textbook loop that rebuilds each resampled candidate set and recomputes its FROC, seconds.
+* ``cimt``: :func:`~medft.evaluate.cimt.dense_predict` with the real deploy net vs ``caffe.bin time``
+  forward of that net at the same batch on the same patches (the net alone), ms per ROI pixel; and
+  dense_predict with a stand-in predictor (medft's patch extraction and batching alone).
+
+Every benchmark is a function returning a dict (its numbers and its table ``rows``);
+:func:`run_benchmarks` runs a selection, :func:`write_results` writes ``bench.json``,
+``bench.md`` and ``bench.csv``. Nets carry random weights: only their speed is measured.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import platform
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+from google.protobuf import text_format
+
+from medft import __version__
+from medft.errors import MedftError, unknown_name
+
+Log = Callable[[str], None]
+
+#: benchmark names, in the order they run
+BENCHMARKS: tuple[str, ...] = ("lmdb", "train", "time", "froc", "cimt")
+ROW_COLUMNS = ("benchmark", "medft", "reference", "unit", "medft_speed", "medft_is", "reference_is")
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    """Sizes of every benchmark (defaults: ``medft bench``, about 3 min on 2 cores; :data:`QUICK`: ~1 min)."""
+
+    lmdb_patches: int = 1000
+    batch: int = 32  # training and `caffe time` batch
+    train_iters: int = 6  # per engine and configuration; the first 2 are warm-up
+    time_iters: int = 3  # `caffe time --iterations` and the pycaffe repeats
+    configs: tuple[str, ...] = ("scratch", "ft-fc8")
+    n_boot: int = 1000
+    naive_boot: int = 1000  # resamples timed with the textbook loop (extrapolated to n_boot if fewer)
+    froc_candidates: int = 10_000
+    froc_cases: int = 200
+    roi: tuple[int, int] = (8, 16)  # ROI measured with the real deploy net
+    stand_in_roi: tuple[int, int] = (40, 120)  # ROI measured with the stand-in predictor
+    report_roi: tuple[int, int] = (40, 120)  # ROI size the per-pixel times are extrapolated to
+    dense_batch: int = 128  # dense_predict's batch
+    seed: int = 0
+
+
+#: the ``--quick`` sizes (about 1 min on 2 cores)
+QUICK = BenchOptions(lmdb_patches=200, batch=8, train_iters=4, time_iters=2,
+                     roi=(4, 8), stand_in_roi=(20, 60), dense_batch=32)
+
+
+def parse_only(text: str | None) -> tuple[str, ...]:
+    """``"lmdb,time"`` -> ``("lmdb", "time")`` in run order; None or "" -> all; unknown names raise."""
+    if not text:
+        return BENCHMARKS
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    for n in names:
+        if n not in BENCHMARKS:
+            raise unknown_name("benchmark", n, BENCHMARKS)
+    return tuple(b for b in BENCHMARKS if b in names)
+
+
+# -- helpers ------------------------------------------------------------------------------------------
+def _row(benchmark: str, medft: float, reference: float | None, unit: str, medft_is: str, reference_is: str,
+         higher_is_better: bool) -> dict:
+    """One table row; ``medft_speed`` > 1 means medft is faster than the reference."""
+    speed = None
+    if reference is not None and medft > 0 and reference > 0:
+        speed = medft / reference if higher_is_better else reference / medft
+    return {"benchmark": benchmark, "medft": medft, "reference": reference, "unit": unit, "medft_speed": speed,
+            "medft_is": medft_is, "reference_is": reference_is}
+
+
+def _caffe_env() -> dict[str, str]:
+    """Environment for Caffe's tools: every glog line (with its timestamp) on stderr."""
+    return dict(os.environ, GLOG_logtostderr="1", GLOG_minloglevel="0")
+
+
+def _run_tool(argv: list[str], what: str) -> str:
+    """Run a Caffe tool; its combined output, or an error with the output's tail."""
+    r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=_caffe_env())
+    if r.returncode != 0:
+        raise MedftError(f"{what} failed ({r.returncode}): {' '.join(argv)}\n{r.stdout[-3000:]}")
+    return r.stdout
+
+
+def _write_text(path: Path, message) -> Path:
+    path.write_text(text_format.MessageToString(message, float_format=".7g"))
+    return path
+
+
+def _random_lmdb(path: Path, n: int, seed: int, classes: int = 2) -> Path:
+    """``n`` random uint8 3 x 227 x 227 Datums, labels 0..classes-1 in turn (timing data)."""
+    from medft.prep.lmdb_writer import LmdbWriter
+
+    rng = np.random.default_rng(seed)
+    with LmdbWriter(path, force=True) as w:
+        for i in range(n):
+            w.put(f"{i:08d}", rng.integers(0, 256, size=(3, 227, 227), dtype=np.uint8), i % classes)
+    return path
+
+
+def _train_val(work: Path, app: str, config: str, source: Path, batch: int) -> Path:
+    """A train_val prototxt reading ``source`` at ``batch`` (the TEST layer is never built here)."""
+    from medft.alexnet import NetOptions, train_val_net
+
+    net = train_val_net(app, config, options=NetOptions(train_source=str(source), val_source=str(source),
+                                                         train_batch=batch, test_batch=batch))
+    return _write_text(work / f"train_val_{config}.prototxt", net)
+
+
+# -- 1. LMDB writing -----------------------------------------------------------------------------------
+def bench_lmdb(n: int, work: Path, log: Log = print) -> dict:
+    """Patches/s writing the same ``n`` 3x227x227 patches: medft's writer vs ``convert_imageset``.
+
+    The patches come from a tiny synthetic polyp dataset. medft writes them from memory (as
+    ``medft prep`` does); ``convert_imageset`` from PNG files, its only input, so its time
+    includes PNG decoding. Both LMDBs are read back and compared record by record.
+    """
+    from PIL import Image
+
+    from medft.caffe_env import caffe_tool
+    from medft.prep.lmdb_writer import LmdbWriter, read_lmdb
+    from medft.prep.testing import tiny_build
+
+    log(f"  source patches: tiny synthetic polyp dataset -> {n} patches")
+    built = tiny_build("polyp", work / "lmdb_src", max_patches=10**6, max_test_patches=n, force=True)
+    recs = [(arr, label) for _, arr, label in read_lmdb(Path(built["dir"]) / "test_lmdb")]
+    recs = (recs * (n // max(1, len(recs)) + 1))[:n]
+    ours_path = work / "bench_medft_lmdb"
+    t = time.perf_counter()
+    with LmdbWriter(ours_path, force=True) as w:
+        for i, (arr, label) in enumerate(recs):
+            w.put(f"{i:08d}", arr, label)
+    ours_s = time.perf_counter() - t
+    png = work / "bench_png"
+    png.mkdir(parents=True, exist_ok=True)
+    lines = []
+    for i, (arr, label) in enumerate(recs):
+        Image.fromarray(np.ascontiguousarray(arr[::-1].transpose(1, 2, 0))).save(png / f"{i:08d}.png")  # RGB file
+        lines.append(f"{i:08d}.png {label}\n")
+    listing = work / "bench_list.txt"
+    listing.write_text("".join(lines))
+    ref_path = work / "bench_caffe_lmdb"
+    shutil.rmtree(ref_path, ignore_errors=True)
+    t = time.perf_counter()
+    _run_tool([str(caffe_tool("convert_imageset")), "-backend", "lmdb", f"{png}/", str(listing), str(ref_path)],
+              "convert_imageset")
+    ref_s = time.perf_counter() - t
+    same = all(a.shape == b.shape and np.array_equal(a, b) and la == lb
+               for (_, a, la), (_, b, lb) in zip(read_lmdb(ours_path), read_lmdb(ref_path), strict=True))
+    res = {"patches": n, "medft_seconds": ours_s, "convert_imageset_seconds": ref_s,
+           "medft_patches_per_s": n / ours_s, "convert_imageset_patches_per_s": n / ref_s,
+           "same_records": bool(same)}
+    res["rows"] = [_row(f"LMDB write, {n} patches 3x227x227", res["medft_patches_per_s"],
+                        res["convert_imageset_patches_per_s"], "patches/s", "LmdbWriter, from memory",
+                        "convert_imageset, from PNG", True)]
+    return res
+
+
+# -- 2. training images/s ------------------------------------------------------------------------------
+_GLOG_TIME = re.compile(r"^[IWEF](\d{4,8}) (\d\d):(\d\d):(\d\d(?:\.\d+)?)")
+_TRAIN_ITER = re.compile(r"\] Iteration (\d+), loss = ")
+
+
+def _glog_seconds(line: str) -> float | None:
+    """Seconds since 1970 of a glog line's ``IYYYYMMDD hh:mm:ss.us`` (or ``IMMDD ...``) prefix."""
+    m = _GLOG_TIME.match(line)
+    if not m:
+        return None
+    date = m.group(1) if len(m.group(1)) == 8 else "2000" + m.group(1)[-4:]  # glog without the year
+    day = datetime.strptime(date, "%Y%m%d") - datetime(1970, 1, 1)
+    return day.total_seconds() + int(m.group(2)) * 3600 + int(m.group(3)) * 60 + float(m.group(4))
+
+
+def train_rate_from_log(text: str, batch: int, first: int, last: int) -> tuple[float, float]:
+    """(images/s, seconds) between the ``Iteration first, loss`` and ``Iteration last, loss`` lines
+    of a ``caffe train`` log (display 1): ``last - first`` iterations of ``batch`` images."""
+    stamps: dict[int, float] = {}
+    for line in text.splitlines():
+        m = _TRAIN_ITER.search(line)
+        t = _glog_seconds(line)
+        if m and t is not None:
+            stamps.setdefault(int(m.group(1)), t)
+    for it in (first, last):
+        if it not in stamps:
+            raise MedftError(f"caffe train log: no timestamped 'Iteration {it}, loss' line (run with display 1)")
+    dt = stamps[last] - stamps[first]
+    if dt <= 0:
+        raise MedftError(f"caffe train log: iteration {last} is not logged after iteration {first}")
+    return (last - first) * batch / dt, dt
+
+
+def bench_train(config: str, batch: int, iters: int, work: Path, app: str = "polyp", seed: int = 0,
+                log: Log = print) -> dict:
+    """Training images/s on one solver: the driver's pycaffe engine vs ``caffe.bin train``.
+
+    Both run ``iters`` SGD iterations of batch ``batch`` from random weights on the same random
+    LMDB and the same solver (display 1, no test net, no snapshot). Iterations 0 and 1 are warm-up:
+    both rates cover ``iters - 2`` iterations (for ``caffe train``, between the timestamps of its
+    ``Iteration 1, loss`` and ``Iteration <iters - 1>, loss`` lines).
+    """
+    from medft.caffe_env import caffe_tool
+    from medft.engine import PycaffeEngine
+    from medft.solver import SolverOptions, solver
+
+    if iters < 3:
+        raise MedftError(f"training benchmark needs at least 3 iterations, got {iters}")
+    d = work / f"train_{config}"
+    d.mkdir(parents=True, exist_ok=True)
+    lmdb = _random_lmdb(d / "train_lmdb", 2 * batch, seed)
+    net = _train_val(d, app, config, lmdb, batch)
+    sp = solver(SolverOptions(n_train=2 * batch, n_val=batch, train_batch=batch, test_batch=batch,
+                              net=str(net), snapshot_prefix=str(d / "snap"), random_seed=seed))
+    del sp.test_iter[:]
+    sp.ClearField("test_interval")
+    sp.display, sp.max_iter, sp.snapshot, sp.snapshot_after_train = 1, iters, 0, False
+    solver_path = _write_text(d / "solver.prototxt", sp)
+
+    log(f"  {config}: medft driver (pycaffe engine), {iters} iterations of {batch}")
+    t0 = time.perf_counter()
+    engine = PycaffeEngine()
+    try:
+        engine.start(solver_path)
+        engine.train_until(2)  # warm-up: iterations 0 and 1
+        stats = engine.train_until(iters)
+    finally:
+        engine.close()
+        del engine
+    ours_wall = time.perf_counter() - t0
+    log(f"  {config}: caffe.bin train, same solver")
+    t0 = time.perf_counter()
+    out = _run_tool([str(caffe_tool("caffe")), "train", f"--solver={solver_path}"], "caffe train")
+    ref_wall = time.perf_counter() - t0
+    ref_rate, ref_s = train_rate_from_log(out, batch, 1, iters - 1)
+    res = {"config": config, "batch": batch, "iterations": iters, "timed_iterations": iters - 2,
+           "medft_images_per_s": stats.images_per_s, "caffe_train_images_per_s": ref_rate,
+           "medft_wall_seconds": ours_wall, "caffe_train_wall_seconds": ref_wall, "caffe_train_timed_seconds": ref_s}
+    res["rows"] = [_row(f"train {config}, batch {batch}", stats.images_per_s, ref_rate, "images/s",
+                        "driver: PycaffeEngine.train_until", "caffe.bin train (log timestamps)", True)]
+    return res
+
+
+# -- 3. AlexNet forward / forward-backward ----------------------------------------------------------
+_AVG = re.compile(r"Average (Forward pass|Backward pass|Forward-Backward): ([0-9.eE+-]+) ms")
+
+
+def parse_caffe_time(text: str) -> dict[str, float]:
+    """``caffe time``'s per-iteration averages: ``{"forward_ms", "backward_ms", "forward_backward_ms"}``."""
+    keys = {"Forward pass": "forward_ms", "Backward pass": "backward_ms", "Forward-Backward": "forward_backward_ms"}
+    found = {keys[m.group(1)]: float(m.group(2)) for m in _AVG.finditer(text)}
+    if set(found) != set(keys.values()):
+        raise MedftError(f"caffe time: 'Average ...' lines not found in its output:\n{text[-2000:]}")
+    return found
+
+
+def caffe_time(model: Path, iterations: int, phase: str = "TRAIN") -> dict[str, float]:
+    """Run ``caffe.bin time --model=model --iterations=N --phase=P`` (CPU); its averages in ms per batch.
+
+    Feed it real data (a Data layer): an Input layer's blob stays all zeros, and the same AlexNet
+    forward measured 15-20% faster on zeros than on image patches here (2 cores, OpenBLAS).
+    """
+    from medft.caffe_env import caffe_tool
+
+    return parse_caffe_time(_run_tool([str(caffe_tool("caffe")), "time", f"--model={model}",
+                                       f"--iterations={iterations}", f"--phase={phase}"], "caffe time"))
+
+
+def blas_info() -> dict:
+    """The BLAS Caffe was built with and the threads it uses."""
+    from medft.caffe_env import build_info
+
+    threads = os.environ.get("OPENBLAS_NUM_THREADS")
+    return {"blas": build_info()["blas"], "cpu_count": os.cpu_count(),
+            "blas_threads": int(threads) if threads and threads.isdigit() else os.cpu_count(),
+            "blas_threads_from": "OPENBLAS_NUM_THREADS" if threads else "OpenBLAS default = os.cpu_count()"}
+
+
+def bench_time(config: str, batch: int, iters: int, work: Path, app: str = "polyp", seed: int = 0,
+               log: Log = print) -> dict:
+    """AlexNet ms/image, forward and forward-backward, of one train_val net (TRAIN phase, random weights):
+    pycaffe ``net.forward()``/``net.backward()`` vs ``caffe time`` on the same prototxt and batch."""
+    from medft.caffe_env import import_caffe
+
+    d = work / f"time_{config}"
+    d.mkdir(parents=True, exist_ok=True)
+    net_path = _train_val(d, app, config, _random_lmdb(d / "lmdb", batch, seed), batch)
+    log(f"  {config}: caffe time --iterations={iters}, batch {batch}")
+    ref = caffe_time(net_path, iters)
+    log(f"  {config}: pycaffe net.forward()/net.backward(), {iters} repeats")
+    caffe = import_caffe()
+    caffe.set_mode_cpu()
+    net = caffe.Net(str(net_path), caffe.TRAIN)
+    try:
+        net.forward()
+        net.backward()  # warm-up, as caffe time does
+        fwd = bwd = 0.0
+        for _ in range(iters):
+            t = time.perf_counter()
+            net.forward()
+            fwd += time.perf_counter() - t
+            t = time.perf_counter()
+            net.backward()
+            bwd += time.perf_counter() - t
+    finally:
+        del net
+    ours = {"forward_ms": 1000 * fwd / iters, "backward_ms": 1000 * bwd / iters,
+            "forward_backward_ms": 1000 * (fwd + bwd) / iters}
+    res = {"config": config, "batch": batch, "iterations": iters, **blas_info(),
+           "pycaffe_ms_per_batch": ours, "caffe_time_ms_per_batch": ref,
+           "pycaffe_forward_ms_per_image": ours["forward_ms"] / batch,
+           "caffe_time_forward_ms_per_image": ref["forward_ms"] / batch,
+           "pycaffe_forward_backward_ms_per_image": ours["forward_backward_ms"] / batch,
+           "caffe_time_forward_backward_ms_per_image": ref["forward_backward_ms"] / batch}
+    blas = f"{res['blas'].split(' (')[0]}, {res['blas_threads']} threads"
+    res["rows"] = [
+        _row(f"AlexNet forward, {config}, batch {batch} [{blas}]", res["pycaffe_forward_ms_per_image"],
+             res["caffe_time_forward_ms_per_image"], "ms/image", "pycaffe net.forward()",
+             "caffe time: Average Forward pass", False),
+        _row(f"AlexNet forward-backward, {config}, batch {batch} [{blas}]",
+             res["pycaffe_forward_backward_ms_per_image"], res["caffe_time_forward_backward_ms_per_image"],
+             "ms/image", "pycaffe net.forward()+net.backward()", "caffe time: Average Forward-Backward", False),
+    ]
+    return res
+
+
+# -- 4. bootstrap FROC -------------------------------------------------------------------------------
+def synthetic_detections(n_cand: int = 10_000, n_cases: int = 200, seed: int = 0):
+    """A random :class:`~medft.evaluate.froc.Detections`: ``n_cand`` candidates in ``n_cases`` cases with
+    2 lesions each, ~10% of candidates on a lesion of their case, positives scored higher."""
+    from medft.evaluate.froc import Detections
+
+    rng = np.random.default_rng(seed)
+    case = rng.integers(0, n_cases, n_cand)
+    n_les = n_cases * 2
+    hit = np.where(rng.random(n_cand) < 0.1, rng.integers(0, n_les, n_cand), -1)
+    lesion_case = np.arange(n_les) % n_cases
+    hit = np.where(hit >= 0, np.where(lesion_case[np.maximum(hit, 0)] == case, hit, -1), -1)
+    return Detections(rng.random(n_cand) + (hit >= 0), hit, case, lesion_case,
+                      np.full(n_cases, 50.0), tuple(range(n_cases)))
+
+
+def naive_froc_bootstrap(det, fp_rates, weights: np.ndarray) -> np.ndarray:
+    """The textbook case bootstrap, one resample at a time: build the resampled candidate and lesion
+    lists (a case drawn k times contributes k copies) and recompute the FROC. Shape (B, F), equal to
+    :func:`~medft.evaluate.froc.froc_bootstrap` with the same ``weights`` (B, C)."""
+    from medft.evaluate.froc import Detections, sensitivity_at_fp_score
+
+    n_cases = len(det.case_ids)
+    cand_of = [np.flatnonzero(det.case == c) for c in range(n_cases)]
+    les_of = [np.flatnonzero(det.lesion_case == c) for c in range(n_cases)]
+    rank = np.zeros(det.n_lesions, np.int64)  # position of a lesion within its case's lesion list
+    for ls in les_of:
+        rank[ls] = np.arange(ls.size)
+    out = []
+    for counts in np.asarray(weights):
+        copies = np.repeat(np.arange(n_cases), counts)
+        cand = np.concatenate([cand_of[c] for c in copies])
+        n_c = np.array([cand_of[c].size for c in copies])
+        n_l = np.array([les_of[c].size for c in copies])
+        new_case = np.repeat(np.arange(copies.size), n_c)
+        base = np.repeat(np.r_[0, np.cumsum(n_l)[:-1]], n_c)
+        hit = det.hit[cand]
+        new_hit = np.where(hit >= 0, base + rank[np.maximum(hit, 0)], -1)
+        rep = Detections(det.score[cand], new_hit, new_case, np.repeat(np.arange(copies.size), n_l),
+                         det.n_images[copies], tuple(range(copies.size)))
+        out.append(sensitivity_at_fp_score(rep, fp_rates))
+    return np.vstack(out)
+
+
+def bench_froc(n_cand: int = 10_000, n_cases: int = 200, n_boot: int = 1000, naive_boot: int = 1000,
+               seed: int = 0, log: Log = print) -> dict:
+    """Seconds for a case-level bootstrap FROC (``n_boot`` resamples, 41-point FP grid 0..0.2/image):
+    :func:`~medft.evaluate.froc.froc_bootstrap` vs :func:`naive_froc_bootstrap` timed on the first
+    ``naive_boot`` resamples and extrapolated to ``n_boot``; both must give the same sensitivities."""
+    from medft.evaluate import bootstrap as bs
+    from medft.evaluate.froc import froc_bootstrap
+
+    det = synthetic_detections(n_cand, n_cases, seed)
+    fp = np.linspace(0, 0.2, 41)
+    weights = bs.resample_weights(n_cases, n_boot, seed)
+    log(f"  froc_bootstrap: {n_boot} resamples x {n_cand} candidates x {n_cases} cases")
+    t = time.perf_counter()
+    fast = froc_bootstrap(det, fp, weights=weights)
+    ours = time.perf_counter() - t
+    k = max(1, min(naive_boot, n_boot))
+    log(f"  per-resample loop: {k} resamples" + (f" (extrapolated to {n_boot})" if k < n_boot else ""))
+    t = time.perf_counter()
+    slow = naive_froc_bootstrap(det, fp, weights[:k])
+    ref_k = time.perf_counter() - t
+    ref = ref_k * n_boot / k
+    res = {"candidates": n_cand, "cases": n_cases, "n_boot": n_boot, "fp_points": fp.size,
+           "medft_seconds": ours, "naive_seconds_measured": ref_k, "naive_resamples_measured": k,
+           "naive_seconds_extrapolated": ref,
+           "same_sensitivities": bool(np.allclose(fast[:k], slow, equal_nan=True))}
+    res["rows"] = [_row(f"bootstrap FROC, {n_boot} resamples, {n_cand} candidates, {n_cases} cases", ours, ref,
+                        "s", "froc_bootstrap (vectorised)",
+                        "per-resample loop" + (f" ({k} timed, x{n_boot / k:g})" if k < n_boot else ""), False)]
+    return res
+
+
+# -- 5. dense CIMT prediction ---------------------------------------------------------------------
+def stand_in_predictor(x: np.ndarray) -> np.ndarray:
+    """A near-free 3-class "net" (a reduction of each patch): times dense_predict's own work."""
+    m = x[:, 0, ::16, ::16].mean(axis=(1, 2)) / 255
+    return np.stack([1 - m, m / 2, m / 2], axis=1)
+
+
+def _gray_frame(h: int, w: int, seed: int) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """A random 8-bit gray frame with a 60-pixel margin around an h x w ROI, and the ROI box."""
+    img = np.random.default_rng(seed).integers(0, 256, (h + 120, w + 120)).astype(np.float32)
+    return img, (60, 60, h, w)
+
+
+def time_dense(predict: Callable[[np.ndarray], np.ndarray], h: int, w: int, batch: int, seed: int = 0,
+               repeats: int = 1) -> float:
+    """Mean seconds of :func:`~medft.evaluate.cimt.dense_predict` over an h x w ROI (``repeats`` runs)."""
+    from medft.evaluate.cimt import dense_predict
+
+    img, box = _gray_frame(h, w, seed)
+    t = time.perf_counter()
+    for _ in range(repeats):
+        dense_predict(img, predict, box=box, batch=batch)
+    return (time.perf_counter() - t) / repeats
+
+
+def first_dense_batch(h: int, w: int, n: int, seed: int = 0) -> np.ndarray:
+    """The first ``n`` patches (uint8 n x 3 x 227 x 227) that dense_predict feeds the net for the ROI."""
+    from medft.evaluate.cimt import dense_predict
+
+    img, box = _gray_frame(h, w, seed)
+    got: list[np.ndarray] = []
+
+    def keep(x: np.ndarray) -> np.ndarray:
+        if not got:
+            got.append(x.astype(np.uint8))
+        return np.zeros((x.shape[0], 3), np.float32)
+
+    dense_predict(img, keep, box=box, batch=n)
+    return got[0]
+
+
+def bench_cimt(roi: tuple[int, int], stand_in_roi: tuple[int, int], report_roi: tuple[int, int], batch: int,
+               work: Path, iters: int = 1, seed: int = 0, log: Log = print) -> dict:
+    """Dense CIMT prediction per ROI pixel (227x227 patch per pixel) and per ``report_roi``.
+
+    medft: dense_predict with the real cimt deploy net (:func:`~medft.predict.deploy_predictor`,
+    random weights) over ``roi``, after one warm-up batch, mean of ``iters`` runs; reference:
+    ``caffe time --iterations=iters`` forward of the same net at the same batch on the same patches
+    (the deploy net fed by a Data layer reading them, as ``CliEngine`` predicts): the net alone.
+    A second row times dense_predict with :func:`stand_in_predictor` over ``stand_in_roi``:
+    medft's patch extraction and batching alone.
+    """
+    from medft.alexnet import NetOptions, deploy_net
+    from medft.caffe_env import import_caffe
+    from medft.engine import CliEngine
+    from medft.predict import deploy_predictor
+    from medft.prep.lmdb_writer import LmdbWriter
+
+    mean = (128.0, 128.0, 128.0)
+
+    h, w = roi
+    rh, rw = report_roi
+    per_roi = rh * rw
+    log(f"  stand-in predictor: {stand_in_roi[0]}x{stand_in_roi[1]} ROI")
+    t_stand = time_dense(stand_in_predictor, *stand_in_roi, batch=batch, seed=seed)
+    stand_px = 1000 * t_stand / (stand_in_roi[0] * stand_in_roi[1])
+
+    d = work / "cimt"
+    d.mkdir(parents=True, exist_ok=True)
+    net_batch = min(batch, h * w)
+    deploy = _write_text(d / "deploy.prototxt",
+                         deploy_net("cimt", "scratch", options=NetOptions(deploy_batch=net_batch)))
+    caffe = import_caffe()
+    caffe.set_mode_cpu()
+    model = d / "random.caffemodel"
+    net = caffe.Net(str(deploy), caffe.TEST)
+    net.save(str(model))
+    del net
+    patches = first_dense_batch(h, w, net_batch, seed)
+    with LmdbWriter(d / "roi_lmdb", force=True) as wr:
+        for i, x in enumerate(patches):
+            wr.put(f"{i:08d}", x, 0)
+    timed = _write_text(d / "deploy_data.prototxt", CliEngine().feature_net(deploy, d / "roi_lmdb", mean, net_batch))
+    log(f"  caffe time --phase=TEST --iterations={iters}: cimt deploy net, batch {net_batch}, the ROI's patches")
+    ref = caffe_time(timed, iters, phase="TEST")
+    ref_px = ref["forward_ms"] / net_batch
+    log(f"  dense_predict + deploy_predictor: {h}x{w} ROI = {h * w} patches, batch {net_batch}, {iters} runs")
+    predict = deploy_predictor(deploy, model, mean)
+    predict(patches)  # warm-up at the batch size
+    t_real = time_dense(predict, h, w, batch=batch, seed=seed, repeats=iters)
+    del predict
+    real_px = 1000 * t_real / (h * w)
+    res = {"roi": [h, w], "batch": batch, "net_batch": net_batch, "report_roi": [rh, rw],
+           "real_seconds": t_real, "real_ms_per_pixel": real_px, "caffe_time_forward_ms_per_image": ref_px,
+           "real_seconds_per_report_roi": real_px * per_roi / 1000,
+           "caffe_time_seconds_per_report_roi": ref_px * per_roi / 1000,
+           "stand_in_roi": list(stand_in_roi), "stand_in_seconds": t_stand, "stand_in_ms_per_pixel": stand_px,
+           "stand_in_seconds_per_report_roi": stand_px * per_roi / 1000}
+    res["rows"] = [
+        _row(f"dense CIMT, real deploy net, {h}x{w} ROI, batch {net_batch} "
+             f"(= {res['real_seconds_per_report_roi']:.0f} s per {rh}x{rw} ROI)", real_px, ref_px,
+             "ms/ROI pixel", "dense_predict + deploy_predictor", "caffe time: same net and patches, forward", False),
+        _row(f"dense CIMT, stand-in predictor, {stand_in_roi[0]}x{stand_in_roi[1]} ROI "
+             f"(= {res['stand_in_seconds_per_report_roi']:.1f} s per {rh}x{rw} ROI)", stand_px, None,
+             "ms/ROI pixel", "dense_predict + stand-in (patch extraction, batching)", "-", False),
+    ]
+    return res
+
+
+# -- running and writing ----------------------------------------------------------------------------
+def machine_info() -> dict:
+    """What the numbers were measured on: CPU, cores, BLAS and threads, Caffe build, versions."""
+    info: dict = {"platform": platform.platform(), "python": platform.python_version(), "numpy": np.__version__,
+                  "medft": __version__, "cpu_count": os.cpu_count()}
+    try:
+        model = [ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
+                 if ln.startswith("model name")]
+        info["cpu"] = model[0] if model else platform.processor()
+    except OSError:
+        info["cpu"] = platform.processor()
+    try:
+        from medft.caffe_env import build_info
+
+        b = build_info()
+        info["caffe"] = {k: b.get(k) for k in ("upstream", "sdist", "mode", "blas", "key")}
+        info.update({k: v for k, v in blas_info().items() if k != "cpu_count"})
+    except MedftError as e:
+        info["caffe"] = {"error": str(e)}
+    return info
+
+
+def run_benchmarks(opts: BenchOptions, only: tuple[str, ...] = BENCHMARKS, work: Path | None = None,
+                   log: Log = print) -> dict:
+    """Run the ``only`` benchmarks with ``opts``; a dict with ``options``, ``machine``, ``results``
+    (per benchmark: its dict, or ``{"error": ...}`` if it failed), ``rows`` and ``seconds``."""
+    for n in only:
+        if n not in BENCHMARKS:
+            raise unknown_name("benchmark", n, BENCHMARKS)
+    t_all = time.perf_counter()
+    load_start = _load_average()
+    tmp = tempfile.TemporaryDirectory(prefix="medft-bench-") if work is None else None
+    root = Path(tmp.name) if tmp else Path(work)
+    root.mkdir(parents=True, exist_ok=True)
+    jobs: list[tuple[str, str, Callable[[], dict]]] = []
+    o = opts
+    if "lmdb" in only:
+        jobs.append(("lmdb", "LMDB writing vs convert_imageset", lambda: bench_lmdb(o.lmdb_patches, root, log)))
+    for c in o.configs if "train" in only else ():
+        jobs.append((f"train:{c}", f"training images/s, {c}, vs caffe train",
+                     lambda c=c: bench_train(c, o.batch, o.train_iters, root, seed=o.seed, log=log)))
+    for c in o.configs if "time" in only else ():
+        jobs.append((f"time:{c}", f"AlexNet forward/backward, {c}, vs caffe time",
+                     lambda c=c: bench_time(c, o.batch, o.time_iters, root, seed=o.seed, log=log)))
+    if "froc" in only:
+        jobs.append(("froc", "bootstrap FROC vs per-resample loop",
+                     lambda: bench_froc(o.froc_candidates, o.froc_cases, o.n_boot, o.naive_boot, o.seed, log)))
+    if "cimt" in only:
+        jobs.append(("cimt", "dense CIMT prediction vs caffe time",
+                     lambda: bench_cimt(o.roi, o.stand_in_roi, o.report_roi, o.dense_batch, root,
+                                        iters=o.time_iters, seed=o.seed, log=log)))
+    results: dict[str, dict] = {}
+    try:
+        for i, (key, title, fn) in enumerate(jobs, 1):
+            log(f"medft bench: [{i}/{len(jobs)}] {title}")
+            t = time.perf_counter()
+            try:
+                results[key] = fn()
+            except Exception as e:  # noqa: BLE001 - one failed benchmark must not lose the others
+                results[key] = {"error": f"{type(e).__name__}: {e}"}
+                log(f"medft bench: {key} FAILED: {e}")
+            results[key]["benchmark_seconds"] = time.perf_counter() - t
+            log(f"medft bench: [{i}/{len(jobs)}] done in {results[key]['benchmark_seconds']:.1f} s")
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+    rows = [r for res in results.values() for r in res.get("rows", [])]
+    return {"created": datetime.now(UTC).isoformat(timespec="seconds"), "options": asdict(opts),
+            "only": list(only), "machine": machine_info(), "results": results, "rows": rows,
+            "failed": [k for k, v in results.items() if "error" in v], "seconds": time.perf_counter() - t_all,
+            "load_average": {"start": load_start, "end": _load_average()}}
+
+
+def _load_average() -> float | None:
+    """The 1-minute load average (other work on the CPU makes every timing slower and noisier)."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:
+        return None
+
+
+def _fmt(v: float | None) -> str:
+    if v is None or not math.isfinite(v):
+        return "-"
+    if abs(v) >= 100:
+        return f"{v:,.0f}"
+    if abs(v) >= 10:
+        return f"{v:.1f}"
+    return f"{v:.3g}" if abs(v) < 1 else f"{v:.2f}"
+
+
+def markdown_table(rows: list[dict]) -> str:
+    """The rows as a Markdown table (``medft speed`` > 1: medft faster than its reference)."""
+    head = ["benchmark", "medft", "reference", "unit", "medft speed", "medft is", "reference is"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---", "--:", "--:", "---", "--:", "---", "---"]) + "|"]
+    for r in rows:
+        speed = "-" if r["medft_speed"] is None else f"{r['medft_speed']:.2f}x"
+        lines.append(f"| {r['benchmark']} | {_fmt(r['medft'])} | {_fmt(r['reference'])} | {r['unit']} | {speed} | "
+                     f"{r['medft_is']} | {r['reference_is']} |")
+    return "\n".join(lines) + "\n"
+
+
+def csv_table(rows: list[dict]) -> str:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(ROW_COLUMNS), lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: ("" if r[k] is None else (f"{r[k]:.6g}" if isinstance(r[k], float) else r[k]))
+                    for k in ROW_COLUMNS})
+    return buf.getvalue()
+
+
+def machine_line(m: dict) -> str:
+    """One line naming the CPU, cores, Caffe build and BLAS of :func:`machine_info`."""
+    caffe = m.get("caffe", {})
+    blas = f"{m.get('blas', '?')}, {m.get('blas_threads', '?')} threads ({m.get('blas_threads_from', '?')})"
+    return (f"{m.get('cpu', '?')}, {m.get('cpu_count')} cores; {caffe.get('upstream', 'Caffe ?')} "
+            f"({caffe.get('sdist', '?')}, {caffe.get('mode', '?')}); BLAS: {blas}")
+
+
+def report_markdown(result: dict) -> str:
+    """``bench.md``: what was measured on which machine, the table, and any failures."""
+    lines = ["# medft bench", "",
+             f"{result['created']}, medft {result['machine']['medft']}, {result['seconds']:.0f} s in all.", "",
+             f"Machine: {machine_line(result['machine'])}.", "",
+             "Each row is measured with its reference in the same run; medft speed > 1 means medft is faster. "
+             "Nets have random weights (speed only); the training and timing LMDBs hold random patches. "
+             f"1-minute load average {result['load_average']['start']} at the start, "
+             f"{result['load_average']['end']} at the end ({result['machine']['cpu_count']} cores): "
+             "other work on the CPU makes the timings noisy.", "",
+             markdown_table(result["rows"])]
+    for key, res in result["results"].items():
+        if "error" in res:
+            lines += [f"- **{key} failed**: {res['error'].splitlines()[0]}"]
+    checks = [(k, c, v) for k, r in result["results"].items() for c, v in r.items() if c.startswith("same_")]
+    for k, c, v in checks:
+        lines.append(f"- {k}: {c.replace('_', ' ')}: {'yes' if v else 'NO'}")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def write_results(result: dict, out: str | Path) -> dict[str, Path]:
+    """Write ``bench.json`` (everything), ``bench.md`` and ``bench.csv`` (the table) into ``out``."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"json": out / "bench.json", "md": out / "bench.md", "csv": out / "bench.csv"}
+    paths["json"].write_text(json.dumps(result, indent=2, default=str) + "\n")
+    paths["md"].write_text(report_markdown(result))
+    paths["csv"].write_text(csv_table(result["rows"]))
+    return paths
+
+
+def quick_options(opts: BenchOptions | None = None) -> BenchOptions:
+    """:data:`QUICK`, keeping any field of ``opts`` that differs from the full defaults."""
+    full = BenchOptions()
+    if opts is None:
+        return QUICK
+    changed = {k: v for k, v in asdict(opts).items() if v != getattr(full, k)}
+    return replace(QUICK, **{k: tuple(v) if isinstance(v, list) else v for k, v in changed.items()})
+
+
+__all__ = ["BENCHMARKS", "QUICK", "BenchOptions", "bench_cimt", "bench_froc", "bench_lmdb", "bench_time",
+           "bench_train", "machine_info", "machine_line", "markdown_table", "naive_froc_bootstrap", "parse_caffe_time",
+           "run_benchmarks", "write_results"]
