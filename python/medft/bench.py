@@ -444,8 +444,15 @@ def time_dense(predict: Callable[[np.ndarray], np.ndarray], h: int, w: int, batc
     img, box = _gray_frame(h, w, seed)
     t = time.perf_counter()
     for _ in range(repeats):
-        dense_predict(img, predict, box=box, batch=batch)
+        dense_predict(img, predict, box=box, batch=batch, patch_fn=_training_patch)
     return (time.perf_counter() - t) / repeats
+
+
+def _training_patch(img: np.ndarray, y: int, x: int) -> np.ndarray:
+    """The patch `medft predict` feeds the net for a CIMT pixel (as `medft prep cimt` trained it)."""
+    from medft.prep.cimt import patch
+
+    return patch(img, y, x)
 
 
 def first_dense_batch(h: int, w: int, n: int, seed: int = 0) -> np.ndarray:
@@ -460,7 +467,7 @@ def first_dense_batch(h: int, w: int, n: int, seed: int = 0) -> np.ndarray:
             got.append(x.astype(np.uint8))
         return np.zeros((x.shape[0], 3), np.float32)
 
-    dense_predict(img, keep, box=box, batch=n)
+    dense_predict(img, keep, box=box, batch=n, patch_fn=_training_patch)
     return got[0]
 
 

@@ -139,40 +139,18 @@ def handcrafted_predictions(app: str, data: str | Path, runs: str | Path = "runs
 
 def dense_maps(image: np.ndarray, predictor: Callable[[np.ndarray], np.ndarray], window: int,
                stride: int = 1, batch: int = 50) -> tuple[np.ndarray, np.ndarray]:
-    """Confidence maps (lumen-intima, media-adventitia), each H x W, of a gray ROI.
+    """Confidence maps (lumen-intima, media-adventitia), each H x W, of a gray test ROI.
 
-    The 3-class net sees, for every pixel, the patch `medft prep` made for training
-    (:func:`medft.prep.cimt.patch`: a ``window``-pixel square resampled to 227, edges
-    replicated). With ``stride`` > 1 the net runs on every stride-th row and column and the
-    maps are bilinearly interpolated in between (the paper applies it at every pixel).
+    :func:`medft.evaluate.cimt.dense_predict` with the patch `medft prep cimt` made for
+    training (:func:`medft.prep.cimt.patch`: a ``window``-pixel square resampled to 227,
+    edges replicated), so test and training patches are made the same way. ``stride`` > 1
+    runs the net on a coarser grid and interpolates (the paper applies it at every pixel).
     """
-    from scipy import ndimage
-
+    from medft.evaluate.cimt import dense_predict
     from medft.prep.cimt import patch
 
-    img = np.asarray(image, dtype=np.float32)
-    if img.ndim != 2:
-        raise MedftError(f"CIMT ROI must be a 2-D gray image, got {img.shape}")
-    h, w = img.shape
-    ys, xs = np.arange(0, h, stride), np.arange(0, w, stride)
-    if ys[-1] != h - 1:
-        ys = np.append(ys, h - 1)
-    if xs[-1] != w - 1:
-        xs = np.append(xs, w - 1)
-    grid = [(y, x) for y in ys for x in xs]
-    probs = np.empty((len(grid), 2), np.float32)
-    for i in range(0, len(grid), batch):
-        chunk = np.stack([patch(img, y, x, window) for y, x in grid[i:i + batch]])
-        p = predictor(chunk)
-        probs[i:i + len(chunk)] = p[:, 1:3]
-    maps = []
-    for c in range(2):
-        coarse = probs[:, c].reshape(len(ys), len(xs))
-        yi = np.interp(np.arange(h), ys, np.arange(len(ys)))
-        xi = np.interp(np.arange(w), xs, np.arange(len(xs)))
-        yy, xx = np.meshgrid(yi, xi, indexing="ij")
-        maps.append(ndimage.map_coordinates(coarse, [yy, xx], order=1, mode="nearest"))
-    return maps[0], maps[1]
+    return dense_predict(image, predictor, batch=batch, stride=stride,
+                         patch_fn=lambda img, y, x: patch(img, y, x, window))
 
 
 def predict_cimt_maps(rois: Path, out: Path, predictor: Callable[[np.ndarray], np.ndarray], stride: int = 1,

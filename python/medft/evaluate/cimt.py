@@ -40,31 +40,48 @@ SNAKE = {"alpha": 0.1, "beta": 5.0}
 
 def dense_predict(image: np.ndarray, predict_fn: Callable[[np.ndarray], np.ndarray], *,
                   box: tuple[int, int, int, int] | None = None, patch: int = PATCH,
-                  batch: int = 128, classes: tuple[int, int] = (LI, MA)
-                  ) -> tuple[np.ndarray, np.ndarray]:
+                  batch: int = 128, classes: tuple[int, int] = (LI, MA),
+                  patch_fn: Callable[[np.ndarray, int, int], np.ndarray] | None = None,
+                  stride: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """Confidence maps of the ROI ``box = (row0, col0, height, width)`` of a gray ``image``.
 
-    ``predict_fn`` takes a float32 batch (N, 3, patch, patch) and returns (N, n_classes)
-    class probabilities.  ``box`` defaults to the whole image.  Returns ``(p_li, p_ma)``,
-    each (height, width): the probabilities of ``classes`` at every ROI pixel.
+    ``predict_fn`` takes a batch (N, 3, patch, patch) and returns (N, n_classes) class
+    probabilities.  ``box`` defaults to the whole image.  Returns ``(p_li, p_ma)``, each
+    (height, width): the probabilities of ``classes`` at every ROI pixel.
+
+    ``patch_fn(image, y, x)`` builds the 3 x patch x patch input of one pixel; medft's
+    pipeline passes the training-patch function of `medft prep cimt` so that test patches
+    equal training patches.  Without it, the raw ``patch``-sized window centred on the pixel
+    is used (mirror-padded at the borders).  With ``stride`` > 1 the net runs on every
+    stride-th row and column (and the last ones) and the maps are bilinearly interpolated.
     """
     img = np.asarray(image, np.float32)
     if img.ndim != 2:
         raise MedftError(f"dense_predict needs a 2-D gray image, got shape {img.shape}")
+    if stride < 1:
+        raise MedftError(f"stride must be >= 1, got {stride}")
     r0, c0, h, w = box if box is not None else (0, 0, *img.shape)
     if r0 < 0 or c0 < 0 or r0 + h > img.shape[0] or c0 + w > img.shape[1] or h <= 0 or w <= 0:
         raise MedftError(f"ROI box {box} is outside the image of shape {img.shape}")
-    half = patch // 2
-    if max(img.shape) <= half:
-        raise MedftError(f"image {img.shape} too small to mirror-pad for {patch}-pixel patches")
-    padded = np.pad(img, half, mode="reflect")
-    windows = sliding_window_view(padded, (patch, patch))  # (H, W, patch, patch), no copy
-    rows, cols = np.mgrid[r0:r0 + h, c0:c0 + w]
+    if patch_fn is None:
+        half = patch // 2
+        if max(img.shape) <= half:
+            raise MedftError(f"image {img.shape} too small to mirror-pad for {patch}-pixel patches")
+        windows = sliding_window_view(np.pad(img, half, mode="reflect"), (patch, patch))  # no copy
+
+        def patches(ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
+            gray = windows[ys, xs]
+            return np.ascontiguousarray(np.broadcast_to(gray[:, None], (gray.shape[0], 3, patch, patch)))
+    else:
+        def patches(ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
+            return np.stack([patch_fn(img, int(y), int(x)) for y, x in zip(ys, xs)])
+
+    ys, xs = _grid(h, stride), _grid(w, stride)
+    rows, cols = np.meshgrid(r0 + ys, c0 + xs, indexing="ij")
     rows, cols = rows.ravel(), cols.ravel()
     out = np.empty((rows.size, 2), np.float32)
     for i in range(0, rows.size, batch):
-        gray = windows[rows[i:i + batch], cols[i:i + batch]]
-        x = np.ascontiguousarray(np.broadcast_to(gray[:, None], (gray.shape[0], 3, patch, patch)))
+        x = patches(rows[i:i + batch], cols[i:i + batch])
         p = np.asarray(predict_fn(x))
         if p.ndim != 2 or p.shape[0] != x.shape[0] or p.shape[1] <= max(classes):
             raise MedftError(f"predict_fn returned shape {p.shape} for a batch of {x.shape[0]}; "
@@ -72,7 +89,19 @@ def dense_predict(image: np.ndarray, predict_fn: Callable[[np.ndarray], np.ndarr
         out[i:i + batch] = p[:, classes]
     if not np.isfinite(out).all():
         raise MedftError("predict_fn returned non-finite probabilities")
-    return out[:, 0].reshape(h, w), out[:, 1].reshape(h, w)
+    maps = out.reshape(len(ys), len(xs), 2)
+    if stride > 1:
+        yy, xx = np.meshgrid(np.interp(np.arange(h), ys, np.arange(len(ys))),
+                             np.interp(np.arange(w), xs, np.arange(len(xs))), indexing="ij")
+        maps = np.stack([ndimage.map_coordinates(maps[..., c], [yy, xx], order=1, mode="nearest")
+                         for c in range(2)], axis=-1)
+    return maps[..., 0], maps[..., 1]
+
+
+def _grid(n: int, stride: int) -> np.ndarray:
+    """0, stride, 2 stride, ... and always the last index n - 1."""
+    g = np.arange(0, n, stride)
+    return g if g[-1] == n - 1 else np.append(g, n - 1)
 
 
 def column_max_boundary(prob: np.ndarray) -> np.ndarray:
