@@ -10,8 +10,6 @@ batched predictor :func:`deploy_predictor` from here.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections import defaultdict
 from collections.abc import Callable
@@ -22,6 +20,7 @@ import numpy as np
 
 from medft.engine import Engine, forward_probs, make_engine
 from medft.errors import MedftError
+from medft.prep.manifest import write_rows_csv
 from medft.schema import write_text_atomic
 from medft.train import binary_scores, run_dir
 
@@ -55,14 +54,6 @@ def aggregate_units(rows: list[dict], score: np.ndarray) -> list[dict]:
         out.append({"case": case, "unit": unit, "lesion": lesions.pop(), "label": int(labels.pop()),
                     "score": f"{float(np.mean(score[idx])):.6f}"})
     return out
-
-
-def _csv(rows: list[dict], columns) -> str:
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=list(columns), lineterminator="\n")
-    w.writeheader()
-    w.writerows(rows)
-    return buf.getvalue()
 
 
 def predict_run(app: str, variant: str, data: str | Path, runs: str | Path = "runs", fraction: str = "1",
@@ -101,7 +92,7 @@ def predict_run(app: str, variant: str, data: str | Path, runs: str | Path = "ru
     prob_cols = [f"p{c}" for c in range(probs.shape[1])]
     patch_rows = [{"key": k, "case": r["case"], "unit": r["unit"], "label": r["label"],
                    **{c: f"{v:.6f}" for c, v in zip(prob_cols, p)}} for k, r, p in zip(keys, rows, probs)]
-    write_text_atomic(out / "test_patches.csv", _csv(patch_rows, ["key", "case", "unit", "label", *prob_cols]))
+    write_rows_csv(out / "test_patches.csv", patch_rows, ["key", "case", "unit", "label", *prob_cols])
     if app == "cimt":  # scored per ROI pixel, not per patch unit
         predictor = deploy_predictor(deploy, best, mean, gpu=gpu)
         folder = predict_cimt_maps(data / "test_rois", out / "cimt_maps", predictor, stride=cimt_stride,
@@ -110,7 +101,7 @@ def predict_run(app: str, variant: str, data: str | Path, runs: str | Path = "ru
         return folder
     _, score = binary_scores(probs, labels)
     units = aggregate_units(rows, score)
-    write_text_atomic(target, _csv(units, PRED_COLUMNS))
+    write_rows_csv(target, units, PRED_COLUMNS)
     log(f"medft predict: {len(units)} units -> {target}")
     return target
 
@@ -132,7 +123,7 @@ def handcrafted_predictions(app: str, data: str | Path, runs: str | Path = "runs
         raise MedftError(f"{Path(data) / 'test_manifest.csv'}: non-finite candidate score")
     units = aggregate_units(rows, score)
     target = Path(runs) / app / "handcrafted" / "predictions.csv"
-    write_text_atomic(target, _csv(units, PRED_COLUMNS))
+    write_rows_csv(target, units, PRED_COLUMNS)
     log(f"medft predict: handcrafted baseline (candidate generator scores), {len(units)} units -> {target}")
     return target
 

@@ -20,7 +20,6 @@ A run folder ``runs/<app>/<variant>[-f<fraction>]/`` holds::
 from __future__ import annotations
 
 import csv
-import io
 import json
 import math
 import os
@@ -117,14 +116,12 @@ class Dataset:
 def check_labels(ds: Dataset, num_classes: int) -> None:
     """Every label of the train/val manifests must be a class of the net (0 .. C-1): Caffe's
     SoftmaxWithLoss would abort the process on one that is not."""
-    import csv as _csv
-
     for name in ("train", "val"):
         path = ds.root / f"{name}_manifest.csv"
         if not path.is_file():
             raise MedftError(f"{path}: missing (medft prep writes one beside each LMDB)")
         with open(path, newline="") as f:
-            for i, row in enumerate(_csv.DictReader(f), start=2):
+            for i, row in enumerate(csv.DictReader(f), start=2):
                 label = row.get("label", "")
                 if not label.lstrip("-").isdigit() or not 0 <= int(label) < num_classes:
                     raise MedftError(f"{path}: row {i}: label {label!r} is not a class of this "
@@ -220,11 +217,9 @@ def read_log(path: Path) -> list[dict]:
 
 
 def write_log(path: Path, rows: list[dict]) -> None:
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=LOG_COLUMNS, lineterminator="\n")
-    w.writeheader()
-    w.writerows(rows)
-    write_text_atomic(path, buf.getvalue())
+    from medft.prep.manifest import write_rows_csv
+
+    write_rows_csv(path, rows, LOG_COLUMNS)
 
 
 def _fmt_eta(seconds: float) -> str:

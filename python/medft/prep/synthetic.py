@@ -101,8 +101,17 @@ def colon_frame(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     return np.clip(img, 0, 255)
 
 
-def add_polyp(rng: np.random.Generator, img: np.ndarray, cy: float, cx: float, r: float) -> np.ndarray:
-    """Paint a shaded, textured dome of radius ~``r`` at (cy, cx); return its binary mask."""
+#: mean RGB of the synthetic mucosa and of a typical synthetic polyp
+TISSUE_RGB = np.array([205.0, 105.0, 95.0])
+POLYP_RGB = np.array([225.0, 150.0, 120.0])
+
+
+def add_polyp(rng: np.random.Generator, img: np.ndarray, cy: float, cx: float, r: float,
+              color: np.ndarray | None = None) -> np.ndarray:
+    """Paint a shaded, textured dome of radius ~``r`` at (cy, cx); return its binary mask.
+
+    ``color`` (RGB) defaults to a polyp's reddish pink; mucosal bumps (distractors) pass the
+    tissue's own colour."""
     h, w = img.shape[:2]
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
     ry, rx = r * rng.uniform(0.8, 1.2), r * rng.uniform(0.8, 1.2)
@@ -111,7 +120,8 @@ def add_polyp(rng: np.random.Generator, img: np.ndarray, cy: float, cx: float, r
     z = np.sqrt(np.clip(1 - q, 0, 1))
     light = 0.7 + 0.5 * z - 0.25 * ((yy - cy) / ry + (xx - cx) / rx) * z  # lit from the top left
     tex = 1.0 + 0.08 * smooth_noise(rng, (h, w), 1.0)
-    color = np.array([225.0, 150.0, 120.0]) * rng.uniform(0.9, 1.1, 3)
+    if color is None:
+        color = np.array([225.0, 150.0, 120.0]) * rng.uniform(0.9, 1.1, 3)
     polyp = np.clip(light * tex, 0, 1.6)[..., None] * color
     alpha = np.clip((1.0 - q) * 4, 0, 1)[..., None]
     img[:] = np.clip(img * (1 - alpha) + polyp * alpha, 0, 255)
@@ -149,11 +159,18 @@ def synth_polyp(root: Path, size: SynthSize, h: int = 128, w: int = 160) -> None
     for v in videos:
         rng = rng_for(size.seed, "synth-polyp", v)
         cy, cx, r = rng.uniform(0.3, 0.7) * h, rng.uniform(0.3, 0.7) * w, rng.uniform(9, 14)
+        # polyp colour between the mucosa's and a typical polyp's: faint polyps are hard
+        t = rng.uniform(0.35, 1.0)
+        color = (1 - t) * TISSUE_RGB + t * POLYP_RGB
         for f in range(size.per_case + 1):
             img = colon_frame(rng, h, w)
+            for _ in range(rng.integers(1, 3)):  # mucosal bumps: polyp-shaped, tissue-coloured distractors
+                add_polyp(rng, img, rng.uniform(0.15, 0.85) * h, rng.uniform(0.15, 0.85) * w,
+                          r * rng.uniform(0.6, 1.0), color=TISSUE_RGB * rng.uniform(0.95, 1.25, 3))
             mask = np.zeros((h, w), bool)
             if f < size.per_case:  # the last frame of each video has no polyp
-                mask = add_polyp(rng, img, cy + rng.normal(0, 3), cx + rng.normal(0, 3), r)
+                mask = add_polyp(rng, img, cy + rng.normal(0, 3), cx + rng.normal(0, 3), r,
+                                 color=color * rng.uniform(0.95, 1.05, 3))
             name = f"f{f + 1:04d}"
             write_png(root / "videos" / v / "frames" / f"{name}.png", img)
             write_png(root / "videos" / v / "masks" / f"{name}.png", mask * 255.0)
