@@ -35,7 +35,7 @@ ENGINE  ?= pycaffe
 APPS    := $(shell PYTHONPATH=python $(SYS_PY) -c 'from medft.apps import APP_NAMES; print(*APP_NAMES)')
 CONFIGS := $(shell PYTHONPATH=python $(SYS_PY) -c 'from medft.schedule import CONFIG_NAMES; print(*CONFIG_NAMES)')
 CELLS   := $(foreach a,$(APPS),$(foreach c,$(CONFIGS),$(a)-$(c)))
-FRACTIONS = $(shell PYTHONPATH=python $(SYS_PY) -c 'from medft.prep.common import FRACTIONS; print(*FRACTIONS["$(1)"][1:])')
+FRACTIONS = $(shell $(PY) -c 'from medft.prep.common import FRACTIONS; print(*FRACTIONS["$(1)"][1:])')
 
 .PHONY: help setup deps venv caffe prototxt schema test lint bench clean clean-caffe demo cell weights \
         $(CELLS) $(addsuffix -all,$(APPS)) $(addsuffix -report,$(APPS))

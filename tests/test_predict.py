@@ -62,3 +62,17 @@ def test_demo_plan_runs_every_stage_in_order(tmp_path):
     assert trained == ["scratch", "ft-fc8", "ft-conv1"]
     big = DemoPlan(scale=2).sizes()
     assert big["max_patches"] == 2 * DemoPlan().sizes()["max_patches"]
+
+
+def test_check_report_reads_cimt_numbers_from_roi_summary(tmp_path):
+    from medft.demo import check_report
+
+    png = b"\x89PNG\r\n\x1a\n" + b"0" * 16
+    (tmp_path / "fig9_li_error.png").write_bytes(png)
+    (tmp_path / "roi_summary.csv").write_text("config,metric,mean,std,median\n"
+                                              "scratch,li_error,2.395420,0.9,2.1\nscratch,ma_error,1.315761,0.3,1.2\n")
+    (tmp_path / "report.md").write_text("| scratch | 2.395 ± 0.911 | 1.316 ± 0.302 |\n![x](fig9_li_error.png)\n")
+    assert check_report(tmp_path, ("scratch",)) == {"scratch": ["2.395", "1.316"]}
+    (tmp_path / "report.md").write_text("| scratch | 2.400 ± 0.911 | 1.316 ± 0.302 |\n![x](fig9_li_error.png)\n")
+    with pytest.raises(MedftError, match="lacks scratch's numbers"):
+        check_report(tmp_path, ("scratch",))

@@ -91,23 +91,31 @@ def run_demo(plan: DemoPlan, log=print) -> Path:
 
 
 def check_report(folder: Path, configs: tuple[str, ...]) -> dict[str, list[str]]:
-    """The report holds the curve figure and, for every trained configuration, the operating-point
-    values that `medft score` computed from its predictions (read back from operating_points.csv)."""
+    """The report holds its main figure and, for every trained configuration, the numbers that
+    `medft score` computed from that run: the operating-point values (operating_points.csv) for
+    polyp, pe and frames, the mean errors (roi_summary.csv) for cimt. Returns them per config."""
     import csv
 
     folder = Path(folder)
     text = (folder / "report.md").read_text() if (folder / "report.md").is_file() else ""
-    if "![" not in text or not (folder / "fig_a.png").is_file():
-        raise MedftError(f"{folder}: report.md without its curve figure fig_a.png")
-    if (folder / "fig_a.png").read_bytes()[:8] != b"\x89PNG\r\n\x1a\n":
-        raise MedftError(f"{folder / 'fig_a.png'}: not a PNG file")
-    with open(folder / "operating_points.csv", newline="") as f:
+    cimt = (folder / "roi_summary.csv").is_file()
+    figure = folder / ("fig9_li_error.png" if cimt else "fig_a.png")
+    if f"]({figure.name})" not in text or not figure.is_file():
+        raise MedftError(f"{folder}: report.md without its figure {figure.name}")
+    if figure.read_bytes()[:8] != b"\x89PNG\r\n\x1a\n":
+        raise MedftError(f"{figure}: not a PNG file")
+    table = "roi_summary.csv" if cimt else "operating_points.csv"
+    with open(folder / table, newline="") as f:
         rows = list(csv.DictReader(f))
     found: dict[str, list[str]] = {}
     for config in configs:
-        values = [f"{float(r['value']):.3f}" for r in rows if r["config"] == config]
+        if cimt:
+            values = [f"{float(r['mean']):.3f}" for r in rows
+                      if r["config"] == config and r["metric"] in ("li_error", "ma_error")]
+        else:
+            values = [f"{float(r['value']):.3f}" for r in rows if r["config"] == config]
         line = next((ln for ln in text.splitlines() if ln.startswith(f"| {config} |")), "")
         if not values or any(v not in line for v in values):
-            raise MedftError(f"{folder}: report.md lacks {config}'s operating points {values}")
+            raise MedftError(f"{folder}: report.md lacks {config}'s numbers {values} from {table}")
         found[config] = values
     return found

@@ -71,6 +71,8 @@ def plot_curves(curves: list[Curve], path: Path, *, xlabel: str, ylabel: str = "
     fig = Figure(figsize=(6.4, 4.8))
     ax = fig.subplots()
     rows: list[dict] = []
+    with_ops = [c for c in curves if c.ops_x is not None]
+    span = (xlim[1] - xlim[0]) if xlim else max((float(np.max(c.ops_x)) for c in with_ops), default=1.0)
     for c in curves:
         col = _color(c.color)
         ax.step(c.x, c.y, where="post", color=col, linestyle=_STYLES[c.style % 4], lw=1.6, label=c.name)
@@ -78,8 +80,11 @@ def plot_curves(curves: list[Curve], path: Path, *, xlabel: str, ylabel: str = "
                   "hi": np.nan} for x, y in zip(c.x, c.y)]
         if c.ops_x is not None:
             err = np.vstack([c.ops_y - c.ops_lo, c.ops_hi - c.ops_y])
-            ax.errorbar(c.ops_x, c.ops_y, yerr=np.where(np.isfinite(err), err, 0), fmt="o", ms=3.5,
-                        color=col, capsize=3, lw=1.2)
+            # dodge: the bars of the configurations sit side by side around each operating point
+            k = with_ops.index(c)
+            dx = (k - (len(with_ops) - 1) / 2) * 0.012 * span
+            ax.errorbar(np.asarray(c.ops_x) + dx, c.ops_y, yerr=np.where(np.isfinite(err), err, 0), fmt="o",
+                        ms=3.5, color=col, capsize=3, lw=1.2)
             rows += [{"series": c.name, "kind": "operating_point", "x": float(x), "y": float(y),
                       "lo": float(lo), "hi": float(hi)}
                      for x, y, lo, hi in zip(c.ops_x, c.ops_y, c.ops_lo, c.ops_hi)]
