@@ -4,7 +4,7 @@
 #   make test              install everything (Debian packages, venv, Caffe), lint, run the tests
 #   make <app>-<config>    one cell of the study, e.g. make polyp-ft-conv1
 #   make <app>-all         an application's grid;  make <app>-report  its report
-#   make setup | caffe | prototxt | bench | clean
+#   make setup | caffe | weights | prototxt | bench | clean | help
 #
 # Knobs: INPUT=your data in data_prep/README.md's format (default: the synthetic set),
 #        DATA=data/ RUNS=runs/ FRACTION=1 INIT=gaussian BATCH=256 EPOCHS=50 PATIENCE=5
@@ -41,7 +41,7 @@ FRACTIONS = $(shell $(PY) -c 'from medft.prep.common import FRACTIONS; print(*FR
         $(CELLS) $(addsuffix -all,$(APPS)) $(addsuffix -report,$(APPS))
 
 help:
-	@sed -n '2,10p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,11p' Makefile | sed 's/^# \{0,1\}//'
 
 ## --- installation -----------------------------------------------------------------------------
 deps:  ## Debian packages for Caffe and the venv (installs them when run as root)

@@ -20,6 +20,10 @@ from pathlib import Path
 from medft.errors import MedftError
 
 DEMO_CONFIGS = ("scratch", "ft-fc8", "ft-conv1")
+#: Per-application extras of the demo's data: frames gets more (smaller) synthetic videos and fewer
+#: crops per frame, so its ROC has tens of test frames instead of a handful.
+DEMO_SYNTH = {"frames": ["--cases", "6", "--per-case", "8"]}
+DEMO_PREP = {"frames": ["--crops", "20", "--test-crops", "10"]}
 #: Operating points suited to the demo's small synthetic test sets (a polyp test set of about ten
 #: frames resolves false positives per frame only in steps of ~0.1; the paper's points are far lower).
 DEMO_OPERATING_POINTS = {"polyp": "0.25,0.5,1.0"}
@@ -48,8 +52,11 @@ def commands(plan: DemoPlan) -> list[list[str]]:
     gpu = ["--gpu", str(plan.gpu)] if plan.gpu is not None else []
     cmds = []
     if not Path(data, plan.app, "prep.json").is_file():
+        if plan.app in DEMO_SYNTH and not Path(data, "synthetic", plan.app).is_dir():
+            cmds.append(["synth", plan.app, "--out", f"{data}/synthetic", *DEMO_SYNTH[plan.app]])
         cmds.append(["prep", plan.app, "--synthetic", "--out", data, "--max-patches", str(z["max_patches"]),
-                     "--max-test-patches", str(z["max_test_patches"]), "--no-progress"])
+                     "--max-test-patches", str(z["max_test_patches"]), "--no-progress",
+                     *DEMO_PREP.get(plan.app, [])])
     from medft.weights import find_pretrained
 
     if any(c != "scratch" for c in plan.configs) and find_pretrained() is None:
