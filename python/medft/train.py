@@ -315,6 +315,7 @@ def train(opts: TrainOptions, engine: Engine | None = None, log=print) -> dict:
     record = {
         "status": "done", "app": opts.app, "config": opts.config, "variant": opts.variant,
         "paper_name": cfg.paper_name, "fraction": opts.fraction, "stopped_by": stop,
+        "pretrained": _describe(weights) or "none: trained from scratch",
         "best": {k: (float(v) if k in ("val_auc", "loss", "lr") else int(v) if k in ("epoch", "iteration") else v)
                  for k, v in best.items()} if best else None,
         "epochs": epoch, "iterations_per_epoch": epoch_iters,
