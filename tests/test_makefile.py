@@ -5,9 +5,9 @@ from __future__ import annotations
 import subprocess
 
 import pytest
-
 from medft.apps import APP_NAMES
 from medft.schedule import CONFIG_NAMES
+
 from tests.conftest import ROOT
 
 
