@@ -254,11 +254,12 @@ class CliEngine:
     # -- training ------------------------------------------------------------------------
     def train_command(self, solver_path: Path, *, weights: Path | None = None, resume: Path | None = None,
                       gpu: int | None = None) -> list[str]:
-        argv = [self.runner.tool("caffe.bin"), "train", f"--solver={solver_path}"]
+        # resolved paths: a container sees the mounted real paths, not symbolic links to them
+        argv = [self.runner.tool("caffe.bin"), "train", f"--solver={Path(solver_path).resolve()}"]
         if resume is not None:
-            argv.append(f"--snapshot={resume}")
+            argv.append(f"--snapshot={Path(resume).resolve()}")
         elif weights is not None:
-            argv.append(f"--weights={weights}")
+            argv.append(f"--weights={Path(weights).resolve()}")
         if gpu is not None:  # `--gpus device=N` shows that GPU as device 0 inside a container
             argv.append(f"--gpu={0 if isinstance(self.runner, DockerRunner) else gpu}")
         return self.runner.argv(argv, self._mounts, gpu)
@@ -368,8 +369,9 @@ class CliEngine:
 
     def extract_command(self, caffemodel: Path, net_path: Path, out_db: Path, batches: int,
                         gpu: int | None = None, mounts: list[Path] = ()) -> list[str]:
-        argv = [self.runner.tool("extract_features.bin"), str(caffemodel), str(net_path), "prob", str(out_db),
-                str(batches), "lmdb", "GPU" if gpu is not None else "CPU"]
+        argv = [self.runner.tool("extract_features.bin"), str(Path(caffemodel).resolve()),
+                str(Path(net_path).resolve()), "prob", str(Path(out_db).resolve()), str(batches), "lmdb",
+                "GPU" if gpu is not None else "CPU"]
         if gpu is not None:
             argv.append(str(0 if isinstance(self.runner, DockerRunner) else gpu))
         return self.runner.argv(argv, [Path(caffemodel).parent, Path(net_path).parent, *mounts], gpu)
