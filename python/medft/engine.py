@@ -20,7 +20,6 @@ import lmdb
 import numpy as np
 
 from medft.errors import MedftError
-from medft.schema import datum_to_array
 
 
 @dataclass
@@ -74,22 +73,18 @@ def iter_lmdb_batches(path: Path, batch: int, mean_bgr: tuple[float, ...]
 
     This is Caffe's TEST-phase transform for our nets: no crop, no mirror, scale 1.
     """
-    env = lmdb.open(str(path), readonly=True, lock=False)
+    from medft.prep.lmdb_writer import read_lmdb
+
     mean = np.asarray(mean_bgr, dtype=np.float32).reshape(-1, 1, 1)
-    try:
-        with env.begin() as txn:
+    images, labels = [], []
+    for _, img, label in read_lmdb(path):
+        images.append(img.astype(np.float32) - mean)
+        labels.append(label)
+        if len(images) == batch:
+            yield np.stack(images), np.asarray(labels)
             images, labels = [], []
-            for _, value in txn.cursor():
-                img, label = datum_to_array(value)
-                images.append(img.astype(np.float32) - mean)
-                labels.append(label)
-                if len(images) == batch:
-                    yield np.stack(images), np.asarray(labels)
-                    images, labels = [], []
-            if images:
-                yield np.stack(images), np.asarray(labels)
-    finally:
-        env.close()
+    if images:
+        yield np.stack(images), np.asarray(labels)
 
 
 def forward_probs(net, images: np.ndarray, output: str = "prob") -> np.ndarray:
@@ -249,6 +244,7 @@ class CliEngine:
         self._losses: dict[int, float] = {}
         self._prefix = ""
         self._gpu: int | None = None
+        self._batch = 0
         self._mounts: list[Path] = []
 
     # -- training ------------------------------------------------------------------------
@@ -277,6 +273,8 @@ class CliEngine:
         cli_solver = Path(solver_path).with_name("solver_cli.prototxt")
         write_text_atomic(cli_solver, text_format.MessageToString(sp, float_format=".7g"))
         net = read_prototxt(sp.net, pb.NetParameter())
+        self._batch = next(layer.data_param.batch_size for layer in net.layer
+                           if layer.type == "Data" and layer.include and layer.include[0].phase == pb.TRAIN)
         self._mounts = [cli_solver.parent, Path(sp.snapshot_prefix).parent,
                         *[Path(layer.data_param.source) for layer in net.layer if layer.type == "Data"]]
         if weights is not None:
@@ -336,15 +334,7 @@ class CliEngine:
         self.iteration = iteration
         losses = [loss for it, loss in sorted(self._losses.items()) if n0 <= it < iteration]
         dt = time.perf_counter() - t0
-        batch = self._train_batch()
-        return StepStats(iteration, losses, (iteration - n0) * batch / dt if dt > 0 else 0.0)
-
-    def _train_batch(self) -> int:
-        from medft.schema import pb, read_prototxt
-
-        net = read_prototxt(Path(self._log_path).with_name("train_val.prototxt"), pb.NetParameter())
-        return next(layer.data_param.batch_size for layer in net.layer
-                    if layer.type == "Data" and layer.include and layer.include[0].phase == pb.TRAIN)
+        return StepStats(iteration, losses, (iteration - n0) * self._batch / dt if dt > 0 else 0.0)
 
     def snapshot(self) -> tuple[Path, Path]:
         base = self._done[self.iteration]
@@ -391,7 +381,9 @@ class CliEngine:
         caffemodel = Path(caffemodel) if caffemodel is not None else self.snapshot()[0]
         n = lmdb_size(lmdb_path)
         batch = min(batch, n)
-        labels = np.asarray([datum_to_array(v)[1] for v in _lmdb_values(lmdb_path)])
+        from medft.prep.lmdb_writer import read_lmdb
+
+        labels = np.asarray([label for _, _, label in read_lmdb(lmdb_path)])
         work = Path(tempfile.mkdtemp(prefix="medft-extract-", dir=Path(caffemodel).parent))
         try:
             net_path = work / "features.prototxt"
@@ -402,10 +394,8 @@ class CliEngine:
             r = subprocess.run(argv, capture_output=True, text=True, env=dict(os.environ, GLOG_minloglevel="1"))
             if r.returncode != 0:
                 raise MedftError(f"extract_features failed ({r.returncode}):\n{r.stderr[-3000:]}")
-            env = lmdb.open(str(work / "prob_lmdb"), readonly=True, lock=False)
-            with env.begin() as txn:
-                probs = [np.asarray(_parse_datum(v).float_data, dtype=np.float32) for _, v in txn.cursor()]
-            env.close()
+            # extract_features writes each row as a Datum of float_data (C x 1 x 1), keys in input order
+            probs = [arr.ravel() for _, arr, _ in read_lmdb(work / "prob_lmdb")]
         finally:
             shutil.rmtree(work, ignore_errors=True)
         return np.stack(probs[:n]), labels
@@ -418,24 +408,6 @@ class CliEngine:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
         self.proc = None
-
-
-def _parse_datum(raw: bytes):
-    from medft.schema import pb
-
-    d = pb.Datum()
-    d.ParseFromString(raw)
-    return d
-
-
-def _lmdb_values(path: Path):
-    env = lmdb.open(str(path), readonly=True, lock=False)
-    try:
-        with env.begin() as txn:
-            for _, v in txn.cursor():
-                yield bytes(v)
-    finally:
-        env.close()
 
 
 def _copy_report_by_name(shapes: dict[str, list[tuple[int, ...]]], net) -> dict:

@@ -21,7 +21,7 @@ import numpy as np
 from medft.engine import Engine, forward_probs, make_engine
 from medft.errors import MedftError
 from medft.prep.manifest import write_rows_csv
-from medft.schema import write_text_atomic
+from medft.schema import write_npy_atomic, write_npz_atomic, write_text_atomic
 from medft.train import binary_scores, run_dir
 
 PRED_COLUMNS = ("case", "unit", "lesion", "label", "score")
@@ -87,8 +87,7 @@ def predict_run(app: str, variant: str, data: str | Path, runs: str | Path = "ru
     bad = [k for k, r, lab in zip(keys, rows, labels) if int(r["label"]) != int(lab)]
     if bad:
         raise MedftError(f"{manifest_path}: label of key {bad[0]} differs from the LMDB's")
-    np.save(out / ".test_probs.tmp.npy", probs)
-    (out / ".test_probs.tmp.npy").replace(out / "test_probs.npy")
+    write_npy_atomic(out / "test_probs.npy", probs)
     prob_cols = [f"p{c}" for c in range(probs.shape[1])]
     patch_rows = [{"key": k, "case": r["case"], "unit": r["unit"], "label": r["label"],
                    **{c: f"{v:.6f}" for c, v in zip(prob_cols, p)}} for k, r, p in zip(keys, rows, probs)]
@@ -147,7 +146,6 @@ def dense_maps(image: np.ndarray, predictor: Callable[[np.ndarray], np.ndarray],
 def predict_cimt_maps(rois: Path, out: Path, predictor: Callable[[np.ndarray], np.ndarray], stride: int = 1,
                       batch: int = 50, log=print) -> Path:
     """``cimt_maps/<roi>.npz`` (p_li, p_ma, gt_li, gt_ma, image) for every test ROI of `medft prep`."""
-    import io as _io
     import time
 
     files = sorted(Path(rois).glob("*.npz"))
@@ -157,10 +155,8 @@ def predict_cimt_maps(rois: Path, out: Path, predictor: Callable[[np.ndarray], n
     for k, f in enumerate(files, 1):
         d = np.load(f)
         p_li, p_ma = dense_maps(d["image"], predictor, int(d["window"]), stride=stride, batch=batch)
-        buf = _io.BytesIO()
-        np.savez_compressed(buf, p_li=p_li, p_ma=p_ma, gt_li=d["lumen_intima_y"].astype(float),
-                            gt_ma=d["media_adventitia_y"].astype(float), image=d["image"])
-        write_text_atomic(out / f.name, buf.getvalue())
+        write_npz_atomic(out / f.name, p_li=p_li, p_ma=p_ma, gt_li=d["lumen_intima_y"].astype(float),
+                         gt_ma=d["media_adventitia_y"].astype(float), image=d["image"])
         rate = (time.time() - t0) / k
         log(f"medft predict: cimt ROI {k}/{len(files)} {f.stem}  {rate:.1f} s/ROI  ETA {rate * (len(files) - k):.0f} s")
     return out

@@ -49,6 +49,7 @@ from medft import __version__
 from medft.alexnet import INPUT_SIZE, source_task_net
 from medft.errors import MedftError
 from medft.prep.lmdb_writer import LmdbWriter, shuffled_keys
+from medft.provenance import git_commit
 from medft.schema import pb, write_text_atomic
 from medft.solver import RANDOM_SEED
 from medft.weights import STANDIN, describe, read_sidecar, sha1_of, sidecar_path, standin_path
@@ -248,12 +249,6 @@ def _eta(seconds: float) -> str:
     return f"{m}m{s:02d}s"
 
 
-def _git_commit() -> str | None:
-    from medft.prep.build import git_commit
-
-    return git_commit()
-
-
 def existing(out: Path, opts: PretrainOptions) -> bool:
     """True if ``out`` is a finished stand-in of exactly this budget and seed (so it is reused).
 
@@ -324,7 +319,7 @@ def pretrain(opts: PretrainOptions | None = None, out: str | Path | None = None,
             "seconds": seconds,
             "caffe_version": getattr(caffe, "__version__", None),
             "medft_version": __version__,
-            "git_commit": _git_commit(),
+            "git_commit": git_commit(),
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "sha1": sha1_of(work / "model.caffemodel"),
         }

@@ -20,7 +20,8 @@ from medft.proto import medft_caffe_pb2 as pb
 
 __all__ = [
     "pb", "array_to_datum", "datum_to_array", "blob_to_array", "array_to_blob",
-    "read_prototxt", "write_text_atomic", "read_net", "write_net_binary", "net_weights",
+    "read_prototxt", "write_text_atomic", "write_npz_atomic", "write_npy_atomic", "read_net", "write_net_binary",
+    "net_weights",
 ]
 
 
@@ -98,6 +99,24 @@ def write_text_atomic(path: str | Path, text: str | bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_npz_atomic(path: str | Path, **arrays) -> None:
+    """``np.savez_compressed`` of ``arrays`` to ``path``, written atomically."""
+    import io
+
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    write_text_atomic(path, buf.getvalue())
+
+
+def write_npy_atomic(path: str | Path, array: np.ndarray) -> None:
+    """``np.save`` of ``array`` to ``path``, written atomically."""
+    import io
+
+    buf = io.BytesIO()
+    np.save(buf, array)
+    write_text_atomic(path, buf.getvalue())
 
 
 def read_net(path: str | Path) -> pb.NetParameter:

@@ -26,7 +26,6 @@ import os
 import platform
 import re
 import shutil
-import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -40,6 +39,7 @@ from medft.alexnet import NetOptions, deploy_net, train_val_net
 from medft.apps import get_app
 from medft.engine import Engine, lmdb_size, make_engine
 from medft.errors import MedftError
+from medft.provenance import git_commit
 from medft.schedule import BASE_LR, GAMMA, get_config, variant_name
 from medft.schema import write_text_atomic
 from medft.solver import MAX_EPOCHS, RANDOM_SEED, SolverOptions, solver
@@ -145,15 +145,6 @@ def read_dataset(folder: str | Path) -> Dataset:
         raise MedftError(f"{root}: mean_value must be 3 finite numbers, got {mean}")
     train, val = root / "train_lmdb", root / "val_lmdb"
     return Dataset(root, train, val, lmdb_size(train), lmdb_size(val), mean, record.get("fingerprint"))
-
-
-def _git_commit() -> str | None:
-    try:
-        r = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                           cwd=Path(__file__).resolve().parent, timeout=5)
-        return r.stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        return None
 
 
 def write_run_files(opts: TrainOptions, ds: Dataset, out: Path) -> tuple[Path, int]:
@@ -325,7 +316,7 @@ def train(opts: TrainOptions, engine: Engine | None = None, log=print) -> dict:
         "weights": {"path": str(weights) if weights else None, "description": _describe(weights),
                     "copy": report},
         "versions": {"medft": __version__, "python": platform.python_version(),
-                     "caffe": _caffe_version(), "git_commit": _git_commit()},
+                     "caffe": _caffe_version(), "git_commit": git_commit()},
         "seconds": round(time.time() - t_start, 1),
         "argv": sys.argv,
     }

@@ -20,7 +20,6 @@ import importlib
 import json
 import os
 import shutil
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -40,6 +39,7 @@ from medft.prep.manifest import write_manifest, write_rows_csv
 from medft.prep.mean import MeanAccumulator, write_mean
 from medft.prep.splits import check_classes, check_disjoint, read_split_table, split_groups
 from medft.prep.stratify import cap_by_unit, class_counts, stratify
+from medft.provenance import git_commit
 from medft.schema import write_text_atomic
 
 SPLITS = ("train", "val", "test")
@@ -175,20 +175,6 @@ def write_split(
             if mean is not None:
                 mean.add(img)
     return w.count
-
-
-def git_commit() -> str | None:
-    try:
-        r = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            cwd=Path(__file__).resolve().parent,
-        )
-        return r.stdout.strip() or None if r.returncode == 0 else None
-    except (OSError, subprocess.SubprocessError):
-        return None
 
 
 def build(cfg: PrepConfig) -> dict:

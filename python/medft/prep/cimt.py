@@ -18,7 +18,7 @@ import numpy as np
 from medft.prep.augment import crop_square, window_to_uint8
 from medft.prep.common import Spec, bad_input, rng_for
 from medft.prep.io import read_csv, read_image, to_number
-from medft.schema import write_text_atomic
+from medft.schema import write_npz_atomic
 
 CHANNELS = "gray,gray,gray"
 #: native window (pixels) around the centre pixel, resampled to 227x227 (paper silent)
@@ -179,11 +179,8 @@ def write_extras(ds: CimtData, split_record: dict, out: Path) -> dict:
     for roi in ds.rois:
         if roi.patient not in test:
             continue
-        import io  # noqa: PLC0415
-
-        buf = io.BytesIO()
-        np.savez_compressed(
-            buf,
+        write_npz_atomic(
+            out / "test_rois" / f"{roi.patient}__{roi.roi}.npz",
             image=read_image(ds.image_path(roi.patient, roi.roi), "cimt-1", mode="gray"),
             lumen_intima_y=roi.li,
             media_adventitia_y=roi.ma,
@@ -192,7 +189,6 @@ def write_extras(ds: CimtData, split_record: dict, out: Path) -> dict:
             window=ds.window,
             bg_margin=ds.bg_margin,
         )
-        write_text_atomic(out / "test_rois" / f"{roi.patient}__{roi.roi}.npz", buf.getvalue())
         n += 1
     return {"test_rois": n}
 
