@@ -45,7 +45,7 @@ help:
 
 ## --- installation -----------------------------------------------------------------------------
 deps:  ## Debian packages for Caffe and the venv (installs them when run as root)
-	@PYTHONPATH=python $(SYS_PY) -m medft.caffe_build --deps-only --install-deps
+	@PYTHONPATH=python $(SYS_PY) -m medft.engines.build --deps-only --install-deps
 
 $(STAMP): setup.py pyproject.toml | deps
 	@test -x $(PY) || $(SYS_PY) -m venv --system-site-packages $(VENV)
@@ -56,7 +56,7 @@ $(STAMP): setup.py pyproject.toml | deps
 venv: $(STAMP)
 
 caffe: venv  ## build real Caffe into the cache (instant when cached)
-	@PYTHONPATH=python $(PY) -m medft.caffe_build --install-deps $(if $(FORCE),--force,)
+	@PYTHONPATH=python $(PY) -m medft.engines.build --install-deps $(if $(FORCE),--force,)
 
 setup: venv caffe
 	@$(MEDFT) doctor | head -4
@@ -126,4 +126,4 @@ clean:  ## remove the venv and caches of this checkout (not data/, runs/ or the 
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 
 clean-caffe:  ## remove the cached Caffe build
-	rm -rf "$$(PYTHONPATH=python $(SYS_PY) -m medft.caffe_build --print-path)"
+	rm -rf "$$(PYTHONPATH=python $(SYS_PY) -m medft.engines.build --print-path)"

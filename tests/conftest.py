@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="session")
 def caffe():
     """Real pycaffe (CPU). `make test` builds it first, so a missing build is a failure."""
-    from medft.caffe_env import import_caffe
+    from medft.engines.env import import_caffe
 
     c = import_caffe()
     c.set_mode_cpu()

@@ -19,40 +19,6 @@ TINY = bench.BenchOptions(lmdb_patches=20, batch=2, train_iters=3, time_iters=1,
                           n_boot=40, naive_boot=10, froc_candidates=400, froc_cases=12, roi=(1, 2),
                           stand_in_roi=(2, 3), report_roi=(4, 5), dense_batch=2)
 
-CAFFE_TIME_OUT = """\
-I20261125 19:24:12.371680 18881 caffe.cpp:387] Iteration: 1 forward-backward time: 168 ms.
-I20261125 19:24:12.625062 18881 caffe.cpp:401] Average Forward pass: 186.719 ms.
-I20261125 19:24:12.625073 18881 caffe.cpp:403] Average Backward pass: 19.854 ms.
-I20261125 19:24:12.625077 18881 caffe.cpp:405] Average Forward-Backward: 210.5 ms.
-I20261125 19:24:12.625082 18881 caffe.cpp:407] Total Time: 421 ms.
-"""
-
-CAFFE_TRAIN_LOG = """\
-I20261125 23:59:58.000000 18854 solver.cpp:231] Iteration 0, loss = 0.708594
-I20261125 23:59:58.100000 18854 sgd_solver.cpp:106] Iteration 0, lr = 0.001
-I20261125 23:59:59.000000 18854 solver.cpp:231] Iteration 1, loss = 0.676845
-I20261125 23:59:59.000100 18854 sgd_solver.cpp:106] Iteration 1, lr = 0.001
-I20261126 00:00:01.000000 18854 solver.cpp:231] Iteration 3, loss = 0.697836
-I20261126 00:00:02.000000 18854 solver.cpp:320] Iteration 4, loss = 0.722495
-"""
-
-
-def test_parse_caffe_time():
-    assert bench.parse_caffe_time(CAFFE_TIME_OUT) == {"forward_ms": 186.719, "backward_ms": 19.854,
-                                                      "forward_backward_ms": 210.5}
-    with pytest.raises(MedftError, match="Average"):
-        bench.parse_caffe_time("F1125 Check failed")
-
-
-def test_train_rate_from_log_uses_timestamps_across_midnight():
-    # iterations 1 -> 3 take 2 s: 2 iterations x batch 4 / 2 s = 4 images/s
-    assert bench.train_rate_from_log(CAFFE_TRAIN_LOG, batch=4, first=1, last=3) == pytest.approx((4.0, 2.0))
-    old_glog = CAFFE_TRAIN_LOG.replace("I2026", "I")  # glog without the year
-    assert bench.train_rate_from_log(old_glog, batch=4, first=1, last=3) == pytest.approx((4.0, 2.0))
-    with pytest.raises(MedftError, match="Iteration 2"):
-        bench.train_rate_from_log(CAFFE_TRAIN_LOG, batch=4, first=1, last=2)
-
-
 def test_only_names_are_checked():
     assert bench.parse_only("cimt,lmdb") == ("lmdb", "cimt")  # run order
     assert bench.parse_only(None) == bench.BENCHMARKS

@@ -5,7 +5,8 @@ from __future__ import annotations
 import tarfile
 
 import pytest
-from medft import caffe_build as cb
+from medft.engines import build as cb
+from medft.errors import MedftError
 
 
 def test_key_is_stable_and_names_version():
@@ -38,7 +39,7 @@ def test_patches_apply_to_the_pinned_sdist(tmp_path):
     for rel, old, new in cb.SOURCE_PATCHES:
         text = (src / rel).read_text()
         assert old not in text and new in text, rel
-    with pytest.raises(SystemExit, match="patch target"):
+    with pytest.raises(MedftError, match="patch target"):
         cb.apply_patches(src)  # a second application finds nothing to replace
 
 
@@ -49,3 +50,43 @@ def test_build_is_installed_with_tools():
     for tool in cb.TOOLS:
         assert (root / "build/tools" / tool).is_file()
     assert (root / "proto/caffe.proto").is_file()
+
+
+def test_gpu_build_has_its_own_key_and_folder():
+    assert cb.build_key(gpu=True) != cb.build_key(gpu=False)
+    assert cb.install_dir(gpu=True).name == f"brocolli-caffe-9.0.2-cuda-{cb.build_key(gpu=True)}"
+    assert cb.install_dir(gpu=True).parent == cb.install_dir().parent  # side by side in the cache
+
+
+def test_gpu_makefile_config_names_the_toolkit_and_architectures():
+    cfg = cb.gpu_makefile_config("/np/include", "/tk/nvidia/cu13", "/tk/nvidia/cudnn")
+    assert "CPU_ONLY" not in cfg and "USE_CUDNN := 1" in cfg and "USE_OPENCV := 0" in cfg
+    assert "CUDA_DIR := /tk/nvidia/cu13" in cfg and "NVCCFLAGS += -std=c++17" in cfg
+    arch = next(line for line in cfg.splitlines() if line.startswith("CUDA_ARCH := "))
+    assert arch == ("CUDA_ARCH := -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 "
+                    "-gencode arch=compute_90,code=compute_90")
+    assert "/tk/nvidia/cudnn/include" in cfg and "-Wl,-rpath,/tk/nvidia/cudnn/lib" in cfg
+
+
+def test_gpu_patches_apply_to_the_pinned_sdist(tmp_path):
+    """Every GPU patch finds its target once; the cuDNN queries removed in cuDNN 8 are gone."""
+    sdist = cb.cache_root() / "downloads" / "brocolli-caffe-9.0.2.tar.gz"
+    if not sdist.is_file():
+        pytest.skip("the sdist is not in the cache (make caffe downloads it)")
+    rels = {rel for rel, *_ in cb.SOURCE_PATCHES + cb.HEADER_PATCHES + cb.GPU_SOURCE_PATCHES}
+    rels |= {rel for rel, _ in cb.GPU_REMOVED_FILES}
+    members = {f"brocolli-caffe-9.0.2/{rel}" for rel in rels}
+    with tarfile.open(sdist) as tar:
+        tar.extractall(tmp_path, members=[m for m in tar.getmembers() if m.name in members])
+    src = tmp_path / "brocolli-caffe-9.0.2"
+    for rel, old, _new, _why in cb.GPU_SOURCE_PATCHES:
+        assert (src / rel).read_text().count(old) == 1, rel
+    cb.apply_patches(src, gpu=True)
+    conv = (src / "src/caffe/layers/cudnn_conv_layer.cpp").read_text()
+    for removed in ("cudnnGetConvolutionForwardAlgorithm(", "cudnnGetConvolutionBackwardFilterAlgorithm(",
+                    "cudnnGetConvolutionBackwardDataAlgorithm(", "CUDNN_CONVOLUTION_FWD_SPECIFY_WORKSPACE_LIMIT",
+                    "CUDNN_CONVOLUTION_BWD_FILTER_SPECIFY_WORKSPACE_LIMIT"):
+        assert removed not in conv
+    assert conv.count("Algorithm_v7(") == 3
+    assert not (src / "include/caffe/proto/caffe.pb.h").exists()
+    assert (src / "src/caffe/util/im_transforms.cpp").read_text().startswith("#ifdef USE_OPENCV\n")

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from google.protobuf import text_format
 from medft.alexnet import NetOptions, train_val_net
-from medft.caffe_env import caffe_tool
+from medft.engines.env import caffe_tool
 from medft.schedule import all_variants, variant_name
 from medft.schema import pb, read_prototxt, write_text_atomic
 from medft.solver import SolverOptions, solver

@@ -5,8 +5,8 @@ from __future__ import annotations
 import csv
 
 import pytest
-from medft.caffe_env import caffe_root
 from medft.demo import DemoPlan, check_report, run_demo
+from medft.engines.env import caffe_root
 from medft.errors import MedftError
 
 pytestmark = [pytest.mark.caffe, pytest.mark.slow]

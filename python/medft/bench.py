@@ -2,7 +2,7 @@
 
 * ``lmdb``: medft's :class:`~medft.prep.lmdb_writer.LmdbWriter` (in-memory uint8 Datums) vs Caffe's
   ``convert_imageset`` (the same patches as PNG files), patches/s.
-* ``train``: the driver's :class:`~medft.engine.PycaffeEngine` stepping a solver vs ``caffe.bin train``
+* ``train``: the driver's engine (pycaffe by default) stepping a solver vs ``caffe.bin train``
   on the same solver and LMDB (same batch, same iterations), images/s, per configuration.
 * ``time``: AlexNet ``net.forward()``/``net.backward()`` through pycaffe vs ``caffe.bin time`` ("Average
   Forward pass", "Average Forward-Backward") on the same train_val net, ms/image, with the BLAS named.
@@ -25,9 +25,7 @@ import json
 import math
 import os
 import platform
-import re
 import shutil
-import subprocess
 import tempfile
 import time
 from collections.abc import Callable
@@ -66,6 +64,8 @@ class BenchOptions:
     report_roi: tuple[int, int] = (40, 120)  # ROI size the per-pixel times are extrapolated to
     dense_batch: int = 128  # dense_predict's batch
     seed: int = 0
+    gpu: int | None = None  # Caffe on this GPU (the GPU build) instead of the CPU
+    engine: str = "pycaffe"  # the driver's engine in the train benchmark
 
 
 #: the ``--quick`` sizes (about 1 min on 2 cores)
@@ -95,17 +95,11 @@ def _row(benchmark: str, medft: float, reference: float | None, unit: str, medft
             "medft_is": medft_is, "reference_is": reference_is}
 
 
-def _caffe_env() -> dict[str, str]:
-    """Environment for Caffe's tools: every glog line (with its timestamp) on stderr."""
-    return dict(os.environ, GLOG_logtostderr="1", GLOG_minloglevel="0")
+def _run_tool(argv: list[str], what: str, gpu: int | None = None) -> str:
+    """Run a Caffe tool (``argv[0]`` its name) of the build for ``gpu``; its combined output."""
+    from medft.engines.cli import run_tool
 
-
-def _run_tool(argv: list[str], what: str) -> str:
-    """Run a Caffe tool; its combined output, or an error with the output's tail."""
-    r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=_caffe_env())
-    if r.returncode != 0:
-        raise MedftError(f"{what} failed ({r.returncode}): {' '.join(argv)}\n{r.stdout[-3000:]}")
-    return r.stdout
+    return run_tool(argv[0], argv[1:], gpu_build=gpu is not None, what=what)
 
 
 def _write_text(path: Path, message) -> Path:
@@ -143,7 +137,6 @@ def bench_lmdb(n: int, work: Path, log: Log = print) -> dict:
     """
     from PIL import Image
 
-    from medft.caffe_env import caffe_tool
     from medft.prep.lmdb_writer import LmdbWriter, read_lmdb
     from medft.prep.testing import tiny_build
 
@@ -168,8 +161,7 @@ def bench_lmdb(n: int, work: Path, log: Log = print) -> dict:
     ref_path = work / "bench_caffe_lmdb"
     shutil.rmtree(ref_path, ignore_errors=True)
     t = time.perf_counter()
-    _run_tool([str(caffe_tool("convert_imageset")), "-backend", "lmdb", f"{png}/", str(listing), str(ref_path)],
-              "convert_imageset")
+    _run_tool(["convert_imageset", "-backend", "lmdb", f"{png}/", str(listing), str(ref_path)], "convert_imageset")
     ref_s = time.perf_counter() - t
     same = all(a.shape == b.shape and np.array_equal(a, b) and la == lb
                for (_, a, la), (_, b, lb) in zip(read_lmdb(ours_path), read_lmdb(ref_path), strict=True))
@@ -183,49 +175,17 @@ def bench_lmdb(n: int, work: Path, log: Log = print) -> dict:
 
 
 # -- 2. training images/s ------------------------------------------------------------------------------
-_GLOG_TIME = re.compile(r"^[IWEF](\d{4,8}) (\d\d):(\d\d):(\d\d(?:\.\d+)?)")
-_TRAIN_ITER = re.compile(r"\] Iteration (\d+), loss = ")
-
-
-def _glog_seconds(line: str) -> float | None:
-    """Seconds since 1970 of a glog line's ``IYYYYMMDD hh:mm:ss.us`` (or ``IMMDD ...``) prefix."""
-    m = _GLOG_TIME.match(line)
-    if not m:
-        return None
-    date = m.group(1) if len(m.group(1)) == 8 else "2000" + m.group(1)[-4:]  # glog without the year
-    day = datetime.strptime(date, "%Y%m%d") - datetime(1970, 1, 1)
-    return day.total_seconds() + int(m.group(2)) * 3600 + int(m.group(3)) * 60 + float(m.group(4))
-
-
-def train_rate_from_log(text: str, batch: int, first: int, last: int) -> tuple[float, float]:
-    """(images/s, seconds) between the ``Iteration first, loss`` and ``Iteration last, loss`` lines
-    of a ``caffe train`` log (display 1): ``last - first`` iterations of ``batch`` images."""
-    stamps: dict[int, float] = {}
-    for line in text.splitlines():
-        m = _TRAIN_ITER.search(line)
-        t = _glog_seconds(line)
-        if m and t is not None:
-            stamps.setdefault(int(m.group(1)), t)
-    for it in (first, last):
-        if it not in stamps:
-            raise MedftError(f"caffe train log: no timestamped 'Iteration {it}, loss' line (run with display 1)")
-    dt = stamps[last] - stamps[first]
-    if dt <= 0:
-        raise MedftError(f"caffe train log: iteration {last} is not logged after iteration {first}")
-    return (last - first) * batch / dt, dt
-
-
 def bench_train(config: str, batch: int, iters: int, work: Path, app: str = "polyp", seed: int = 0,
-                log: Log = print) -> dict:
-    """Training images/s on one solver: the driver's pycaffe engine vs ``caffe.bin train``.
+                log: Log = print, engine: str = "pycaffe", gpu: int | None = None) -> dict:
+    """Training images/s on one solver: the driver's engine (``engine`` on ``gpu``) vs ``caffe.bin train``.
 
     Both run ``iters`` SGD iterations of batch ``batch`` from random weights on the same random
     LMDB and the same solver (display 1, no test net, no snapshot). Iterations 0 and 1 are warm-up:
     both rates cover ``iters - 2`` iterations (for ``caffe train``, between the timestamps of its
     ``Iteration 1, loss`` and ``Iteration <iters - 1>, loss`` lines).
     """
-    from medft.caffe_env import caffe_tool
-    from medft.engine import PycaffeEngine
+    from medft.engines import make_engine
+    from medft.engines.caffe_log import train_rate
     from medft.solver import SolverOptions, solver
 
     if iters < 3:
@@ -240,103 +200,86 @@ def bench_train(config: str, batch: int, iters: int, work: Path, app: str = "pol
     sp.ClearField("test_interval")
     sp.display, sp.max_iter, sp.snapshot, sp.snapshot_after_train = 1, iters, 0, False
     solver_path = _write_text(d / "solver.prototxt", sp)
+    where = "CPU" if gpu is None else f"GPU {gpu}"
 
-    log(f"  {config}: medft driver (pycaffe engine), {iters} iterations of {batch}")
+    log(f"  {config}: medft driver ({engine} engine, {where}), {iters} iterations of {batch}")
     t0 = time.perf_counter()
-    engine = PycaffeEngine()
+    eng = make_engine(engine, gpu)
     try:
-        engine.start(solver_path)
-        engine.train_until(2)  # warm-up: iterations 0 and 1
-        stats = engine.train_until(iters)
+        if engine == "pycaffe":
+            eng.start(solver_path, gpu=gpu)
+            eng.train_until(2)  # warm-up: iterations 0 and 1
+            stats = eng.train_until(iters)
+            ours_rate = stats.images_per_s
+        else:  # one `caffe train` process driven by the engine: its own log times the same iterations
+            eng.start(solver_path, gpu=gpu, snapshot_every=iters)
+            eng.train_until(iters)
+            ours_rate = train_rate(eng.log_path.read_text(), batch, 1, iters - 1)[0]
     finally:
-        engine.close()
-        del engine
+        eng.close()
+        del eng
     ours_wall = time.perf_counter() - t0
-    log(f"  {config}: caffe.bin train, same solver")
+    log(f"  {config}: caffe.bin train, same solver, {where}")
     t0 = time.perf_counter()
-    out = _run_tool([str(caffe_tool("caffe")), "train", f"--solver={solver_path}"], "caffe train")
+    out = _run_tool(["caffe", "train", f"--solver={solver_path}", *([f"--gpu={gpu}"] if gpu is not None else [])],
+                    "caffe train", gpu)
     ref_wall = time.perf_counter() - t0
-    ref_rate, ref_s = train_rate_from_log(out, batch, 1, iters - 1)
+    ref_rate, ref_s = train_rate(out, batch, 1, iters - 1)
     res = {"config": config, "batch": batch, "iterations": iters, "timed_iterations": iters - 2,
-           "medft_images_per_s": stats.images_per_s, "caffe_train_images_per_s": ref_rate,
+           "engine": engine, "device": where,
+           "medft_images_per_s": ours_rate, "caffe_train_images_per_s": ref_rate,
            "medft_wall_seconds": ours_wall, "caffe_train_wall_seconds": ref_wall, "caffe_train_timed_seconds": ref_s}
-    res["rows"] = [_row(f"train {config}, batch {batch}", stats.images_per_s, ref_rate, "images/s",
-                        "driver: PycaffeEngine.train_until", "caffe.bin train (log timestamps)", True)]
+    res["rows"] = [_row(f"train {config}, batch {batch}, {where}", ours_rate, ref_rate, "images/s",
+                        f"driver: {engine} engine train_until", "caffe.bin train (log timestamps)", True)]
     return res
 
 
 # -- 3. AlexNet forward / forward-backward ----------------------------------------------------------
-_AVG = re.compile(r"Average (Forward pass|Backward pass|Forward-Backward): ([0-9.eE+-]+) ms")
-
-
-def parse_caffe_time(text: str) -> dict[str, float]:
-    """``caffe time``'s per-iteration averages: ``{"forward_ms", "backward_ms", "forward_backward_ms"}``."""
-    keys = {"Forward pass": "forward_ms", "Backward pass": "backward_ms", "Forward-Backward": "forward_backward_ms"}
-    found = {keys[m.group(1)]: float(m.group(2)) for m in _AVG.finditer(text)}
-    if set(found) != set(keys.values()):
-        raise MedftError(f"caffe time: 'Average ...' lines not found in its output:\n{text[-2000:]}")
-    return found
-
-
-def caffe_time(model: Path, iterations: int, phase: str = "TRAIN") -> dict[str, float]:
-    """Run ``caffe.bin time --model=model --iterations=N --phase=P`` (CPU); its averages in ms per batch.
+def caffe_time(model: Path, iterations: int, phase: str = "TRAIN", gpu: int | None = None) -> dict[str, float]:
+    """Run ``caffe.bin time --model=model --iterations=N --phase=P [--gpu=N]``; its averages in ms per batch.
 
     Feed it real data (a Data layer): an Input layer's blob stays all zeros, and the same AlexNet
     forward measured 15-20% faster on zeros than on image patches here (2 cores, OpenBLAS).
     """
-    from medft.caffe_env import caffe_tool
+    from medft.engines.caffe_log import parse_caffe_time
 
-    return parse_caffe_time(_run_tool([str(caffe_tool("caffe")), "time", f"--model={model}",
-                                       f"--iterations={iterations}", f"--phase={phase}"], "caffe time"))
+    gpu_arg = [f"--gpu={gpu}"] if gpu is not None else []
+    return parse_caffe_time(_run_tool(["caffe", "time", f"--model={model}", f"--iterations={iterations}",
+                                       f"--phase={phase}", *gpu_arg], "caffe time", gpu))
 
 
-def blas_info() -> dict:
+def blas_info(gpu: bool = False) -> dict:
     """The BLAS Caffe was built with and the threads it uses."""
-    from medft.caffe_env import build_info
+    from medft.engines.env import build_info
 
     threads = os.environ.get("OPENBLAS_NUM_THREADS")
-    return {"blas": build_info()["blas"], "cpu_count": os.cpu_count(),
+    return {"blas": build_info(gpu)["blas"], "cpu_count": os.cpu_count(),
             "blas_threads": int(threads) if threads and threads.isdigit() else os.cpu_count(),
             "blas_threads_from": "OPENBLAS_NUM_THREADS" if threads else "OpenBLAS default = os.cpu_count()"}
 
 
 def bench_time(config: str, batch: int, iters: int, work: Path, app: str = "polyp", seed: int = 0,
-               log: Log = print) -> dict:
+               log: Log = print, gpu: int | None = None) -> dict:
     """AlexNet ms/image, forward and forward-backward, of one train_val net (TRAIN phase, random weights):
     pycaffe ``net.forward()``/``net.backward()`` vs ``caffe time`` on the same prototxt and batch."""
-    from medft.caffe_env import import_caffe
+    from medft.engines.pycaffe import time_net
 
     d = work / f"time_{config}"
     d.mkdir(parents=True, exist_ok=True)
     net_path = _train_val(d, app, config, _random_lmdb(d / "lmdb", batch, seed), batch)
     log(f"  {config}: caffe time --iterations={iters}, batch {batch}")
-    ref = caffe_time(net_path, iters)
+    ref = caffe_time(net_path, iters, gpu=gpu)
     log(f"  {config}: pycaffe net.forward()/net.backward(), {iters} repeats")
-    caffe = import_caffe()
-    caffe.set_mode_cpu()
-    net = caffe.Net(str(net_path), caffe.TRAIN)
-    try:
-        net.forward()
-        net.backward()  # warm-up, as caffe time does
-        fwd = bwd = 0.0
-        for _ in range(iters):
-            t = time.perf_counter()
-            net.forward()
-            fwd += time.perf_counter() - t
-            t = time.perf_counter()
-            net.backward()
-            bwd += time.perf_counter() - t
-    finally:
-        del net
-    ours = {"forward_ms": 1000 * fwd / iters, "backward_ms": 1000 * bwd / iters,
-            "forward_backward_ms": 1000 * (fwd + bwd) / iters}
-    res = {"config": config, "batch": batch, "iterations": iters, **blas_info(),
+    ours = time_net(net_path, iters, gpu)
+    res = {"config": config, "batch": batch, "iterations": iters, **blas_info(gpu is not None),
+           "device": "CPU" if gpu is None else f"GPU {gpu}",
            "pycaffe_ms_per_batch": ours, "caffe_time_ms_per_batch": ref,
            "pycaffe_forward_ms_per_image": ours["forward_ms"] / batch,
            "caffe_time_forward_ms_per_image": ref["forward_ms"] / batch,
            "pycaffe_forward_backward_ms_per_image": ours["forward_backward_ms"] / batch,
            "caffe_time_forward_backward_ms_per_image": ref["forward_backward_ms"] / batch}
-    blas = f"{res['blas'].split(' (')[0]}, {res['blas_threads']} threads"
+    blas = (f"{res['blas'].split(' (')[0]}, {res['blas_threads']} threads" if gpu is None
+            else f"GPU {gpu}, cuDNN")
     res["rows"] = [
         _row(f"AlexNet forward, {config}, batch {batch} [{blas}]", res["pycaffe_forward_ms_per_image"],
              res["caffe_time_forward_ms_per_image"], "ms/image", "pycaffe net.forward()",
@@ -472,20 +415,20 @@ def first_dense_batch(h: int, w: int, n: int, seed: int = 0) -> np.ndarray:
 
 
 def bench_cimt(roi: tuple[int, int], stand_in_roi: tuple[int, int], report_roi: tuple[int, int], batch: int,
-               work: Path, iters: int = 1, seed: int = 0, log: Log = print) -> dict:
+               work: Path, iters: int = 1, seed: int = 0, log: Log = print, gpu: int | None = None) -> dict:
     """Dense CIMT prediction per ROI pixel (227x227 patch per pixel) and per ``report_roi``.
 
-    medft: dense_predict with the real cimt deploy net (:func:`~medft.predict.deploy_predictor`,
+    medft: dense_predict with the real cimt deploy net (the engine's predictor,
     random weights) over ``roi``, after one warm-up batch, mean of ``iters`` runs; reference:
     ``caffe time --iterations=iters`` forward of the same net at the same batch on the same patches
-    (the deploy net fed by a Data layer reading them, as ``CliEngine`` predicts): the net alone.
+    (the deploy net fed by a Data layer reading them, as the cli engine predicts): the net alone.
     A second row times dense_predict with :func:`stand_in_predictor` over ``stand_in_roi``:
     medft's patch extraction and batching alone.
     """
     from medft.alexnet import NetOptions, deploy_net
-    from medft.caffe_env import import_caffe
-    from medft.engine import CliEngine
-    from medft.predict import deploy_predictor
+    from medft.engines import make_engine
+    from medft.engines.cli import feature_net
+    from medft.engines.pycaffe import save_initial_weights
     from medft.prep.lmdb_writer import LmdbWriter
 
     mean = (128.0, 128.0, 128.0)
@@ -502,25 +445,22 @@ def bench_cimt(roi: tuple[int, int], stand_in_roi: tuple[int, int], report_roi: 
     net_batch = min(batch, h * w)
     deploy = _write_text(d / "deploy.prototxt",
                          deploy_net("cimt", "scratch", options=NetOptions(deploy_batch=net_batch)))
-    caffe = import_caffe()
-    caffe.set_mode_cpu()
-    model = d / "random.caffemodel"
-    net = caffe.Net(str(deploy), caffe.TEST)
-    net.save(str(model))
-    del net
+    model = save_initial_weights(deploy, d / "random.caffemodel", gpu)
     patches = first_dense_batch(h, w, net_batch, seed)
     with LmdbWriter(d / "roi_lmdb", force=True) as wr:
         for i, x in enumerate(patches):
             wr.put(f"{i:08d}", x, 0)
-    timed = _write_text(d / "deploy_data.prototxt", CliEngine().feature_net(deploy, d / "roi_lmdb", mean, net_batch))
+    timed = _write_text(d / "deploy_data.prototxt", feature_net(deploy, d / "roi_lmdb", mean, net_batch))
     log(f"  caffe time --phase=TEST --iterations={iters}: cimt deploy net, batch {net_batch}, the ROI's patches")
-    ref = caffe_time(timed, iters, phase="TEST")
+    ref = caffe_time(timed, iters, phase="TEST", gpu=gpu)
     ref_px = ref["forward_ms"] / net_batch
-    log(f"  dense_predict + deploy_predictor: {h}x{w} ROI = {h * w} patches, batch {net_batch}, {iters} runs")
-    predict = deploy_predictor(deploy, model, mean)
+    log(f"  dense_predict + engine predictor: {h}x{w} ROI = {h * w} patches, batch {net_batch}, {iters} runs")
+    eng = make_engine("pycaffe", gpu)
+    predict = eng.predictor(deploy, model, mean, net_batch)
     predict(patches)  # warm-up at the batch size
     t_real = time_dense(predict, h, w, batch=batch, seed=seed, repeats=iters)
     del predict
+    eng.close()
     real_px = 1000 * t_real / (h * w)
     res = {"roi": [h, w], "batch": batch, "net_batch": net_batch, "report_roi": [rh, rw],
            "real_seconds": t_real, "real_ms_per_pixel": real_px, "caffe_time_forward_ms_per_image": ref_px,
@@ -531,7 +471,7 @@ def bench_cimt(roi: tuple[int, int], stand_in_roi: tuple[int, int], report_roi: 
     res["rows"] = [
         _row(f"dense CIMT, real deploy net, {h}x{w} ROI, batch {net_batch} "
              f"(= {res['real_seconds_per_report_roi']:.0f} s per {rh}x{rw} ROI)", real_px, ref_px,
-             "ms/ROI pixel", "dense_predict + deploy_predictor", "caffe time: same net and patches, forward", False),
+             "ms/ROI pixel", "dense_predict + Predictor (pycaffe)", "caffe time: same net and patches, forward", False),
         _row(f"dense CIMT, stand-in predictor, {stand_in_roi[0]}x{stand_in_roi[1]} ROI "
              f"(= {res['stand_in_seconds_per_report_roi']:.1f} s per {rh}x{rw} ROI)", stand_px, None,
              "ms/ROI pixel", "dense_predict + stand-in (patch extraction, batching)", "-", False),
@@ -540,8 +480,8 @@ def bench_cimt(roi: tuple[int, int], stand_in_roi: tuple[int, int], report_roi: 
 
 
 # -- running and writing ----------------------------------------------------------------------------
-def machine_info() -> dict:
-    """What the numbers were measured on: CPU, cores, BLAS and threads, Caffe build, versions."""
+def machine_info(gpu: int | None = None) -> dict:
+    """What the numbers were measured on: CPU, cores, BLAS and threads, Caffe build, versions, the GPU."""
     info: dict = {"platform": platform.platform(), "python": platform.python_version(), "numpy": np.__version__,
                   "medft": __version__, "cpu_count": os.cpu_count()}
     try:
@@ -551,13 +491,18 @@ def machine_info() -> dict:
     except OSError:
         info["cpu"] = platform.processor()
     try:
-        from medft.caffe_env import build_info
+        from medft.engines.env import build_info
 
-        b = build_info()
-        info["caffe"] = {k: b.get(k) for k in ("upstream", "sdist", "mode", "blas", "key")}
-        info.update({k: v for k, v in blas_info().items() if k != "cpu_count"})
+        b = build_info(gpu is not None)
+        info["caffe"] = {k: b.get(k) for k in ("upstream", "sdist", "mode", "blas", "key", "cudnn", "cuda_archs")
+                         if k in b}
+        info.update({k: v for k, v in blas_info(gpu is not None).items() if k != "cpu_count"})
     except MedftError as e:
         info["caffe"] = {"error": str(e)}
+    if gpu is not None:
+        from medft.engines.device import gpu_facts
+
+        info["gpu"] = gpu_facts(gpu)
     return info
 
 
@@ -579,17 +524,18 @@ def run_benchmarks(opts: BenchOptions, only: tuple[str, ...] = BENCHMARKS, work:
         jobs.append(("lmdb", "LMDB writing vs convert_imageset", lambda: bench_lmdb(o.lmdb_patches, root, log)))
     for c in o.configs if "train" in only else ():
         jobs.append((f"train:{c}", f"training images/s, {c}, vs caffe train",
-                     lambda c=c: bench_train(c, o.batch, o.train_iters, root, seed=o.seed, log=log)))
+                     lambda c=c: bench_train(c, o.batch, o.train_iters, root, seed=o.seed, log=log,
+                                             engine=o.engine, gpu=o.gpu)))
     for c in o.configs if "time" in only else ():
         jobs.append((f"time:{c}", f"AlexNet forward/backward, {c}, vs caffe time",
-                     lambda c=c: bench_time(c, o.batch, o.time_iters, root, seed=o.seed, log=log)))
+                     lambda c=c: bench_time(c, o.batch, o.time_iters, root, seed=o.seed, log=log, gpu=o.gpu)))
     if "froc" in only:
         jobs.append(("froc", "bootstrap FROC vs per-resample loop",
                      lambda: bench_froc(o.froc_candidates, o.froc_cases, o.n_boot, o.naive_boot, o.seed, log)))
     if "cimt" in only:
         jobs.append(("cimt", "dense CIMT prediction vs caffe time",
                      lambda: bench_cimt(o.roi, o.stand_in_roi, o.report_roi, o.dense_batch, root,
-                                        iters=o.time_iters, seed=o.seed, log=log)))
+                                        iters=o.time_iters, seed=o.seed, log=log, gpu=o.gpu)))
     results: dict[str, dict] = {}
     try:
         for i, (key, title, fn) in enumerate(jobs, 1):
@@ -607,7 +553,7 @@ def run_benchmarks(opts: BenchOptions, only: tuple[str, ...] = BENCHMARKS, work:
             tmp.cleanup()
     rows = [r for res in results.values() for r in res.get("rows", [])]
     return {"created": datetime.now(UTC).isoformat(timespec="seconds"), "options": asdict(opts),
-            "only": list(only), "machine": machine_info(), "results": results, "rows": rows,
+            "only": list(only), "machine": machine_info(o.gpu), "results": results, "rows": rows,
             "failed": [k for k, v in results.items() if "error" in v], "seconds": time.perf_counter() - t_all,
             "load_average": {"start": load_start, "end": _load_average()}}
 
@@ -700,5 +646,5 @@ def quick_options(opts: BenchOptions | None = None) -> BenchOptions:
 
 
 __all__ = ["BENCHMARKS", "QUICK", "BenchOptions", "bench_cimt", "bench_froc", "bench_lmdb", "bench_time",
-           "bench_train", "machine_info", "machine_line", "markdown_table", "naive_froc_bootstrap", "parse_caffe_time",
+           "bench_train", "machine_info", "machine_line", "markdown_table", "naive_froc_bootstrap",
            "run_benchmarks", "write_results"]

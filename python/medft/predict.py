@@ -5,7 +5,7 @@ Per patch: the deploy net's class probabilities, aligned with the test manifest 
 positive-class probability over the unit's patches (``predictions.csv``, the scoring input of
 eval/README.md): a polyp or PE candidate's augmented patches, a frame's random crops.
 CIMT is scored per pixel by the dense stage of :mod:`medft.evaluate.cimt`, which uses the
-batched predictor :func:`deploy_predictor` from here.
+engine's batched :class:`~medft.engines.predictor.Predictor`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from pathlib import Path
 import lmdb
 import numpy as np
 
-from medft.engine import Engine, forward_probs, make_engine
+from medft.engines import make_engine
+from medft.engines.base import Engine
 from medft.errors import MedftError
 from medft.prep.manifest import write_rows_csv
 from medft.schema import write_npy_atomic, write_npz_atomic, write_text_atomic
@@ -28,7 +29,7 @@ PRED_COLUMNS = ("case", "unit", "lesion", "label", "score")
 
 
 def lmdb_keys(path: Path) -> list[str]:
-    """Record keys of an LMDB in the order Caffe and :func:`iter_lmdb_batches` read them."""
+    """Record keys of an LMDB in the order Caffe and :func:`medft.engines.predictor.iter_lmdb_batches` read them."""
     env = lmdb.open(str(path), readonly=True, lock=False)
     try:
         with env.begin() as txn:
@@ -60,7 +61,6 @@ def predict_run(app: str, variant: str, data: str | Path, runs: str | Path = "ru
                 engine: Engine | None = None, engine_name: str = "pycaffe", batch: int = 50,
                 cimt_stride: int = 1, gpu: int | None = None, force: bool = False, log=print) -> Path:
     """Write ``test_probs.npy``, ``test_patches.csv`` and ``predictions.csv`` into the run folder."""
-    from medft.prep.manifest import read_manifest
 
     out = run_dir(runs, app, variant, fraction)
     best, deploy, record = out / "best.caffemodel", out / "deploy.prototxt", out / "run.json"
@@ -72,10 +72,24 @@ def predict_run(app: str, variant: str, data: str | Path, runs: str | Path = "ru
         log(f"medft predict: {target} exists; --force redoes it")
         return target
     data = Path(data)
-    test_lmdb, manifest_path = data / "test_lmdb", data / "test_manifest.csv"
     mean = tuple(json.loads(record.read_text())["data"]["mean_bgr"])
-    engine = engine or make_engine(engine_name)
-    engine.set_device(gpu)
+    own = engine is None
+    engine = engine or make_engine(engine_name, gpu)
+    if not own:
+        engine.set_device(gpu)
+    try:
+        return _predict(app, out, data, engine, mean, batch, cimt_stride, log)
+    finally:
+        if own:
+            engine.close()
+
+
+def _predict(app: str, out: Path, data: Path, engine: Engine, mean: tuple[float, ...], batch: int,
+             cimt_stride: int, log) -> Path:
+    from medft.prep.manifest import read_manifest
+
+    best, deploy, target = out / "best.caffemodel", out / "deploy.prototxt", out / "predictions.csv"
+    test_lmdb, manifest_path = data / "test_lmdb", data / "test_manifest.csv"
     keys = lmdb_keys(test_lmdb)
     log(f"medft predict: {app}/{out.name}: {len(keys)} test patches with {best}")
     probs, labels = engine.predict_lmdb(test_lmdb, mean, batch, caffemodel=best, deploy=deploy)
@@ -93,7 +107,7 @@ def predict_run(app: str, variant: str, data: str | Path, runs: str | Path = "ru
                    **{c: f"{v:.6f}" for c, v in zip(prob_cols, p)}} for k, r, p in zip(keys, rows, probs)]
     write_rows_csv(out / "test_patches.csv", patch_rows, ["key", "case", "unit", "label", *prob_cols])
     if app == "cimt":  # scored per ROI pixel, not per patch unit
-        predictor = deploy_predictor(deploy, best, mean, gpu=gpu)
+        predictor = engine.predictor(deploy, best, mean, batch)
         folder = predict_cimt_maps(data / "test_rois", out / "cimt_maps", predictor, stride=cimt_stride,
                                    batch=batch, log=log)
         write_text_atomic(target, "# cimt is scored from cimt_maps/ (dense prediction per ROI pixel)\n")
@@ -160,26 +174,3 @@ def predict_cimt_maps(rois: Path, out: Path, predictor: Callable[[np.ndarray], n
         rate = (time.time() - t0) / k
         log(f"medft predict: cimt ROI {k}/{len(files)} {f.stem}  {rate:.1f} s/ROI  ETA {rate * (len(files) - k):.0f} s")
     return out
-
-
-def deploy_predictor(deploy: Path, caffemodel: Path, mean_bgr: tuple[float, ...],
-                     gpu: int | None = None) -> Callable[[np.ndarray], np.ndarray]:
-    """A function mapping uint8 patches (N x 3 x 227 x 227, BGR) to class probabilities (N x C)."""
-    from medft.caffe_env import import_caffe
-
-    caffe = import_caffe()
-    if gpu is None:
-        caffe.set_mode_cpu()
-    else:
-        caffe.set_device(gpu)
-        caffe.set_mode_gpu()
-    net = caffe.Net(str(deploy), str(caffemodel), caffe.TEST)
-    mean = np.asarray(mean_bgr, dtype=np.float32).reshape(1, -1, 1, 1)
-
-    def predict(patches: np.ndarray) -> np.ndarray:
-        patches = np.asarray(patches)
-        if patches.ndim != 4 or patches.shape[1:] != (3, 227, 227):
-            raise MedftError(f"patches must be N x 3 x 227 x 227, got {patches.shape}")
-        return forward_probs(net, patches.astype(np.float32) - mean)
-
-    return predict

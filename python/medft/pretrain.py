@@ -39,6 +39,7 @@ import tempfile
 import time
 from collections import deque
 from dataclasses import asdict, dataclass
+from itertools import islice
 from pathlib import Path
 
 import numpy as np
@@ -222,24 +223,18 @@ def source_task_deploy(num_classes: int = len(CLASSES), batch: int = 10) -> pb.N
     return net
 
 
-def _heldout_accuracy(caffe, work: Path, weights: Path, opts: PretrainOptions, mean: tuple) -> float | None:
+def _heldout_accuracy(engine, work: Path, weights: Path, opts: PretrainOptions, mean: tuple) -> float | None:
     """Accuracy of the saved weights (TEST phase) on ``opts.heldout`` fresh source-task images."""
     if not opts.heldout:
         return None
     batch = min(opts.heldout, 25)
     path = work / "deploy.prototxt"
     write_text_atomic(path, text_format.MessageToString(source_task_deploy(batch=batch)))
-    net = caffe.Net(str(path), str(weights), caffe.TEST)
-    mean_arr = np.asarray(mean, np.float32)[:, None, None]
-    correct, images = 0, source_images(opts.heldout, opts.seed, split=1)
-    for start in range(0, opts.heldout, batch):
-        chunk = [next(images) for _ in range(min(batch, opts.heldout - start))]
-        x = np.stack([img.astype(np.float32) - mean_arr for img, _ in chunk])
-        net.blobs["data"].reshape(*x.shape)
-        net.blobs["data"].data[...] = x
-        prob = net.forward()["prob"]
-        correct += int((prob.argmax(axis=1) == np.array([lab for _, lab in chunk])).sum())
-    return round(correct / opts.heldout, 4)
+    predictor = engine.predictor(path, weights, mean, batch)
+    images, labels = zip(*[(img, lab) for img, lab in islice(source_images(opts.heldout, opts.seed, split=1),
+                                                              opts.heldout)], strict=True)
+    prob = predictor(np.stack(images))
+    return round(int((prob.argmax(axis=1) == np.asarray(labels)).sum()) / opts.heldout, 4)
 
 
 # --- training -----------------------------------------------------------------------------------
@@ -268,14 +263,16 @@ def existing(out: Path, opts: PretrainOptions) -> bool:
 
 
 def pretrain(opts: PretrainOptions | None = None, out: str | Path | None = None, force: bool = False,
-             log=print) -> Path:
+             log=print, engine: str = "pycaffe", gpu: int | None = None) -> Path:
     """Train the stand-in AlexNet on the synthetic source task; save it and its sidecar; return its path.
 
     ``out`` defaults to :func:`medft.weights.standin_path`. An existing stand-in of the same budget
     is reused unless ``force``. Progress lines (iteration, loss, accuracy, images/s, ETA) go to ``log``.
-    The LMDB and nets live in a temporary folder beside ``out``, removed at the end.
+    The LMDB and nets live in a temporary folder beside ``out``, removed at the end. ``engine`` and
+    ``gpu`` choose how Caffe runs (:func:`medft.engines.make_engine`).
     """
-    from medft.caffe_env import import_caffe
+    from medft.engines import make_engine
+    from medft.engines.env import caffe_version
 
     opts = opts or PretrainOptions()
     opts.check()
@@ -283,9 +280,7 @@ def pretrain(opts: PretrainOptions | None = None, out: str | Path | None = None,
     if not force and existing(out, opts):
         log(f"pretrain: reusing {out}: {describe(out)} (--force to retrain)")
         return out
-    caffe = import_caffe()
-    caffe.set_mode_cpu()
-    caffe.set_random_seed(opts.seed)
+    caffe = make_engine(engine, gpu)  # the solver's random_seed seeds Caffe's random stream
     out.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".medft-pretrain-", dir=out.parent))
     t0 = time.monotonic()
@@ -297,8 +292,9 @@ def pretrain(opts: PretrainOptions | None = None, out: str | Path | None = None,
         log(f"pretrain: wrote {opts.images} source-task images in {time.monotonic() - t0:.1f}s; "
             f"mean BGR {mean}")
         net_path, solver_path = work / "train.prototxt", work / "solver.prototxt"
-        write_text_atomic(net_path, text_format.MessageToString(
-            source_task_net(len(CLASSES), str(lmdb_path), opts.batch, mean)))
+        net = source_task_net(len(CLASSES), str(lmdb_path), opts.batch, mean)
+        net.layer.add(name="accuracy", type="Accuracy", bottom=["fc8", "label"], top=["accuracy"])
+        write_text_atomic(net_path, text_format.MessageToString(net))
         write_text_atomic(solver_path, text_format.MessageToString(
             solver_param(str(net_path), opts.iterations, opts.seed)))
         stats = _train(caffe, solver_path, work / "model.caffemodel", opts, log)
@@ -317,7 +313,8 @@ def pretrain(opts: PretrainOptions | None = None, out: str | Path | None = None,
             **stats,
             "heldout_accuracy": heldout,
             "seconds": seconds,
-            "caffe_version": getattr(caffe, "__version__", None),
+            "caffe_version": caffe_version(gpu is not None),
+            "engine": engine, "device": "CPU" if gpu is None else f"GPU {gpu}",
             "medft_version": __version__,
             "git_commit": git_commit(),
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -327,35 +324,40 @@ def pretrain(opts: PretrainOptions | None = None, out: str | Path | None = None,
         write_text_atomic(sidecar_path(out), json.dumps(meta, indent=2) + "\n")
         os.replace(work / "model.caffemodel", out)
     finally:
+        caffe.close()
         shutil.rmtree(work, ignore_errors=True)
     log(f"pretrain: saved {out} in {_eta(time.monotonic() - t0)}: final loss {meta['final_loss']:.3f}, "
         f"train acc {meta['train_accuracy']:.2f}, held-out acc {heldout}; {describe(out)}")
     return out
 
 
-def _train(caffe, solver_path: Path, model: Path, opts: PretrainOptions, log) -> dict:
+def _train(engine, solver_path: Path, model: Path, opts: PretrainOptions, log) -> dict:
     """Run ``opts.iterations`` SGD steps with progress lines; save the net to ``model``."""
-    solver = caffe.SGDSolver(str(solver_path))
     window = max(1, min(20, opts.iterations // 5))
     losses: deque[float] = deque(maxlen=window)
     hits: deque[float] = deque(maxlen=window)
-    t0 = last = time.monotonic()
-    for it in range(1, opts.iterations + 1):
-        solver.step(1)
-        loss = float(solver.net.blobs["loss"].data)
+    t0 = time.monotonic()
+    last = [t0]
+
+    def progress(it: int, loss: float, outputs: dict[str, float]) -> None:
         if not math.isfinite(loss):
             raise MedftError(f"pretrain: loss became {loss} at iteration {it}; nothing saved")
         losses.append(loss)
-        pred = solver.net.blobs["fc8"].data.argmax(axis=1)
-        hits.append(float((pred == solver.net.blobs["label"].data.astype(int)).mean()))
+        hits.append(outputs.get("accuracy", float("nan")))
         now = time.monotonic()
-        if it == 1 or it == opts.iterations or now - last >= 10:
-            last = now
-            rate = it * opts.batch / (now - t0)
+        if it == 1 or it == opts.iterations or now - last[0] >= 10:
+            last[0] = now
+            rate = it * opts.batch / max(now - t0, 1e-9)
             log(f"pretrain: iter {it}/{opts.iterations}  loss {loss:.3f} (mean of last {len(losses)}: "
                 f"{np.mean(losses):.3f})  train acc {np.mean(hits):.2f}  {rate:.1f} img/s  "
                 f"ETA {_eta((opts.iterations - it) * opts.batch / rate)}")
-    solver.net.save(str(model))
-    del solver
+
+    engine.start(solver_path, snapshot_every=opts.iterations)
+    engine.train_until(opts.iterations, on_iter=progress)
+    if not losses or not math.isfinite(losses[-1]):
+        raise MedftError("pretrain: training reported no finite loss; nothing saved")
+    snap, state = engine.snapshot()
+    os.replace(snap, model)
+    state.unlink(missing_ok=True)
     return {"final_loss": round(float(np.mean(losses)), 4), "train_accuracy": round(float(np.mean(hits)), 4),
             "train_window_iterations": len(losses), "train_seconds": round(time.monotonic() - t0, 1)}

@@ -37,7 +37,9 @@ from google.protobuf import text_format
 from medft import __version__
 from medft.alexnet import NetOptions, deploy_net, train_val_net
 from medft.apps import get_app
-from medft.engine import Engine, lmdb_size, make_engine
+from medft.engines import make_engine
+from medft.engines.base import Engine, lmdb_size
+from medft.engines.env import caffe_version
 from medft.errors import MedftError
 from medft.provenance import git_commit
 from medft.schedule import BASE_LR, GAMMA, get_config, variant_name
@@ -236,7 +238,7 @@ def _check_weights(opts: TrainOptions) -> Path | None:
 def train(opts: TrainOptions, engine: Engine | None = None, log=print) -> dict:
     """Train (or resume, or skip when done) one run; return its run.json record."""
     get_app(opts.app)
-    cfg = get_config(opts.config)
+    get_config(opts.config)
     out = run_dir(opts.runs, opts.app, opts.variant, opts.fraction)
     record_path = out / "run.json"
     if record_path.is_file() and not opts.force:
@@ -251,17 +253,28 @@ def train(opts: TrainOptions, engine: Engine | None = None, log=print) -> dict:
     check_labels(ds, get_app(opts.app).num_classes)
     out.mkdir(parents=True, exist_ok=True)
     solver_path, stepsize = write_run_files(opts, ds, out)
-    engine = engine or make_engine(opts.engine)
+    engine = engine or make_engine(opts.engine, opts.gpu)
+    try:
+        return _train_loop(opts, engine, ds, out, solver_path, stepsize, weights, log)
+    finally:
+        engine.close()
+
+
+def _train_loop(opts: TrainOptions, engine: Engine, ds: Dataset, out: Path, solver_path: Path, stepsize: int,
+                weights: Path | None, log) -> dict:
+    """Start or resume, then train epoch by epoch until patience or the epoch limit."""
+    cfg = get_config(opts.config)
+    record_path = out / "run.json"
     rows = read_log(out / "log.csv")
     resume = latest_state(out, {int(r["iteration"]) for r in rows})
     report = None
     t_start = time.time()
     if resume:
-        it = engine.start(solver_path, resume=resume[0], gpu=opts.gpu)
+        it = engine.start(solver_path, resume=resume[0], gpu=opts.gpu, snapshot_every=stepsize)
         rows = [r for r in rows if int(r["iteration"]) <= it]
         log(f"medft train: resuming {out} from iteration {it} ({resume[0].name})")
     else:
-        it = engine.start(solver_path, weights=weights, gpu=opts.gpu)
+        it = engine.start(solver_path, weights=weights, gpu=opts.gpu, snapshot_every=stepsize)
         report = engine.weights_report
         if report is not None:
             write_text_atomic(out / "weights.json", json.dumps(report, indent=2) + "\n")
@@ -286,22 +299,19 @@ def train(opts: TrainOptions, engine: Engine | None = None, log=print) -> dict:
                "loss": f"{float(np.mean(stats.losses)) if stats.losses else float('nan'):.6f}",
                "lr": f"{step_lr(stats.iteration, stepsize):.8g}", "val_auc": f"{auc:.6f}",
                "images_per_s": f"{stats.images_per_s:.2f}", "seconds": f"{time.time() - t0:.2f}"}
-        rows.append(row)
-        write_log(out / "log.csv", rows)
         if best is None or auc > float(best["val_auc"]):
             best = row
             since_best = 0
-            tmp = out / ".best.caffemodel.tmp"
-            shutil.copyfile(model, tmp)
-            os.replace(tmp, out / "best.caffemodel")
+            _copy_durably(model, out / "best.caffemodel")  # before the log names it the best
         else:
             since_best += 1
+        rows.append(row)
+        write_log(out / "log.csv", rows)
         prune_snapshots(out, keep_iteration=stats.iteration)
         remaining = min(opts.max_epochs - epoch, opts.patience - since_best)
         log(f"epoch {epoch:3d}/{opts.max_epochs}  iter {stats.iteration:6d}  loss {row['loss']}  "
             f"lr {row['lr']}  val AUC {auc:.4f}  best {float(best['val_auc']):.4f} (epoch {best['epoch']})  "
             f"{stats.images_per_s:.1f} img/s  ETA <= {_fmt_eta(remaining * (time.time() - t0))}")
-    engine.close()
     stop = "patience" if since_best >= opts.patience else "max_epochs"
     record = {
         "status": "done", "app": opts.app, "config": opts.config, "variant": opts.variant,
@@ -316,7 +326,9 @@ def train(opts: TrainOptions, engine: Engine | None = None, log=print) -> dict:
         "weights": {"path": str(weights) if weights else None, "description": _describe(weights),
                     "copy": report},
         "versions": {"medft": __version__, "python": platform.python_version(),
-                     "caffe": _caffe_version(), "git_commit": git_commit()},
+                     "caffe": caffe_version(opts.gpu is not None), "git_commit": git_commit()},
+        "caffe_build": _caffe_build(opts.gpu is not None),
+        "device": _device_record(opts.gpu),
         "seconds": round(time.time() - t_start, 1),
         "argv": sys.argv,
     }
@@ -335,11 +347,31 @@ def _describe(weights: Path | None) -> str | None:
     return describe(weights)
 
 
-def _caffe_version() -> str | None:
+def _caffe_build(gpu: bool) -> dict | None:
+    """Which Caffe build trained the run (CPU or GPU), its cache key and folder."""
     try:
-        from medft.caffe_env import build_info
+        from medft.engines.env import build_info, caffe_root
 
-        info = build_info()
-        return f"{info['upstream']} ({info['sdist']})"
+        info = build_info(gpu)
+        return {"mode": info.get("mode"), "key": info.get("key"), "path": str(caffe_root(gpu)),
+                **({"cudnn": info.get("cudnn"), "cuda_archs": info.get("cuda_archs")} if gpu else {})}
     except MedftError:
         return None
+
+
+def _device_record(gpu: int | None) -> dict:
+    """``{"device": "CPU"}`` or the GPU's name, compute capability and CUDA/cuDNN versions."""
+    if gpu is None:
+        return {"device": "CPU"}
+    from medft.engines.device import gpu_facts
+
+    return {"device": f"GPU {gpu}", **gpu_facts(gpu)}
+
+
+def _copy_durably(src: Path, dst: Path) -> None:
+    """Copy ``src`` to ``dst`` atomically, flushed to disk before it takes ``dst``'s name."""
+    tmp = dst.with_name(f".{dst.name}.tmp")
+    shutil.copyfile(src, tmp)
+    with open(tmp, "rb") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, dst)

@@ -24,7 +24,7 @@ import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from medft.caffe_build import cache_root
+from medft.engines.build import cache_root
 from medft.errors import MedftError
 from medft.schema import pb, read_net
 

@@ -1,13 +1,14 @@
 """Time medft beside its references, each pair measured in the same run (``make bench``).
 
 Benchmarks (--only): lmdb, medft's LMDB writer vs Caffe's convert_imageset (patches/s); train, the
-training driver (pycaffe engine) vs caffe.bin train on the same solver and LMDB, for each --configs
+training driver (--engine, pycaffe by default) vs caffe.bin train on the same solver and LMDB, for each --configs
 entry (images/s); time, AlexNet forward and forward-backward through pycaffe vs `caffe time`, with the
 BLAS named (ms/image); froc, the bootstrap FROC (1,000 case resamples) vs a per-resample loop (s);
 cimt, dense CIMT prediction with the real deploy net vs `caffe time` of that net on the same patches,
 and with a stand-in predictor (ms per ROI pixel, extrapolated to --report-roi). Writes
 <out>/bench.json (everything, with the machine), bench.md and bench.csv (the table) and prints the
-table. The defaults take about 3 minutes on 2 cores, --quick about 1 minute.
+table. --gpu N runs every Caffe benchmark on that GPU with the GPU build (make caffe-gpu). The
+defaults take about 3 minutes on 2 cores, --quick about 1 minute.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import argparse
 from pathlib import Path
 
 from medft.bench import BENCHMARKS, QUICK, BenchOptions
+from medft.commands._engine import add_engine_arguments
 
 HELP = "time the LMDB writer, training, AlexNet, bootstrap FROC and dense CIMT beside Caffe's own tools"
 
@@ -52,6 +54,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dense-batch", type=int, default=_FULL.dense_batch,
                    help=f"patches per forward in dense CIMT prediction (--quick: {QUICK.dense_batch})")
     p.add_argument("--work", default=None, help="scratch folder, kept afterwards (None: a temporary one, deleted)")
+    add_engine_arguments(p)
 
 
 def options_from_args(args: argparse.Namespace) -> BenchOptions:
@@ -67,7 +70,8 @@ def options_from_args(args: argparse.Namespace) -> BenchOptions:
     opts = BenchOptions(lmdb_patches=args.lmdb_patches, batch=args.batch, train_iters=args.train_iters,
                         time_iters=args.time_iters, configs=configs, n_boot=args.n_boot,
                         naive_boot=args.naive_boot, roi=tuple(args.roi), stand_in_roi=tuple(args.stand_in_roi),
-                        report_roi=tuple(args.report_roi), dense_batch=args.dense_batch)
+                        report_roi=tuple(args.report_roi), dense_batch=args.dense_batch, gpu=args.gpu,
+                        engine=args.engine)
     return quick_options(opts) if args.quick else opts
 
 

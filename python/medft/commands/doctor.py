@@ -1,56 +1,37 @@
-"""Report the Caffe this toolkit uses: version, mode, path, BLAS, and the tools present."""
+"""Report the Caffe builds this toolkit uses: version, mode, path, BLAS, tools, and the GPU."""
 
 from __future__ import annotations
 
 import argparse
 import json
 
-from medft import caffe_build
-from medft.errors import MedftError
+from medft.engines.doctor import report
 
-HELP = "what Caffe this is: version, mode (CPU/GPU), install path, BLAS"
+HELP = "which Caffe builds are installed (CPU, GPU), their tools, and the GPU: name, compute capability, CUDA, cuDNN"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print the report as JSON")
-
-
-def collect() -> dict:
-    """Facts about the Caffe build and the pycaffe import (raises if not built)."""
-    from medft.caffe_env import build_info, caffe_root, import_caffe
-
-    root = caffe_root()
-    info = build_info()
-    caffe = import_caffe()
-    from medft.caffe_env import caffe_tool
-
-    tools = {t: str(caffe_tool(t)) for t in caffe_build.TOOLS}
-    return {
-        "caffe_version": caffe.__version__,
-        "source": info["sdist"] + f" ({info['upstream']})",
-        "mode": info["mode"],
-        "gpu_available": False if info["mode"] == "CPU_ONLY" else None,
-        "path": str(root),
-        "pycaffe": caffe.__file__,
-        "blas": info["blas"],
-        "build_key": info["key"],
-        "tools": tools,
-    }
+    p.add_argument("--gpu", type=int, default=0, metavar="N", help="the GPU to describe (default 0)")
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        report = collect()
-    except MedftError as e:
-        print(f"Caffe: not built ({e})")
-        print(f"expected at: {caffe_build.install_dir()}")
-        return 1
+    rep = report(args.gpu)
     if args.json:
-        print(json.dumps(report, indent=2))
-        return 0
-    for k, v in report.items():
-        if k != "tools":
-            print(f"{k:14s} {v}")
-    for t, p in report["tools"].items():
-        print(f"{'tool':14s} {t}: {p}")
-    return 0
+        print(json.dumps(rep, indent=2))
+    else:
+        for name in ("cpu", "gpu"):
+            b = rep["builds"][name]
+            print(f"{name.upper()} build: " + ("not built: " + b["error"] if "error" in b else
+                                                f"{b['caffe_version']} ({b['source']}), mode {b['mode']}"))
+            for k, v in b.items():
+                if k not in ("error", "tools", "caffe_version", "source", "mode"):
+                    print(f"  {k:14s} {v}")
+        g = rep["gpu"]
+        print(f"GPU {g['gpu']}: " + (g["error"] if "error" in g else
+                                     f"{g.get('name')}, compute capability {g.get('compute_capability')}, "
+                                     f"{g.get('memory_gib')} GiB"))
+        for k in ("cuda_driver", "cuda_runtime", "cudnn"):
+            if k in g:
+                print(f"  {k:14s} {g[k]}")
+    return 0 if "error" not in rep["builds"]["cpu"] or "error" not in rep["builds"]["gpu"] else 1

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 
+from medft.commands._engine import add_engine_arguments
 from medft.pretrain import PretrainOptions, pretrain
 from medft.weights import (
     BVLC_ALEXNET_SHA1,
@@ -45,6 +46,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--which", action="store_true",
                    help="print the weights fine-tuning would use (kind, path, description); exit 1 if none")
     p.add_argument("--url", default=BVLC_ALEXNET_URL, help="where --download-bvlc fetches from")
+    add_engine_arguments(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -63,5 +65,6 @@ def run(args: argparse.Namespace) -> int:
     opts = PretrainOptions(iterations=args.iterations, batch=args.batch, images=args.images,
                            heldout=args.heldout, seed=args.seed)
     print(f"medft pretrain: {opts} -> {args.out}", flush=True)
-    pretrain(opts, out=args.out, force=args.force, log=lambda line: print(line, flush=True))
+    pretrain(opts, out=args.out, force=args.force, log=lambda line: print(line, flush=True),
+             engine=args.engine, gpu=args.gpu)
     return 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 
 from medft.apps import APP_NAMES
+from medft.commands._engine import add_engine_arguments
 from medft.schedule import CONFIG_NAMES, INIT_NAMES
 from medft.solver import MAX_EPOCHS, RANDOM_SEED
 from medft.train import PATIENCE, TrainOptions, train
@@ -27,10 +28,7 @@ def add_common(p: argparse.ArgumentParser) -> None:
                    help="folder given to `medft prep --out` (the app's dataset is read from <data>/<app>)")
     p.add_argument("--fraction", default="1", help="reduced training set prepared with `medft prep --fraction`")
     p.add_argument("--runs", default="runs", help="root of the run folders (runs/<app>/<variant>)")
-    p.add_argument("--engine", default="pycaffe",
-                   help="Caffe engine: pycaffe (in-process), cli (caffe train + extract_features), "
-                        "docker:<image> (those tools in a container, e.g. docker:medft/gpu-2016)")
-    p.add_argument("--gpu", type=int, default=None, metavar="ID", help="train/predict on this GPU; None means the CPU")
+    add_engine_arguments(p)
     p.add_argument("--force", action="store_true", help="redo a finished run (deletes its folder first)")
 
 

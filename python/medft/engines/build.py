@@ -1,0 +1,572 @@
+"""Build real BVLC Caffe from a pinned PyPI source distribution: a CPU build and a CUDA build.
+
+Debian 12 ships no Caffe and PyPI has no pycaffe wheel for Python 3.11, so medft builds it:
+``brocolli-caffe==9.0.2`` is BVLC Caffe 1.0.0-rc3 plus a few extra layers. Its ``setup.py``
+wants conda, so we use Caffe's classic ``Makefile`` with our own ``Makefile.config`` and small
+source patches, each with its reason beside it.
+
+* **CPU** (``make caffe``): OpenBLAS, OpenCV, ``CPU_ONLY``.
+* **GPU** (``make caffe-gpu``): the same sdist with CUDA 13 and cuDNN 9 for today's cards. The
+  toolkit comes from NVIDIA's wheels on PyPI (:data:`CUDA_WHEELS`: nvcc, NVVM, runtime, cuBLAS,
+  cuRAND, CCCL, cuDNN), installed with pip into the cache; Debian's gcc 12 is the host compiler.
+  No download from NVIDIA's site. OpenCV is left out (none of medft's nets needs it), which keeps
+  the runtime libraries small enough to carry to another machine.
+
+Each build is installed into its own cache folder, keyed by the sdist, the patches and the config,
+so both can be installed at once and a second run is instant::
+
+    ~/.cache/medft/caffe/brocolli-caffe-9.0.2-<key>/         (CPU)
+    ~/.cache/medft/caffe/brocolli-caffe-9.0.2-cuda-<key>/    (GPU)
+        build/lib/libcaffe.so*   build/tools/caffe.bin ...
+        python/caffe/            (import this: _caffe.so rpath is ../../build/lib)
+        proto/caffe.proto        BUILD.json
+
+This module uses only the standard library so it can run before anything is installed.
+Run it as ``python3 -m medft.engines.build [--gpu]`` (``make caffe`` / ``make caffe-gpu`` do).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+from medft.errors import MedftError
+
+SDIST_NAME = "brocolli-caffe"
+SDIST_VERSION = "9.0.2"
+SDIST_SHA256 = "c6410cc60bdd6db685d441b66be7df05410f8850ac88d6b75d48ef9b2315c08a"
+CAFFE_UPSTREAM = "BVLC Caffe 1.0.0-rc3"
+
+#: Debian packages the build needs (measured on Debian 12).
+DEBIAN_PACKAGES = (
+    "build-essential libboost-system-dev libboost-thread-dev libboost-filesystem-dev "
+    "libboost-python-dev libboost-regex-dev libprotobuf-dev protobuf-compiler "
+    "libgoogle-glog-dev libgflags-dev libhdf5-dev liblmdb-dev libleveldb-dev libsnappy-dev "
+    "libopencv-dev libopenblas-dev python3-dev python3-numpy python3-venv"
+).split()
+
+#: OpenCV 4 removed the old C constants; (file, old, new) literal substitutions.
+SOURCE_PATCHES: tuple[tuple[str, str, str], ...] = (
+    ("src/caffe/util/io.cpp", "CV_LOAD_IMAGE_COLOR", "cv::IMREAD_COLOR"),
+    ("src/caffe/util/io.cpp", "CV_LOAD_IMAGE_GRAYSCALE", "cv::IMREAD_GRAYSCALE"),
+    ("src/caffe/layers/window_data_layer.cpp", "CV_LOAD_IMAGE_COLOR", "cv::IMREAD_COLOR"),
+    ("src/caffe/test/test_io.cpp", "CV_LOAD_IMAGE_COLOR", "cv::IMREAD_COLOR"),
+    ("src/caffe/test/test_io.cpp", "CV_LOAD_IMAGE_GRAYSCALE", "cv::IMREAD_GRAYSCALE"),
+    ("src/caffe/util/bbox_util.cpp", "CV_FILLED", "cv::FILLED"),
+    ("src/caffe/util/bbox_util.cpp", "CV_FOURCC(", "cv::VideoWriter::fourcc("),
+    ("src/caffe/layers/video_data_layer.cpp", "CV_CAP_PROP_", "cv::CAP_PROP_"),
+)
+
+#: Headers prepended to a file (OpenCV 4 moved the C constants there).
+HEADER_PATCHES: tuple[tuple[str, str], ...] = (
+    (
+        "src/caffe/util/im_transforms.cpp",
+        "#include <opencv2/imgproc/types_c.h>\n#include <opencv2/imgcodecs/legacy/constants_c.h>\n",
+    ),
+)
+
+TOOLS = ("caffe.bin", "convert_imageset.bin", "compute_image_mean.bin", "extract_features.bin",
+         "upgrade_net_proto_binary.bin", "upgrade_net_proto_text.bin")
+
+# --- the GPU build ------------------------------------------------------------------------------
+
+#: NVIDIA's CUDA 13.0 wheels on PyPI (13.0 is what driver 580 supports without compatibility
+#: packages; a newer toolkit's PTX would not load on it). ``nvidia-cuda-nvcc`` holds bin/nvcc,
+#: cudafe++, nvlink, fatbinary and ptxas; ``nvidia-nvvm`` the cicc that nvcc calls.
+CUDA_WHEELS: tuple[str, ...] = (
+    "nvidia-cuda-nvcc==13.0.88", "nvidia-nvvm==13.0.88", "nvidia-cuda-crt==13.0.88",
+    "nvidia-cuda-runtime==13.0.96", "nvidia-cublas==13.0.2.14", "nvidia-curand==10.4.0.35",
+    "nvidia-cuda-cccl==13.0.85", "nvidia-cudnn-cu13==9.13.0.50",
+)
+
+#: Real code for Ampere (sm_80) and Hopper (sm_90), PTX of sm_90 for newer cards (Ada's sm_89
+#: runs the sm_80 code; Blackwell JIT-compiles the PTX). CUDA 13 supports Turing and newer only;
+#: the paper's Maxwell/Pascal era is docker/gpu-2016's CUDA 8.
+CUDA_ARCHS: tuple[str, ...] = ("80", "90")
+CUDA_PTX = "90"
+
+#: The C++ standard that CUDA 13's headers (CCCL) require of nvcc.
+CUDA_CXX_STD = "c++17"
+
+_CUDNN_HELPERS = r"""
+// medft: cuDNN 8 removed cudnnGetConvolution{Forward,BackwardFilter,BackwardData}Algorithm and the
+// *_SPECIFY_WORKSPACE_LIMIT preferences. The _v7 queries rank every algorithm; take the first that
+// succeeds within Caffe's workspace limit (and, with MEDFT_CUDNN_DETERMINISTIC=1, is deterministic).
+static bool medft_cudnn_deterministic() {
+  const char* e = getenv("MEDFT_CUDNN_DETERMINISTIC");
+  return e != NULL && e[0] == '1';
+}
+template <typename Perf>
+static int medft_cudnn_pick(const Perf* perf, int n, size_t limit) {
+  for (int k = 0; k < n; ++k) {
+    if (perf[k].status != CUDNN_STATUS_SUCCESS || perf[k].memory > limit) continue;
+    if (medft_cudnn_deterministic() && perf[k].determinism != CUDNN_DETERMINISTIC) continue;
+    return k;
+  }
+  return -1;
+}
+static cudnnConvolutionFwdAlgo_t medft_fwd_algo(cudnnHandle_t h, cudnnTensorDescriptor_t x,
+    cudnnFilterDescriptor_t w, cudnnConvolutionDescriptor_t c, cudnnTensorDescriptor_t y, size_t limit) {
+  cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
+  int n = 0;
+  CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(h, x, w, c, y, CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &n, perf));
+  int k = medft_cudnn_pick(perf, n, limit);
+  return k >= 0 ? perf[k].algo : CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM;  // no workspace, deterministic
+}
+static cudnnConvolutionBwdFilterAlgo_t medft_bwd_filter_algo(cudnnHandle_t h, cudnnTensorDescriptor_t x,
+    cudnnTensorDescriptor_t dy, cudnnConvolutionDescriptor_t c, cudnnFilterDescriptor_t dw, size_t limit) {
+  cudnnConvolutionBwdFilterAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
+  int n = 0;
+  CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, x, dy, c, dw,
+      CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &n, perf));
+  int k = medft_cudnn_pick(perf, n, limit);
+  return k >= 0 ? perf[k].algo : CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1;  // deterministic
+}
+static cudnnConvolutionBwdDataAlgo_t medft_bwd_data_algo(cudnnHandle_t h, cudnnFilterDescriptor_t w,
+    cudnnTensorDescriptor_t dy, cudnnConvolutionDescriptor_t c, cudnnTensorDescriptor_t dx, size_t limit) {
+  cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
+  int n = 0;
+  CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(h, w, dy, c, dx,
+      CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &n, perf));
+  int k = medft_cudnn_pick(perf, n, limit);
+  return k >= 0 ? perf[k].algo : CUDNN_CONVOLUTION_BWD_DATA_ALGO_1;  // deterministic
+}
+
+template <typename Dtype>
+void CuDNNConvolutionLayer<Dtype>::LayerSetUp("""
+
+#: (file, old, new, reason): substitutions of the GPU build only; each must find its target.
+GPU_SOURCE_PATCHES: tuple[tuple[str, str, str, str], ...] = (
+    ("src/caffe/layers/cudnn_conv_layer.cpp",
+     "\ntemplate <typename Dtype>\nvoid CuDNNConvolutionLayer<Dtype>::LayerSetUp(", _CUDNN_HELPERS,
+     "cuDNN 8 removed the algorithm queries: helpers over the _v7 queries"),
+    ("src/caffe/layers/cudnn_conv_layer.cpp",
+     """    CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm(handle_[0],
+      bottom_descs_[i],
+      filter_desc_,
+      conv_descs_[i],
+      top_descs_[i],
+      CUDNN_CONVOLUTION_FWD_SPECIFY_WORKSPACE_LIMIT,
+      workspace_limit_bytes,
+      &fwd_algo_[i]));""",
+     """    fwd_algo_[i] = medft_fwd_algo(handle_[0], bottom_descs_[i], filter_desc_, conv_descs_[i],
+        top_descs_[i], workspace_limit_bytes);""",
+     "cuDNN 8 removed cudnnGetConvolutionForwardAlgorithm"),
+    ("src/caffe/layers/cudnn_conv_layer.cpp",
+     """    CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm(handle_[0],
+          bottom_descs_[i], top_descs_[i], conv_descs_[i], filter_desc_,
+          CUDNN_CONVOLUTION_BWD_FILTER_SPECIFY_WORKSPACE_LIMIT,
+          workspace_limit_bytes, &bwd_filter_algo_[i]) );""",
+     """    bwd_filter_algo_[i] = medft_bwd_filter_algo(handle_[0], bottom_descs_[i], top_descs_[i],
+        conv_descs_[i], filter_desc_, workspace_limit_bytes);""",
+     "cuDNN 8 removed cudnnGetConvolutionBackwardFilterAlgorithm"),
+    ("src/caffe/layers/cudnn_conv_layer.cpp",
+     """    CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm(handle_[0],
+          filter_desc_, top_descs_[i], conv_descs_[i], bottom_descs_[i],
+          CUDNN_CONVOLUTION_BWD_DATA_SPECIFY_WORKSPACE_LIMIT,
+        workspace_limit_bytes, &bwd_data_algo_[i]));""",
+     """    bwd_data_algo_[i] = medft_bwd_data_algo(handle_[0], filter_desc_, top_descs_[i],
+        conv_descs_[i], bottom_descs_[i], workspace_limit_bytes);""",
+     "cuDNN 8 removed cudnnGetConvolutionBackwardDataAlgorithm"),
+    ("src/caffe/layers/proposal_layer.cu", "\nINSTANTIATE_LAYER_GPU_FUNCS(ProposalLayer);",
+     """
+template <typename Dtype>
+void ProposalLayer<Dtype>::Backward_gpu(const vector<Blob<Dtype>*>& top,
+    const vector<bool>& propagate_down, const vector<Blob<Dtype>*>& bottom) {}
+
+INSTANTIATE_LAYER_GPU_FUNCS(ProposalLayer);""",
+     "the fork's proposal layer instantiates Backward_gpu without defining it (its CPU one is empty)"),
+)
+
+#: Files removed from the GPU build's source tree, with the reason.
+GPU_REMOVED_FILES: tuple[tuple[str, str], ...] = (
+    ("include/caffe/proto/caffe.pb.h",
+     "a stale header from another protoc, which protobuf 3.21's headers reject; make generates its own"),
+)
+
+
+def makefile_config(numpy_include: str) -> str:
+    """The ``Makefile.config`` of the CPU build on Debian 12 with Python 3.11."""
+    py = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    boost_py = f"boost_python{sys.version_info.major}{sys.version_info.minor}"
+    return f"""# Written by medft.caffe_build: CPU-only Caffe for Debian 12.
+CPU_ONLY := 1
+USE_OPENCV := 1
+USE_LEVELDB := 1
+USE_LMDB := 1
+OPENCV_VERSION := 3
+BLAS := open
+BLAS_INCLUDE := /usr/include/x86_64-linux-gnu/openblas-pthread
+BLAS_LIB := /usr/lib/x86_64-linux-gnu/openblas-pthread
+PYTHON_INCLUDE := /usr/include/{py} {numpy_include}
+PYTHON_LIB := /usr/lib/x86_64-linux-gnu
+PYTHON_LIBRARIES := {boost_py} {py}
+INCLUDE_DIRS := $(PYTHON_INCLUDE) /usr/local/include /usr/include/hdf5/serial /usr/include/opencv4
+LIBRARY_DIRS := $(PYTHON_LIB) /usr/local/lib /usr/lib /usr/lib/x86_64-linux-gnu/hdf5/serial
+BUILD_DIR := build
+DISTRIBUTE_DIR := distribute
+TEST_GPUID := 0
+Q ?= @
+"""
+
+
+def cuda_arch_flags(archs: tuple[str, ...] = CUDA_ARCHS, ptx: str = CUDA_PTX) -> str:
+    """nvcc ``-gencode`` flags: real code for each of ``archs``, PTX of ``ptx``."""
+    flags = [f"-gencode arch=compute_{a},code=sm_{a}" for a in archs]
+    return " ".join([*flags, f"-gencode arch=compute_{ptx},code=compute_{ptx}"])
+
+
+def gpu_makefile_config(numpy_include: str, cuda_dir: str, cudnn_dir: str,
+                        archs: tuple[str, ...] = CUDA_ARCHS) -> str:
+    """The ``Makefile.config`` of the GPU build: CUDA and cuDNN from the wheels, no OpenCV.
+
+    The rpaths point at the wheels' libraries in the cache; elsewhere (a GPU machine with its own
+    CUDA 13 libraries) ``LD_LIBRARY_PATH`` supplies them.
+    """
+    py = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    boost_py = f"boost_python{sys.version_info.major}{sys.version_info.minor}"
+    return f"""# Written by medft.engines.build: Caffe with CUDA 13 and cuDNN 9 (NVIDIA's PyPI wheels).
+USE_CUDNN := 1
+CUDA_DIR := {cuda_dir}
+CUDA_ARCH := {cuda_arch_flags(archs)}
+NVCCFLAGS += -std={CUDA_CXX_STD}
+USE_OPENCV := 0
+USE_LEVELDB := 1
+USE_LMDB := 1
+BLAS := open
+BLAS_INCLUDE := /usr/include/x86_64-linux-gnu/openblas-pthread
+BLAS_LIB := /usr/lib/x86_64-linux-gnu/openblas-pthread
+PYTHON_INCLUDE := /usr/include/{py} {numpy_include}
+PYTHON_LIB := /usr/lib/x86_64-linux-gnu
+PYTHON_LIBRARIES := {boost_py} {py}
+INCLUDE_DIRS := $(PYTHON_INCLUDE) {cudnn_dir}/include /usr/local/include /usr/include/hdf5/serial
+LIBRARY_DIRS := $(PYTHON_LIB) {cudnn_dir}/lib /usr/local/lib /usr/lib /usr/lib/x86_64-linux-gnu/hdf5/serial
+LINKFLAGS += -Wl,-rpath,{cuda_dir}/lib -Wl,-rpath,{cudnn_dir}/lib
+BUILD_DIR := build
+DISTRIBUTE_DIR := distribute
+TEST_GPUID := 0
+Q ?= @
+"""
+
+
+def cache_root() -> Path:
+    """``$MEDFT_CACHE`` or ``~/.cache/medft``."""
+    env = os.environ.get("MEDFT_CACHE")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "medft"
+
+
+def build_key(gpu: bool = False) -> str:
+    """Hash of everything that changes the build: sdist, patches, config template (and toolkit)."""
+    h = hashlib.sha256()
+    h.update(SDIST_SHA256.encode())
+    h.update(repr((SOURCE_PATCHES, HEADER_PATCHES)).encode())
+    h.update(makefile_config("NUMPY").encode())
+    if gpu:
+        h.update(repr((CUDA_WHEELS, GPU_SOURCE_PATCHES, GPU_REMOVED_FILES)).encode())
+        h.update(gpu_makefile_config("NUMPY", "CUDA", "CUDNN").encode())
+    return h.hexdigest()[:12]
+
+
+def install_dir(gpu: bool = False) -> Path:
+    """Where this build of Caffe lives (may not exist yet)."""
+    flavour = "cuda-" if gpu else ""
+    return cache_root() / "caffe" / f"{SDIST_NAME}-{SDIST_VERSION}-{flavour}{build_key(gpu)}"
+
+
+def is_installed(path: Path | None = None) -> bool:
+    """True if ``path`` (default: the CPU build) holds a finished install with pycaffe."""
+    path = path or install_dir()
+    return (path / "BUILD.json").is_file() and (path / "python" / "caffe" / "_caffe.so").is_file()
+
+
+def missing_debian_packages(packages: tuple[str, ...] | list[str] = DEBIAN_PACKAGES) -> list[str]:
+    """Packages of ``packages`` that dpkg does not report as installed."""
+    if shutil.which("dpkg-query") is None:
+        return []  # not Debian: let the compiler say what is missing
+    missing = []
+    for pkg in packages:
+        r = subprocess.run(["dpkg-query", "-W", "-f=${Status}", pkg], capture_output=True, text=True)
+        if "install ok installed" not in r.stdout:
+            missing.append(pkg)
+    return missing
+
+
+def install_debian_packages(packages: list[str]) -> None:
+    """apt-get install ``packages`` (root only); raise with the exact command otherwise."""
+    cmd = ["apt-get", "install", "-y", "-q", "--no-install-recommends", *packages]
+    if os.geteuid() != 0:
+        raise MedftError("Caffe needs these Debian packages, which are not installed:\n  "
+                         + " ".join(packages) + "\nInstall them with:\n  sudo " + " ".join(cmd))
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    print(f"medft: installing {len(packages)} Debian packages: {' '.join(packages)}", flush=True)
+    subprocess.run(["apt-get", "update", "-q"], check=True, env=env, stdout=subprocess.DEVNULL)
+    subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL)
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def fetch_sdist(dest: Path, python: str = sys.executable) -> Path:
+    """Download the pinned sdist with pip into ``dest`` and verify its sha256."""
+    cached = cache_root() / "downloads" / f"{SDIST_NAME}-{SDIST_VERSION}.tar.gz"
+    if cached.is_file() and sha256_of(cached) == SDIST_SHA256:
+        return cached
+    cmd = [python, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
+           "-d", str(dest), f"{SDIST_NAME}=={SDIST_VERSION}"]
+    print("medft: downloading", f"{SDIST_NAME}=={SDIST_VERSION}", "with pip", flush=True)
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    found = sorted(dest.glob(f"{SDIST_NAME}-{SDIST_VERSION}.tar.gz"))
+    if not found:
+        raise MedftError(
+            f"could not download {SDIST_NAME}=={SDIST_VERSION} from PyPI.\n{r.stderr[-2000:]}\n"
+            f"Offline? Put the file at {cached} (sha256 {SDIST_SHA256}).")
+    got = sha256_of(found[0])
+    if got != SDIST_SHA256:
+        raise MedftError(f"sha256 mismatch for {found[0]}: got {got}, expected {SDIST_SHA256}")
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cached.with_suffix(".part")
+    shutil.copyfile(found[0], tmp)
+    os.replace(tmp, cached)
+    return cached
+
+
+def apply_patches(src: Path, gpu: bool = False) -> None:
+    """Apply the OpenCV-4 patches (and the GPU build's); each substitution must find its target."""
+    subs = [(rel, old, new) for rel, old, new in SOURCE_PATCHES]
+    if gpu:
+        subs += [(rel, old, new) for rel, old, new, _ in GPU_SOURCE_PATCHES]
+    for rel, old, new in subs:
+        p = src / rel
+        text = p.read_text()
+        if old not in text:
+            raise MedftError(f"Caffe patch target {old.strip().splitlines()[0]!r} not found in {rel}")
+        p.write_text(text.replace(old, new))
+    for rel, header in HEADER_PATCHES:
+        p = src / rel
+        if gpu:  # built without OpenCV: its headers only where Caffe's own code guards them
+            header = f"#ifdef USE_OPENCV\n{header}#endif\n"
+        p.write_text(header + p.read_text())
+    if gpu:
+        for rel, _ in GPU_REMOVED_FILES:
+            (src / rel).unlink(missing_ok=True)
+
+
+def numpy_include(python: str = "/usr/bin/python3") -> str:
+    r = subprocess.run([python, "-c", "import numpy; print(numpy.get_include())"],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        raise MedftError(f"{python} cannot import numpy (install python3-numpy): {r.stderr}")
+    return r.stdout.strip()
+
+
+# --- the CUDA toolkit from PyPI -----------------------------------------------------------------
+
+def toolkit_dir() -> Path:
+    """Where the CUDA wheels of :data:`CUDA_WHEELS` are installed (may not exist yet)."""
+    key = hashlib.sha256(repr(CUDA_WHEELS).encode()).hexdigest()[:12]
+    return cache_root() / "cuda" / f"cuda-13.0-{key}"
+
+
+def toolkit_paths(root: Path | None = None) -> dict[str, Path]:
+    """``cuda`` (bin/nvcc, include, lib) and ``cudnn`` (include, lib) folders of the toolkit."""
+    root = root or toolkit_dir()
+    return {"cuda": root / "nvidia" / "cu13", "cudnn": root / "nvidia" / "cudnn"}
+
+
+def install_toolkit(python: str = sys.executable) -> dict[str, Path]:
+    """pip-install :data:`CUDA_WHEELS` into :func:`toolkit_dir` (once) and return its folders.
+
+    The wheels ship only versioned libraries (``libcudart.so.13``); the linker's ``-lcudart`` needs
+    the unversioned names, so links to them are added beside.
+    """
+    target = toolkit_dir()
+    paths = toolkit_paths(target)
+    if (target / "TOOLKIT.json").is_file():
+        return paths
+    target.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=".medft-cuda-", dir=target.parent))
+    try:
+        print(f"medft: installing the CUDA 13.0 toolkit from PyPI ({len(CUDA_WHEELS)} wheels, ~1 GB) "
+              f"into {target}", flush=True)
+        cmd = [python, "-m", "pip", "install", "-q", "--disable-pip-version-check", "--no-deps",
+               "--target", str(stage), *CUDA_WHEELS]
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        if r.returncode != 0:
+            raise MedftError(f"could not install the CUDA wheels with pip ({' '.join(CUDA_WHEELS)}):\n"
+                             f"{r.stderr[-2000:]}")
+        staged = toolkit_paths(stage)
+        for lib in [*(staged["cuda"] / "lib").glob("lib*.so.*"), *(staged["cudnn"] / "lib").glob("lib*.so.*")]:
+            link = lib.with_name(lib.name.split(".so.")[0] + ".so")
+            if not link.exists():
+                link.symlink_to(lib.name)
+        nvcc = staged["cuda"] / "bin" / "nvcc"
+        if not nvcc.is_file():
+            raise MedftError(f"the CUDA wheels hold no {nvcc.relative_to(stage)}: is nvidia-cuda-nvcc 13 installed?")
+        version = subprocess.run([str(nvcc), "--version"], capture_output=True, text=True).stdout.strip()
+        (stage / "TOOLKIT.json").write_text(json.dumps(
+            {"wheels": list(CUDA_WHEELS), "nvcc": version.splitlines()[-1] if version else None}, indent=2) + "\n")
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(stage, target)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    return toolkit_paths(target)
+
+
+def cudnn_version(cudnn_dir: Path) -> str:
+    """``major.minor.patch`` from ``cudnn_version.h``."""
+    text = (Path(cudnn_dir) / "include" / "cudnn_version.h").read_text()
+    parts = {}
+    for key in ("CUDNN_MAJOR", "CUDNN_MINOR", "CUDNN_PATCHLEVEL"):
+        line = next(ln for ln in text.splitlines() if ln.startswith(f"#define {key} "))
+        parts[key] = line.split()[2]
+    return f"{parts['CUDNN_MAJOR']}.{parts['CUDNN_MINOR']}.{parts['CUDNN_PATCHLEVEL']}"
+
+
+# --- building -----------------------------------------------------------------------------------
+
+def build(jobs: int | None = None, force: bool = False, install_deps: bool = False, gpu: bool = False) -> Path:
+    """Build and install Caffe (the GPU build with ``gpu``) into :func:`install_dir`; return that path."""
+    target = install_dir(gpu)
+    if is_installed(target) and not force:
+        return target
+    if sysconfig.get_config_var("LDVERSION") != "3.11":
+        print(f"medft: warning: building with Python {sys.version.split()[0]}; "
+              "pycaffe links Debian's libpython3.11", file=sys.stderr)
+    missing = missing_debian_packages()
+    if missing:
+        if install_deps:
+            install_debian_packages(missing)
+        else:
+            raise MedftError("Caffe needs these Debian packages, which are not installed:\n  "
+                             + " ".join(missing) + "\nRun `make setup` (as root) or: apt-get install "
+                             + " ".join(missing))
+    toolkit = install_toolkit() if gpu else None
+    jobs = jobs or os.cpu_count() or 1
+    target.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="medft-caffe-build-", dir=target.parent))
+    try:
+        sdist = fetch_sdist(work)
+        with tarfile.open(sdist) as tar:
+            tar.extractall(work, filter="data") if hasattr(tarfile, "data_filter") else tar.extractall(work)
+        src = work / f"{SDIST_NAME}-{SDIST_VERSION}"
+        apply_patches(src, gpu=gpu)
+        config = (gpu_makefile_config(numpy_include(), str(toolkit["cuda"]), str(toolkit["cudnn"]))
+                  if gpu else makefile_config(numpy_include()))
+        (src / "Makefile.config").write_text(config)
+        # The sdist ships a stale caffe_pb2.py from another protoc; let make regenerate it.
+        (src / "python/caffe/proto/caffe_pb2.py").unlink(missing_ok=True)
+        shutil.rmtree(src / "python/caffe/__pycache__", ignore_errors=True)
+        what = "with CUDA 13 / cuDNN 9 (about 35 min on 2 cores)" if gpu else "(about 7 min on 2 cores)"
+        print(f"medft: building {CAFFE_UPSTREAM} {what} with make -j{jobs}", flush=True)
+        t0 = time.time()
+        log = work / "build.log"
+        with open(log, "w") as out:
+            proc = subprocess.Popen(["make", f"-j{jobs}", "all", "pycaffe"], cwd=src,
+                                    stdout=out, stderr=subprocess.STDOUT)
+            n = 0
+            while proc.poll() is None:
+                time.sleep(5)
+                n += 1
+                if n % 6 == 0:
+                    objs = len(list((src / ".temp_release").rglob("*.o")))
+                    print(f"medft: caffe build {time.time() - t0:4.0f}s, {objs} objects compiled", flush=True)
+        if proc.returncode != 0:
+            kept = target.parent / f"build-failed-{target.name}.log"
+            shutil.copyfile(log, kept)
+            tail = log.read_text()[-4000:]
+            raise MedftError(f"Caffe build failed (log {kept}):\n{tail}")
+        extra = {}
+        if gpu:
+            extra = {"mode": "GPU", "cuda_wheels": list(CUDA_WHEELS), "cuda_toolkit": str(toolkit_dir()),
+                     "cudnn": cudnn_version(toolkit["cudnn"]), "cuda_archs": [f"sm_{a}" for a in CUDA_ARCHS],
+                     "cuda_ptx": f"compute_{CUDA_PTX}", "nvcc_std": CUDA_CXX_STD, "opencv": False,
+                     "patches": [reason for *_, reason in GPU_SOURCE_PATCHES]
+                     + [f"removed {rel}: {why}" for rel, why in GPU_REMOVED_FILES]}
+        install_from(src, target, build_seconds=time.time() - t0, extra=extra, gpu=gpu)
+        print(f"medft: Caffe installed in {target} ({time.time() - t0:.0f}s)", flush=True)
+        return target
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def install_from(src: Path, target: Path, build_seconds: float = 0.0, extra: dict | None = None,
+                 gpu: bool = False) -> None:
+    """Copy the kept parts of a finished build in ``src`` into ``target``, atomically."""
+    stage = Path(tempfile.mkdtemp(prefix="medft-caffe-stage-", dir=target.parent))
+    try:
+        (stage / "build").mkdir()
+        shutil.copytree(src / ".temp_release/lib", stage / "build/lib", symlinks=True,
+                        ignore=shutil.ignore_patterns("*.a"))
+        (stage / "build/tools").mkdir()
+        for tool in TOOLS:
+            shutil.copy2(src / ".temp_release/tools" / tool, stage / "build/tools" / tool)
+        shutil.copytree(src / "python/caffe", stage / "python/caffe", symlinks=False,
+                        ignore=shutil.ignore_patterns("test", "__pycache__", "*.cpp"))
+        (stage / "proto").mkdir()
+        shutil.copy2(src / "src/caffe/proto/caffe.proto", stage / "proto/caffe.proto")
+        (stage / "BUILD.json").write_text(json.dumps({
+            "sdist": f"{SDIST_NAME}=={SDIST_VERSION}", "sha256": SDIST_SHA256,
+            "upstream": CAFFE_UPSTREAM, "key": build_key(gpu), "mode": "CPU_ONLY",
+            "blas": "OpenBLAS (openblas-pthread)", "python": sys.version.split()[0],
+            "build_seconds": round(build_seconds, 1),
+            "built": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            **(extra or {}),
+        }, indent=2) + "\n")
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(stage, target)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python3 -m medft.engines.build", description=__doc__.split("\n")[0])
+    ap.add_argument("--gpu", action="store_true",
+                    help="the CUDA 13 / cuDNN 9 build (toolkit from NVIDIA's PyPI wheels) instead of the CPU one")
+    ap.add_argument("--jobs", "-j", type=int, default=None, help="make -j (default: all cores)")
+    ap.add_argument("--force", action="store_true", help="rebuild even if the cache has this build")
+    ap.add_argument("--install-deps", action="store_true",
+                    help="apt-get install missing Debian packages (root only)")
+    ap.add_argument("--deps-only", action="store_true",
+                    help="only check/install the Debian packages (with --install-deps), then exit")
+    ap.add_argument("--print-path", action="store_true",
+                    help="print the install folder and exit 0 if built, 1 if not")
+    args = ap.parse_args(argv)
+    if args.print_path:
+        print(install_dir(args.gpu))
+        return 0 if is_installed(install_dir(args.gpu)) else 1
+    try:
+        if args.deps_only:
+            missing = missing_debian_packages()
+            if missing and args.install_deps:
+                install_debian_packages(missing)
+            elif missing:
+                print("medft: missing Debian packages: " + " ".join(missing), file=sys.stderr)
+                return 1
+            return 0
+        path = build(jobs=args.jobs, force=args.force, install_deps=args.install_deps, gpu=args.gpu)
+    except MedftError as e:
+        print(f"medft: {e}", file=sys.stderr)
+        return 1
+    print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

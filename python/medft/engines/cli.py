@@ -1,0 +1,380 @@
+"""Caffe's own command-line tools as an engine, on this machine or inside a container image.
+
+:func:`run_tool` is the one place medft spawns a Caffe tool to completion (``caffe time``,
+``convert_imageset``, ...); :class:`CliEngine` keeps one ``caffe train`` running for a whole run.
+Every child lives in its own process group and is terminated when the engine closes or this
+process exits, so no ``caffe train`` outlives the driver.
+"""
+
+from __future__ import annotations
+
+import atexit
+import math
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from medft.engines.base import OnIter, StepStats, lmdb_size
+from medft.engines.caffe_log import TrainLog, tail
+from medft.engines.device import device, require_gpu_build
+from medft.engines.predictor import Predictor
+from medft.errors import MedftError
+
+_CHILDREN: set[subprocess.Popen] = set()
+
+
+def _stop(proc: subprocess.Popen, timeout: float = 30) -> None:
+    """Terminate ``proc``'s process group (then kill it if it does not exit)."""
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait()
+    _CHILDREN.discard(proc)
+
+
+@atexit.register
+def _stop_children() -> None:
+    for proc in list(_CHILDREN):
+        _stop(proc, timeout=5)
+
+
+def spawn(argv: list[str], env: dict[str, str], **kwargs) -> subprocess.Popen:
+    """Start a Caffe tool in its own process group, remembered until it is stopped or exits."""
+    proc = subprocess.Popen(argv, env=env, start_new_session=True, **kwargs)
+    _CHILDREN.add(proc)
+    return proc
+
+
+class LocalRunner:
+    """Runs Caffe's command-line tools on this machine, from the CPU or the GPU build."""
+
+    def __init__(self, gpu_build: bool = False) -> None:
+        self.gpu_build = gpu_build
+
+    def tool(self, name: str) -> str:
+        from medft.engines.env import caffe_tool
+
+        return str(caffe_tool(name, gpu=self.gpu_build))
+
+    def env(self, log_everything: bool = False) -> dict[str, str]:
+        from medft.engines.env import tool_env
+
+        return tool_env(gpu=self.gpu_build, log_everything=log_everything)
+
+    def argv(self, argv: list[str], mounts: list[Path], gpu: int | None) -> list[str]:
+        return argv
+
+    def device_index(self, gpu: int) -> int:
+        return gpu
+
+
+@dataclass
+class DockerRunner:
+    """Runs the same tools inside a container image: paths are mounted at the same absolute
+    location, so the command line is unchanged apart from the ``docker run`` prefix."""
+
+    image: str
+    docker: str = "docker"
+    gpu_build: bool = False
+
+    def tool(self, name: str) -> str:
+        return name.removesuffix(".bin")  # the images put caffe, extract_features, ... on PATH
+
+    def env(self, log_everything: bool = False) -> dict[str, str]:
+        return dict(os.environ, GLOG_logtostderr="1", **({"GLOG_minloglevel": "0"} if log_everything else {}))
+
+    def argv(self, argv: list[str], mounts: list[Path], gpu: int | None) -> list[str]:
+        cmd = [self.docker, "run", "--rm", "-u", f"{os.getuid()}:{os.getgid()}", "-e", "GLOG_logtostderr=1"]
+        if gpu is not None:
+            cmd += ["--gpus", f"device={gpu}"]
+        for m in sorted({str(Path(p).resolve()) for p in mounts}):
+            cmd += ["-v", f"{m}:{m}"]
+        return cmd + ["-w", str(Path.cwd().resolve()), self.image, *argv]
+
+    def device_index(self, gpu: int) -> int:
+        return 0  # `--gpus device=N` shows that GPU as device 0 inside the container
+
+
+def run_tool(name: str, args: list[str], *, gpu_build: bool = False, what: str | None = None,
+             runner: LocalRunner | DockerRunner | None = None) -> str:
+    """Run Caffe tool ``name`` with ``args`` to completion; its combined output (every glog line
+    with its timestamp), or an error naming the command with the output's tail."""
+    runner = runner or LocalRunner(gpu_build)
+    argv = [runner.tool(name), *args]
+    proc = spawn(argv, runner.env(log_everything=True), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        out, _ = proc.communicate()
+    finally:
+        _stop(proc)
+    if proc.returncode != 0:
+        raise MedftError(f"{what or name} failed ({proc.returncode}): {' '.join(argv)}\n{out[-3000:]}")
+    return out
+
+
+def write_patch_lmdb(path: Path, patches: np.ndarray) -> None:
+    """Patches (N x C x H x W, integer values 0..255) as uint8 Datums keyed in order (label 0)."""
+    from medft.prep.lmdb_writer import LmdbWriter
+
+    arr = np.asarray(patches)
+    if arr.dtype != np.uint8:
+        if not np.all((arr >= 0) & (arr <= 255) & (arr == np.round(arr))):
+            raise MedftError("the cli engine feeds Caffe uint8 Datums: patches must hold integers 0..255")
+        arr = arr.astype(np.uint8)
+    with LmdbWriter(path, force=True) as w:
+        for i, x in enumerate(arr):
+            w.put(f"{i:08d}", x, 0)
+
+
+def feature_net(deploy: Path, lmdb_path: Path, mean_bgr: tuple[float, ...], batch: int):
+    """The deploy net with its Input replaced by a TEST-phase Data layer reading ``lmdb_path``."""
+    from medft.schema import pb, read_prototxt
+
+    net = read_prototxt(deploy, pb.NetParameter())
+    layers = [layer for layer in net.layer if layer.type != "Input"]
+    del net.layer[:]
+    data = net.layer.add(name="data", type="Data")
+    data.top.extend(["data", "label"])
+    data.transform_param.mean_value.extend(mean_bgr)
+    data.data_param.source = str(Path(lmdb_path).resolve())
+    data.data_param.batch_size = batch
+    data.data_param.backend = pb.DataParameter.LMDB
+    net.layer.extend(layers)
+    return net
+
+
+class CliEngine:
+    """Caffe's own tools: one ``caffe train`` process snapshots every epoch while the driver
+    scores each snapshot on validation (``extract_features``) and stops it on patience.
+
+    One process for the whole run keeps Caffe's random stream (dropout) and the Data layer's
+    cursor exactly as in-process pycaffe has them, so both engines train the same weights.
+    """
+
+    name = "cli"
+
+    def __init__(self, runner: LocalRunner | DockerRunner | None = None, gpu: int | None = None) -> None:
+        self._gpu = device(gpu).gpu
+        self.runner = runner or LocalRunner(gpu_build=self._gpu is not None)
+        if isinstance(self.runner, LocalRunner):
+            require_gpu_build(device(self._gpu))
+        self.weights_report: dict | None = None
+        self.proc: subprocess.Popen | None = None
+        self.iteration = 0
+        self._log_path: Path | None = None
+        self._log_pos = 0
+        self._log = TrainLog()
+        self._batch = 0
+        self._mounts: list[Path] = []
+
+    # -- training ------------------------------------------------------------------------
+    def train_command(self, solver_path: Path, *, weights: Path | None = None, resume: Path | None = None,
+                      gpu: int | None = None) -> list[str]:
+        # resolved paths: a container sees the mounted real paths, not symbolic links to them
+        argv = [self.runner.tool("caffe.bin"), "train", f"--solver={Path(solver_path).resolve()}"]
+        if resume is not None:
+            argv.append(f"--snapshot={Path(resume).resolve()}")
+        elif weights is not None:
+            argv.append(f"--weights={Path(weights).resolve()}")
+        if gpu is not None:
+            argv.append(f"--gpu={self.runner.device_index(gpu)}")
+        return self.runner.argv(argv, self._mounts, gpu)
+
+    def start(self, solver_path: Path, *, weights: Path | None = None, resume: Path | None = None,
+              gpu: int | None = None, snapshot_every: int | None = None) -> int:
+        from medft.schema import pb, read_prototxt, write_text_atomic
+        from medft.util.prototxt import to_text
+
+        if gpu is not None:
+            self.set_device(gpu)
+        sp = read_prototxt(solver_path, pb.SolverParameter())
+        sp.snapshot = snapshot_every or sp.stepsize  # one snapshot per epoch
+        sp.snapshot_after_train = True
+        sp.display = 1
+        cli_solver = Path(solver_path).with_name("solver_cli.prototxt")
+        write_text_atomic(cli_solver, to_text(sp))
+        net = read_prototxt(sp.net, pb.NetParameter())
+        self._batch = next(layer.data_param.batch_size for layer in net.layer
+                           if layer.type == "Data" and (not layer.include or layer.include[0].phase == pb.TRAIN))
+        self._mounts = [cli_solver.parent, Path(sp.snapshot_prefix).parent,
+                        *[Path(layer.data_param.source) for layer in net.layer if layer.type == "Data"]]
+        if weights is not None:
+            self._mounts.append(Path(weights).parent)
+            from medft.weights import layer_shapes
+
+            self.weights_report = _copy_report_by_name(layer_shapes(weights), net)
+        if resume is not None:
+            self._mounts.append(Path(resume).parent)
+        self.iteration = int(re.search(r"_iter_(\d+)\.solverstate$", str(resume)).group(1)) if resume else 0
+        self._log_path = cli_solver.with_name("caffe_train.log")
+        self._log = TrainLog()
+        with open(self._log_path, "a") as log:
+            self._log_pos = log.tell()
+            self.proc = spawn(self.train_command(cli_solver, weights=weights, resume=resume, gpu=self._gpu),
+                              self.runner.env(log_everything=True), stdout=log, stderr=subprocess.STDOUT)
+        return self.iteration
+
+    def _read_log(self) -> None:
+        with open(self._log_path, "rb") as f:
+            f.seek(self._log_pos)
+            data = f.read()
+        cut = data.rfind(b"\n") + 1  # only complete lines
+        self._log_pos += cut
+        self._log.feed(data[:cut].decode(errors="replace"))
+
+    def train_until(self, iteration: int, on_iter: OnIter | None = None) -> StepStats:
+        t0 = time.perf_counter()
+        n0 = self.iteration
+        reported = n0
+        while iteration not in self._log.snapshots:
+            self._read_log()
+            if on_iter:
+                for it in sorted(i for i in self._log.losses if reported <= i < iteration):
+                    on_iter(it + 1, self._log.losses[it], self._log.outputs.get(it, {}))
+                    reported = it + 1
+            if iteration in self._log.snapshots:
+                break
+            if self.proc.poll() is not None:
+                self._read_log()
+                self._log.finish()
+                if iteration in self._log.snapshots:
+                    break
+                raise MedftError(f"caffe train exited ({self.proc.returncode}) before iteration {iteration}; "
+                                 f"log {self._log_path}:\n{tail(self._log_path)}")
+            time.sleep(0.2)
+        self.iteration = iteration
+        its = [it for it in sorted(self._log.losses) if n0 <= it < iteration]
+        losses = [self._log.losses[it] for it in its]
+        names = {k for it in its for k in self._log.outputs.get(it, {})}
+        outputs = {k: float(np.mean([self._log.outputs[it][k] for it in its if k in self._log.outputs.get(it, {})]))
+                   for k in names}
+        dt = time.perf_counter() - t0
+        return StepStats(iteration, losses, (iteration - n0) * self._batch / dt if dt > 0 else 0.0, outputs)
+
+    @property
+    def log_path(self) -> Path | None:
+        """``caffe_train.log`` beside the solver: everything ``caffe train`` printed."""
+        return self._log_path
+
+    def snapshot(self) -> tuple[Path, Path]:
+        base = self._log.snapshots[self.iteration]
+        return Path(f"{base}.caffemodel"), Path(f"{base}.solverstate")
+
+    # -- prediction ----------------------------------------------------------------------
+    def feature_net(self, deploy: Path, lmdb_path: Path, mean_bgr: tuple[float, ...], batch: int):
+        return feature_net(deploy, lmdb_path, mean_bgr, batch)
+
+    def extract_command(self, caffemodel: Path, net_path: Path, out_db: Path, batches: int,
+                        gpu: int | None = None, mounts: list[Path] = ()) -> list[str]:
+        argv = [self.runner.tool("extract_features.bin"), str(Path(caffemodel).resolve()),
+                str(Path(net_path).resolve()), "prob", str(Path(out_db).resolve()), str(batches), "lmdb",
+                "GPU" if gpu is not None else "CPU"]
+        if gpu is not None:
+            argv.append(str(self.runner.device_index(gpu)))
+        return self.runner.argv(argv, [Path(caffemodel).parent, Path(net_path).parent, *mounts], gpu)
+
+    def set_device(self, gpu: int | None) -> None:
+        """Compute on this GPU (None: CPU) from now on."""
+        dev = device(gpu)
+        if isinstance(self.runner, LocalRunner) and dev.is_gpu != self.runner.gpu_build:
+            require_gpu_build(dev)
+            self.runner = LocalRunner(gpu_build=dev.is_gpu)
+        self._gpu = dev.gpu
+
+    def extract_probs(self, lmdb_path: Path, mean_bgr: tuple[float, ...], batch: int, caffemodel: Path,
+                      deploy: Path) -> np.ndarray:
+        """``extract_features`` of the ``prob`` blob for every record of ``lmdb_path``, in key order."""
+        from medft.prep.lmdb_writer import read_lmdb
+        from medft.util.prototxt import to_text
+
+        n = lmdb_size(lmdb_path)
+        if n == 0:
+            raise MedftError(f"{lmdb_path}: the LMDB is empty")
+        batch = min(batch, n)
+        work = Path(tempfile.mkdtemp(prefix="medft-extract-", dir=Path(caffemodel).parent))
+        try:
+            net_path = work / "features.prototxt"
+            net_path.write_text(to_text(self.feature_net(deploy, lmdb_path, mean_bgr, batch)))
+            argv = self.extract_command(caffemodel, net_path, work / "prob_lmdb", math.ceil(n / batch), self._gpu,
+                                        mounts=[Path(lmdb_path).resolve()])
+            env = dict(self.runner.env(), GLOG_minloglevel="1")
+            proc = spawn(argv, env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            try:
+                _, err = proc.communicate()
+            finally:
+                _stop(proc)
+            if proc.returncode != 0:
+                raise MedftError(f"extract_features failed ({proc.returncode}):\n{err[-3000:]}")
+            # extract_features writes each row as a Datum of float_data (C x 1 x 1), keys in input order
+            probs = [arr.ravel() for _, arr, _ in read_lmdb(work / "prob_lmdb")]
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        return np.stack(probs[:n])
+
+    def predictor(self, deploy: Path, caffemodel: Path | None, mean_bgr: tuple[float, ...],
+                  batch: int) -> Predictor:
+        """Each call writes its patches to a temporary LMDB and runs ``extract_features`` on them
+        (a process per call: give it large batches)."""
+        caffemodel = Path(caffemodel) if caffemodel is not None else self.snapshot()[0]
+
+        def forward(patches: np.ndarray) -> np.ndarray:
+            work = Path(tempfile.mkdtemp(prefix="medft-patches-", dir=caffemodel.parent))
+            try:
+                write_patch_lmdb(work / "lmdb", patches)
+                return self.extract_probs(work / "lmdb", mean_bgr, batch, caffemodel, deploy)
+            finally:
+                shutil.rmtree(work, ignore_errors=True)
+
+        return Predictor(forward, mean_bgr, batch, subtract_mean=False)
+
+    def predict_lmdb(self, lmdb_path: Path, mean_bgr: tuple[float, ...], batch: int,
+                     caffemodel: Path | None = None, deploy: Path | None = None) -> tuple[np.ndarray, np.ndarray]:
+        from medft.prep.lmdb_writer import read_lmdb
+
+        caffemodel = Path(caffemodel) if caffemodel is not None else self.snapshot()[0]
+        labels = np.asarray([label for _, _, label in read_lmdb(lmdb_path)])
+        return self.extract_probs(lmdb_path, mean_bgr, batch, caffemodel, deploy), labels
+
+    def close(self) -> None:
+        if self.proc is not None:
+            _stop(self.proc)
+        self.proc = None
+
+
+def _copy_report_by_name(shapes: dict[str, list[tuple[int, ...]]], net) -> dict:
+    """What ``caffe train --weights`` will copy (learnable layers of ``net`` found by name), with
+    shapes checked first: a mismatch would abort Caffe, so it is refused here with its reason."""
+    from medft.alexnet import INPUT_SIZE
+    from medft.shapes import net_shapes
+
+    _, expected = net_shapes(net, (1, 3, INPUT_SIZE, INPUT_SIZE))
+    copied, initialised = [], []
+    for name, want in expected.items():
+        if name not in shapes:
+            initialised.append(name)
+            continue
+        have = shapes[name]  # legacy 4-D blobs come without their leading 1s (weights.layer_shapes)
+        if len(have) != len(want) or any(tuple(h) != tuple(w) for h, w in zip(have, want)):
+            raise MedftError(f"layer {name}: the net's parameter shapes {want} differ from the pretrained "
+                             f"{shapes[name]}: not the same architecture")
+        copied.append(name)
+    ignored = [n for n in shapes if n not in expected]
+    return {"copied": copied, "initialised": initialised, "ignored": ignored,
+            "summary": f"copied {', '.join(copied) or 'nothing'}; initialised {', '.join(initialised) or 'nothing'}"
+                       f"; ignored {', '.join(ignored) or 'nothing'}"}
