@@ -5,6 +5,8 @@
 #   make <app>-<config>    one cell of the study, e.g. make polyp-ft-conv1
 #   make <app>-all         an application's grid;  make <app>-report  its report
 #   make setup | caffe | weights | prototxt | bench | clean | help
+#   make caffe-gpu         Caffe for today's NVIDIA GPUs (CUDA 13, cuDNN 9); then GPU=0 on any stage
+#   make gpu-measure       on a GPU machine: the GPU tests and every GPU measurement (gpu/out/)
 #
 # Knobs: INPUT=your data in data_prep/README.md's format (default: the synthetic set),
 #        DATA=data/ RUNS=runs/ FRACTION=1 INIT=gaussian BATCH=256 EPOCHS=50 PATIENCE=5
@@ -37,11 +39,12 @@ CONFIGS := $(shell PYTHONPATH=python $(SYS_PY) -c 'from medft.schedule import CO
 CELLS   := $(foreach a,$(APPS),$(foreach c,$(CONFIGS),$(a)-$(c)))
 FRACTIONS = $(shell $(PY) -c 'from medft.prep.common import FRACTIONS; print(*FRACTIONS["$(1)"][1:])')
 
-.PHONY: help setup deps venv caffe prototxt schema test lint bench clean clean-caffe demo cell weights \
+.PHONY: help setup deps venv caffe caffe-gpu gpu-bundle gpu-measure test-gpu prototxt schema test lint bench clean \
+        clean-caffe demo cell weights \
         $(CELLS) $(addsuffix -all,$(APPS)) $(addsuffix -report,$(APPS))
 
 help:
-	@sed -n '2,11p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,13p' Makefile | sed 's/^# \{0,1\}//'
 
 ## --- installation -----------------------------------------------------------------------------
 deps:  ## Debian packages for Caffe and the venv (installs them when run as root)
@@ -57,6 +60,18 @@ venv: $(STAMP)
 
 caffe: venv  ## build real Caffe into the cache (instant when cached)
 	@PYTHONPATH=python $(PY) -m medft.engines.build --install-deps $(if $(FORCE),--force,)
+
+caffe-gpu: venv  ## Caffe with CUDA 13 + cuDNN 9 from NVIDIA's PyPI wheels (no GPU needed; ~35 min on 2 cores)
+	@PYTHONPATH=python $(PY) -m medft.engines.build --gpu --install-deps $(if $(FORCE),--force,)
+
+gpu-bundle: caffe-gpu  ## gpu-bundle.tar.xz: the GPU build and its libraries, for a GPU machine without them
+	PYTHONPATH=python $(PY) -m medft.engines.bundle --out gpu-bundle.tar.xz
+
+gpu-measure:  ## on a GPU machine: GPU tests + bench + one polyp cell -> gpu/out/ (BUNDLE=gpu-bundle.tar.xz)
+	gpu/measure.sh $(BUNDLE)
+
+test-gpu: venv  ## the GPU tests alone (skipped, with the reason, where there is no GPU)
+	$(PY) -m pytest -q -rs tests/test_gpu.py
 
 setup: venv caffe
 	@$(MEDFT) doctor | head -4
@@ -74,8 +89,8 @@ lint: venv
 test: setup lint
 	$(PY) -m pytest -q tests
 
-bench: setup  ## timings beside their Caffe references, written to bench/
-	$(MEDFT) bench --out bench
+bench: setup  ## timings beside their Caffe references, written to bench/ (GPU=N: on that GPU)
+	$(MEDFT) bench --out bench$(if $(GPU),/gpu-$(GPU),) $(if $(GPU),--gpu $(GPU),)
 
 weights: venv  ## download BVLC AlexNet (ImageNet) and check its SHA-1; offline, says what to fetch
 	$(MEDFT) pretrain --download-bvlc
@@ -94,7 +109,8 @@ cell:
 	@test -f $(DATA)/$(APP)$(if $(filter-out 1,$(FRACTION)),-f$(FRACTION),)/prep.json || \
 	  $(MEDFT) prep $(APP) $(if $(INPUT),--input $(INPUT),--synthetic) --out $(DATA) --fraction $(FRACTION) \
 	    $(if $(MAX_PATCHES),--max-patches $(MAX_PATCHES),)
-	@$(if $(filter scratch,$(CONFIG)),true,$(MEDFT) pretrain --which >/dev/null || $(MEDFT) pretrain)
+	@$(if $(filter scratch,$(CONFIG)),true,$(MEDFT) pretrain --which >/dev/null || \
+	  $(MEDFT) pretrain --engine $(ENGINE) $(if $(GPU),--gpu $(GPU),))
 	$(MEDFT) train $(APP) $(CONFIG) --init $(INIT) --data $(DATA) --runs $(RUNS) --fraction $(FRACTION) \
 	  --batch $(BATCH) --max-epochs $(EPOCHS) --patience $(PATIENCE) --engine $(ENGINE) $(if $(GPU),--gpu $(GPU),)
 	$(MEDFT) predict $(APP) $(CONFIG) --init $(INIT) --data $(DATA) --runs $(RUNS) --fraction $(FRACTION) \

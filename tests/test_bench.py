@@ -21,8 +21,8 @@ TINY = bench.BenchOptions(lmdb_patches=20, batch=2, train_iters=3, time_iters=1,
 
 def test_only_names_are_checked():
     assert bench.parse_only("cimt,lmdb") == ("lmdb", "cimt")  # run order
-    assert bench.parse_only(None) == bench.BENCHMARKS
-    with pytest.raises(MedftError, match="valid: lmdb, train, time, froc, cimt"):
+    assert bench.parse_only(None) == bench.DEFAULT_BENCHMARKS and "torch" not in bench.DEFAULT_BENCHMARKS
+    with pytest.raises(MedftError, match="valid: lmdb, train, time, froc, cimt, torch"):
         bench.parse_only("lmdb,gpu")
 
 
@@ -103,3 +103,16 @@ def test_lmdb_and_train_smallest(caffe, tmp_path):
     res = bench.bench_train("ft-fc8", batch=2, iters=3, work=tmp_path, log=lambda m: None)
     assert res["timed_iterations"] == 1
     _check_rows(res["rows"])
+
+
+def test_torch_alexnet_has_the_shapes_of_table_i():
+    """PyTorch's stand-in for Caffe's AlexNet: the same parameter shapes, layer by layer, as the
+    generated Caffe net (compared with medft.shapes, which follows Caffe's own shape rules)."""
+    torch = pytest.importorskip("torch")
+    from medft.alexnet import deploy_net
+    from medft.shapes import net_shapes
+
+    _, caffe_params = net_shapes(deploy_net("polyp", "scratch"), (1, 3, 227, 227))
+    mods = [m for m in bench.torch_alexnet() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
+    assert [tuple(m.weight.shape) for m in mods] == [tuple(p[0]) for p in caffe_params.values()]
+    assert tuple(bench.torch_alexnet()(torch.zeros(2, 3, 227, 227)).shape) == (2, 2)

@@ -23,8 +23,8 @@ I20261125 23:59:58.100000 18854 sgd_solver.cpp:106] Iteration 0, lr = 0.001
 I20261125 23:59:59.000000 18854 solver.cpp:231] Iteration 1, loss = 0.676845
 I20261125 23:59:59.000100 18854 sgd_solver.cpp:106] Iteration 1, lr = 0.001
 I20261126 00:00:01.000000 18854 solver.cpp:231] Iteration 3, loss = 0.697836
-I20261126 00:00:01.500000 18854 solver.cpp:446] Snapshotting to binary proto file /r/snap_iter_4.caffemodel
-I20261126 00:00:01.600000 18854 sgd_solver.cpp:273] Snapshotting solver state to binary proto file /r/snap_iter_4.solverstate
+I20261126 00:00:01.500000 18854 solver.cpp:446] Snapshotting to binary proto file /r/s_iter_4.caffemodel
+I20261126 00:00:01.600000 1 sgd_solver.cpp:273] Snapshotting solver state to binary proto file /r/s_iter_4.solverstate
 I20261126 00:00:02.000000 18854 solver.cpp:320] Iteration 4, loss = 0.722495
 """
 
@@ -52,7 +52,7 @@ def test_losses_outputs_and_snapshots():
     log = parse_train_log(CAFFE_TRAIN_LOG)
     assert log.losses == {0: 0.708594, 1: 0.676845, 3: 0.697836, 4: 0.722495}
     assert log.outputs[0] == {"accuracy": 0.25, "loss": 0.708594}
-    assert log.snapshots == {4: "/r/snap_iter_4"}
+    assert log.snapshots == {4: "/r/s_iter_4"}
 
 
 def test_both_iteration_formats_give_the_loss():
@@ -69,7 +69,7 @@ def test_a_snapshot_counts_only_when_a_later_line_follows():
     log.feed("".join(lines[:upto]))
     assert log.snapshots == {}  # the solverstate may still be being written
     log.feed("".join(lines[upto:]))
-    assert log.snapshots == {4: "/r/snap_iter_4"}
+    assert log.snapshots == {4: "/r/s_iter_4"}
     log2 = TrainLog()
     log2.feed("".join(lines[:upto]))
     log2.finish()  # the process exited: its last snapshot is complete

@@ -27,7 +27,8 @@ ROOT = Path(__file__).resolve().parents[1]
 DOCKER = ROOT / "docker"
 README = DOCKER / "README.md"
 MAIN_README = ROOT / "README.md"
-IMAGES = {"medft/gpu-2016": DOCKER / "gpu-2016" / "Dockerfile", "medft/cpu": DOCKER / "cpu" / "Dockerfile"}
+IMAGES = {"medft/gpu-2016": DOCKER / "gpu-2016" / "Dockerfile", "medft/cpu": DOCKER / "cpu" / "Dockerfile",
+          "medft/gpu": DOCKER / "gpu" / "Dockerfile"}
 GPU_CONFIG = DOCKER / "gpu-2016" / "Makefile.config"
 GPU_SECTION = "## Reproducing on a GPU"  # in docker/README.md
 MAIN_SECTION = "## Reproducing on a GPU (Docker)"  # in README.md: the same commands

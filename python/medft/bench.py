@@ -42,7 +42,9 @@ from medft.errors import MedftError, unknown_name
 Log = Callable[[str], None]
 
 #: benchmark names, in the order they run
-BENCHMARKS: tuple[str, ...] = ("lmdb", "train", "time", "froc", "cimt")
+BENCHMARKS: tuple[str, ...] = ("lmdb", "train", "time", "froc", "cimt", "torch")
+#: what runs without --only (``torch`` needs PyTorch, which medft does not install)
+DEFAULT_BENCHMARKS: tuple[str, ...] = ("lmdb", "train", "time", "froc", "cimt")
 ROW_COLUMNS = ("benchmark", "medft", "reference", "unit", "medft_speed", "medft_is", "reference_is")
 
 
@@ -74,9 +76,9 @@ QUICK = BenchOptions(lmdb_patches=200, batch=8, train_iters=4, time_iters=2,
 
 
 def parse_only(text: str | None) -> tuple[str, ...]:
-    """``"lmdb,time"`` -> ``("lmdb", "time")`` in run order; None or "" -> all; unknown names raise."""
+    """``"lmdb,time"`` -> ``("lmdb", "time")`` in run order; None or "" -> the defaults; unknown names raise."""
     if not text:
-        return BENCHMARKS
+        return DEFAULT_BENCHMARKS
     names = [n.strip() for n in text.split(",") if n.strip()]
     for n in names:
         if n not in BENCHMARKS:
@@ -479,6 +481,91 @@ def bench_cimt(roi: tuple[int, int], stand_in_roi: tuple[int, int], report_roi: 
     return res
 
 
+# -- 6. the same AlexNet in PyTorch ----------------------------------------------------------------
+def torch_alexnet(num_classes: int = 2):
+    """BVLC AlexNet as PyTorch layers: the shapes of Table I (96-256-384-384-256 with groups 2 and
+    LRN, ceil-mode pooling, fc 4096-4096), what a user would write instead of Caffe."""
+    from torch import nn
+
+    def lrn():
+        return nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=1.0)  # Caffe's ACROSS_CHANNELS
+
+    def pool():
+        return nn.MaxPool2d(3, 2, ceil_mode=True)
+
+    relu = nn.ReLU
+    return nn.Sequential(
+        nn.Conv2d(3, 96, 11, stride=4), relu(), lrn(), pool(),
+        nn.Conv2d(96, 256, 5, padding=2, groups=2), relu(), lrn(), pool(),
+        nn.Conv2d(256, 384, 3, padding=1), relu(),
+        nn.Conv2d(384, 384, 3, padding=1, groups=2), relu(),
+        nn.Conv2d(384, 256, 3, padding=1, groups=2), relu(), pool(),
+        nn.Flatten(), nn.Linear(256 * 6 * 6, 4096), relu(), nn.Dropout(0.5),
+        nn.Linear(4096, 4096), relu(), nn.Dropout(0.5), nn.Linear(4096, num_classes))
+
+
+def bench_torch(batch: int, iters: int, gpu: int | None = None, seed: int = 0, log: Log = print) -> dict:
+    """PyTorch AlexNet (:func:`torch_alexnet`), fp32 (TF32 off, as Caffe's SGEMM), cuDNN autotuning on:
+    training images/s (SGD momentum 0.9, weight decay 5e-4) and forward images/s, after 2 warm-up
+    iterations, synchronised. The row compares it with nothing: read it beside the train/time rows."""
+    try:
+        import torch
+    except ImportError as e:
+        raise MedftError("the torch benchmark needs PyTorch (pip install torch)") from e
+    torch.manual_seed(seed)
+    dev = torch.device("cpu" if gpu is None else f"cuda:{gpu}")
+    if gpu is not None:
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cudnn.benchmark = True
+    model = torch_alexnet().to(dev)
+    opt = torch.optim.SGD(model.parameters(), lr=0.001, momentum=0.9, weight_decay=5e-4)
+    x = torch.randn(batch, 3, 227, 227, device=dev) * 50
+    y = torch.randint(0, 2, (batch,), device=dev)
+    loss_fn = torch.nn.CrossEntropyLoss()
+
+    def sync() -> None:
+        if gpu is not None:
+            torch.cuda.synchronize(dev)
+
+    def step() -> None:
+        opt.zero_grad(set_to_none=True)
+        loss_fn(model(x), y).backward()
+        opt.step()
+
+    log(f"  PyTorch {torch.__version__} AlexNet on {dev}, batch {batch}, {iters} iterations")
+    model.train()
+    for _ in range(2):
+        step()
+    sync()
+    t = time.perf_counter()
+    for _ in range(iters):
+        step()
+    sync()
+    train_s = time.perf_counter() - t
+    model.eval()
+    with torch.no_grad():
+        for _ in range(2):
+            model(x)
+        sync()
+        t = time.perf_counter()
+        for _ in range(iters):
+            model(x)
+        sync()
+    fwd_s = time.perf_counter() - t
+    res = {"torch": torch.__version__, "device": str(dev), "batch": batch, "iterations": iters,
+           "tf32": False, "train_images_per_s": batch * iters / train_s,
+           "forward_images_per_s": batch * iters / fwd_s,
+           "gpu_name": torch.cuda.get_device_name(dev) if gpu is not None else None}
+    res["rows"] = [
+        _row(f"PyTorch AlexNet training, batch {batch}, {dev}", res["train_images_per_s"], None, "images/s",
+             "torch SGD step (fp32, no TF32)", "-", True),
+        _row(f"PyTorch AlexNet forward, batch {batch}, {dev}", res["forward_images_per_s"], None, "images/s",
+             "torch eval forward (fp32)", "-", True),
+    ]
+    return res
+
+
 # -- running and writing ----------------------------------------------------------------------------
 def machine_info(gpu: int | None = None) -> dict:
     """What the numbers were measured on: CPU, cores, BLAS and threads, Caffe build, versions, the GPU."""
@@ -506,7 +593,7 @@ def machine_info(gpu: int | None = None) -> dict:
     return info
 
 
-def run_benchmarks(opts: BenchOptions, only: tuple[str, ...] = BENCHMARKS, work: Path | None = None,
+def run_benchmarks(opts: BenchOptions, only: tuple[str, ...] = DEFAULT_BENCHMARKS, work: Path | None = None,
                    log: Log = print) -> dict:
     """Run the ``only`` benchmarks with ``opts``; a dict with ``options``, ``machine``, ``results``
     (per benchmark: its dict, or ``{"error": ...}`` if it failed), ``rows`` and ``seconds``."""
@@ -536,6 +623,9 @@ def run_benchmarks(opts: BenchOptions, only: tuple[str, ...] = BENCHMARKS, work:
         jobs.append(("cimt", "dense CIMT prediction vs caffe time",
                      lambda: bench_cimt(o.roi, o.stand_in_roi, o.report_roi, o.dense_batch, root,
                                         iters=o.time_iters, seed=o.seed, log=log, gpu=o.gpu)))
+    if "torch" in only:
+        jobs.append(("torch", "PyTorch AlexNet (same shapes and batch)",
+                     lambda: bench_torch(o.batch, max(3, o.time_iters), o.gpu, o.seed, log)))
     results: dict[str, dict] = {}
     try:
         for i, (key, title, fn) in enumerate(jobs, 1):
@@ -645,6 +735,6 @@ def quick_options(opts: BenchOptions | None = None) -> BenchOptions:
     return replace(QUICK, **{k: tuple(v) if isinstance(v, list) else v for k, v in changed.items()})
 
 
-__all__ = ["BENCHMARKS", "QUICK", "BenchOptions", "bench_cimt", "bench_froc", "bench_lmdb", "bench_time",
-           "bench_train", "machine_info", "machine_line", "markdown_table", "naive_froc_bootstrap",
-           "run_benchmarks", "write_results"]
+__all__ = ["BENCHMARKS", "DEFAULT_BENCHMARKS", "QUICK", "BenchOptions", "bench_cimt", "bench_froc", "bench_lmdb",
+           "bench_time", "bench_torch", "bench_train", "machine_info", "machine_line", "markdown_table",
+           "naive_froc_bootstrap", "run_benchmarks", "torch_alexnet", "write_results"]

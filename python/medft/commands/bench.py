@@ -5,7 +5,8 @@ training driver (--engine, pycaffe by default) vs caffe.bin train on the same so
 entry (images/s); time, AlexNet forward and forward-backward through pycaffe vs `caffe time`, with the
 BLAS named (ms/image); froc, the bootstrap FROC (1,000 case resamples) vs a per-resample loop (s);
 cimt, dense CIMT prediction with the real deploy net vs `caffe time` of that net on the same patches,
-and with a stand-in predictor (ms per ROI pixel, extrapolated to --report-roi). Writes
+and with a stand-in predictor (ms per ROI pixel, extrapolated to --report-roi); torch (only when
+asked), PyTorch's AlexNet of the same shapes and batch (images/s). Writes
 <out>/bench.json (everything, with the machine), bench.md and bench.csv (the table) and prints the
 table. --gpu N runs every Caffe benchmark on that GPU with the GPU build (make caffe-gpu). The
 defaults take about 3 minutes on 2 cores, --quick about 1 minute.
@@ -16,7 +17,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from medft.bench import BENCHMARKS, QUICK, BenchOptions
+from medft.bench import BENCHMARKS, DEFAULT_BENCHMARKS, QUICK, BenchOptions
 from medft.commands._engine import add_engine_arguments
 
 HELP = "time the LMDB writer, training, AlexNet, bootstrap FROC and dense CIMT beside Caffe's own tools"
@@ -28,8 +29,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="bench", help="folder for bench.json, bench.md and bench.csv")
     p.add_argument("--quick", action="store_true",
                    help="about 1 minute: the --quick sizes below for every size not given explicitly")
-    p.add_argument("--only", default=",".join(BENCHMARKS), metavar="NAMES",
-                   help=f"comma-separated benchmarks to run, from: {', '.join(BENCHMARKS)}")
+    p.add_argument("--only", default=",".join(DEFAULT_BENCHMARKS), metavar="NAMES",
+                   help=f"comma-separated benchmarks to run, from: {', '.join(BENCHMARKS)} (torch: PyTorch's "
+                        "AlexNet of the same shapes and batch, where PyTorch is installed)")
     p.add_argument("--lmdb-patches", type=int, default=_FULL.lmdb_patches,
                    help=f"patches written by each LMDB writer (--quick: {QUICK.lmdb_patches})")
     p.add_argument("--batch", type=int, default=_FULL.batch,

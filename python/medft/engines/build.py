@@ -75,6 +75,9 @@ HEADER_PATCHES: tuple[tuple[str, str], ...] = (
     ),
 )
 
+#: the GPU build's packages: the same without OpenCV
+GPU_DEBIAN_PACKAGES = tuple(p for p in DEBIAN_PACKAGES if p != "libopencv-dev")
+
 TOOLS = ("caffe.bin", "convert_imageset.bin", "compute_image_mean.bin", "extract_features.bin",
          "upgrade_net_proto_binary.bin", "upgrade_net_proto_text.bin")
 
@@ -178,6 +181,14 @@ GPU_SOURCE_PATCHES: tuple[tuple[str, str, str, str], ...] = (
      """    bwd_data_algo_[i] = medft_bwd_data_algo(handle_[0], filter_desc_, top_descs_[i],
         conv_descs_[i], bottom_descs_[i], workspace_limit_bytes);""",
      "cuDNN 8 removed cudnnGetConvolutionBackwardDataAlgorithm"),
+    ("src/caffe/common.cpp", "prop.clockRate;",
+     "[device] { int v = 0; cudaDeviceGetAttribute(&v, cudaDevAttrClockRate, device); return v; }();",
+     "CUDA 13 removed cudaDeviceProp::clockRate (the attribute query remains)"),
+    ("src/caffe/common.cpp", "(prop.deviceOverlap ? ", "(prop.asyncEngineCount > 0 ? ",
+     "CUDA 13 removed cudaDeviceProp::deviceOverlap (asyncEngineCount replaces it)"),
+    ("src/caffe/common.cpp", "(prop.kernelExecTimeoutEnabled ? ",
+     "([device] { int v = 0; cudaDeviceGetAttribute(&v, cudaDevAttrKernelExecTimeout, device); return v; }() ? ",
+     "CUDA 13 removed cudaDeviceProp::kernelExecTimeoutEnabled (the attribute query remains)"),
     ("src/caffe/layers/proposal_layer.cu", "\nINSTANTIATE_LAYER_GPU_FUNCS(ProposalLayer);",
      """
 template <typename Dtype>
@@ -249,7 +260,9 @@ BLAS_LIB := /usr/lib/x86_64-linux-gnu/openblas-pthread
 PYTHON_INCLUDE := /usr/include/{py} {numpy_include}
 PYTHON_LIB := /usr/lib/x86_64-linux-gnu
 PYTHON_LIBRARIES := {boost_py} {py}
-INCLUDE_DIRS := $(PYTHON_INCLUDE) {cudnn_dir}/include /usr/local/include /usr/include/hdf5/serial
+# CUDA 13 keeps thrust/cub under include/cccl (nvcc finds them; g++ compiling Caffe's .cpp needs the path)
+INCLUDE_DIRS := $(PYTHON_INCLUDE) {cudnn_dir}/include {cuda_dir}/include/cccl /usr/local/include \
+    /usr/include/hdf5/serial
 LIBRARY_DIRS := $(PYTHON_LIB) {cudnn_dir}/lib /usr/local/lib /usr/lib /usr/lib/x86_64-linux-gnu/hdf5/serial
 LINKFLAGS += -Wl,-rpath,{cuda_dir}/lib -Wl,-rpath,{cudnn_dir}/lib
 BUILD_DIR := build
@@ -273,6 +286,8 @@ def build_key(gpu: bool = False) -> str:
     h.update(makefile_config("NUMPY").encode())
     if gpu:
         h.update(repr((CUDA_WHEELS, GPU_SOURCE_PATCHES, GPU_REMOVED_FILES)).encode())
+        if os.environ.get("MEDFT_CUDA_HOME"):  # an installed toolkit instead of the wheels
+            h.update(f"toolkit:{os.environ['MEDFT_CUDA_HOME']}:{os.environ.get('MEDFT_CUDNN_HOME', '/usr')}".encode())
         h.update(gpu_makefile_config("NUMPY", "CUDA", "CUDNN").encode())
     return h.hexdigest()[:12]
 
@@ -388,6 +403,20 @@ def toolkit_paths(root: Path | None = None) -> dict[str, Path]:
     return {"cuda": root / "nvidia" / "cu13", "cudnn": root / "nvidia" / "cudnn"}
 
 
+def system_toolkit() -> dict[str, Path] | None:
+    """An installed CUDA toolkit named by ``$MEDFT_CUDA_HOME`` (and cuDNN by ``$MEDFT_CUDNN_HOME``,
+    default ``/usr``), as in NVIDIA's CUDA images; None: use the PyPI wheels."""
+    home = os.environ.get("MEDFT_CUDA_HOME")
+    if not home:
+        return None
+    paths = {"cuda": Path(home), "cudnn": Path(os.environ.get("MEDFT_CUDNN_HOME", "/usr"))}
+    if not (paths["cuda"] / "bin" / "nvcc").is_file():
+        raise MedftError(f"MEDFT_CUDA_HOME={home}: no bin/nvcc there")
+    if not (paths["cudnn"] / "include" / "cudnn_version.h").exists():
+        raise MedftError(f"MEDFT_CUDNN_HOME={paths['cudnn']}: no include/cudnn_version.h there")
+    return paths
+
+
 def install_toolkit(python: str = sys.executable) -> dict[str, Path]:
     """pip-install :data:`CUDA_WHEELS` into :func:`toolkit_dir` (once) and return its folders.
 
@@ -448,7 +477,7 @@ def build(jobs: int | None = None, force: bool = False, install_deps: bool = Fal
     if sysconfig.get_config_var("LDVERSION") != "3.11":
         print(f"medft: warning: building with Python {sys.version.split()[0]}; "
               "pycaffe links Debian's libpython3.11", file=sys.stderr)
-    missing = missing_debian_packages()
+    missing = missing_debian_packages(GPU_DEBIAN_PACKAGES if gpu else DEBIAN_PACKAGES)
     if missing:
         if install_deps:
             install_debian_packages(missing)
@@ -456,7 +485,7 @@ def build(jobs: int | None = None, force: bool = False, install_deps: bool = Fal
             raise MedftError("Caffe needs these Debian packages, which are not installed:\n  "
                              + " ".join(missing) + "\nRun `make setup` (as root) or: apt-get install "
                              + " ".join(missing))
-    toolkit = install_toolkit() if gpu else None
+    toolkit = (system_toolkit() or install_toolkit()) if gpu else None
     jobs = jobs or os.cpu_count() or 1
     target.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="medft-caffe-build-", dir=target.parent))
@@ -493,7 +522,8 @@ def build(jobs: int | None = None, force: bool = False, install_deps: bool = Fal
             raise MedftError(f"Caffe build failed (log {kept}):\n{tail}")
         extra = {}
         if gpu:
-            extra = {"mode": "GPU", "cuda_wheels": list(CUDA_WHEELS), "cuda_toolkit": str(toolkit_dir()),
+            extra = {"mode": "GPU", "cuda_wheels": None if system_toolkit() else list(CUDA_WHEELS),
+                     "cuda_toolkit": str(toolkit["cuda"]),
                      "cudnn": cudnn_version(toolkit["cudnn"]), "cuda_archs": [f"sm_{a}" for a in CUDA_ARCHS],
                      "cuda_ptx": f"compute_{CUDA_PTX}", "nvcc_std": CUDA_CXX_STD, "opencv": False,
                      "patches": [reason for *_, reason in GPU_SOURCE_PATCHES]

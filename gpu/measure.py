@@ -1,0 +1,205 @@
+"""Measure medft on a GPU: the GPU tests, ``medft bench --gpu``, PyTorch's AlexNet, and one polyp cell.
+
+Run by ``gpu/measure.sh`` (one command on the GPU machine); every result goes under ``--out``:
+
+* ``facts.json``: card, driver, CUDA and cuDNN versions (``medft doctor``), the command line;
+* ``gpu-tests.log`` / ``gpu-tests.xml``: ``pytest tests/test_gpu.py``;
+* ``bench/``: ``medft bench --gpu N`` (train through the driver beside ``caffe train``, ``caffe time``,
+  PyTorch's AlexNet of the same shapes and batch);
+* ``cell/``: one polyp cell end to end (synth, prep of >= 20,000 training patches, train, predict,
+  score) with its logs;
+* ``summary.json`` and ``summary.md``: the numbers the README quotes and the goals they are held to.
+
+Each step is timed and may fail on its own; the summary says which did.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def step(name: str, argv: list[str], out: Path, timeout: int, record: dict) -> bool:
+    """Run ``argv`` with its output in ``out/<name>.log``; record rc and seconds; True if it passed."""
+    log = out / f"{name}.log"
+    print(f"== {name}: {shlex.join(argv)}", flush=True)
+    t0 = time.time()
+    with open(log, "w") as f:
+        f.write(f"$ {shlex.join(argv)}\n")
+        f.flush()
+        try:
+            rc = subprocess.run(argv, stdout=f, stderr=subprocess.STDOUT, timeout=timeout, cwd=ROOT).returncode
+        except subprocess.TimeoutExpired:
+            rc = 124
+    record[name] = {"rc": rc, "seconds": round(time.time() - t0, 1), "log": log.name, "command": shlex.join(argv)}
+    print(f"   rc {rc} in {record[name]['seconds']} s", flush=True)
+    return rc == 0
+
+
+def medft(*args: str) -> list[str]:
+    return [sys.executable, "-m", "medft", *args]
+
+
+def has(module: str) -> bool:
+    r = subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True)
+    return r.returncode == 0
+
+
+def summarise(out: Path, gpu: int, steps: dict, facts: dict) -> dict:
+    """The numbers of the issue's goals from what the steps wrote."""
+    s: dict = {"card": facts.get("gpu", {}).get("name"), "facts": facts, "steps": steps}
+    bench_json = out / "bench" / "bench.json"
+    if bench_json.is_file():
+        b = json.loads(bench_json.read_text())["results"]
+        for key, r in b.items():
+            if key.startswith("train:") and "error" not in r:
+                s.setdefault("train", {})[r["config"]] = {
+                    "driver_images_per_s": r["medft_images_per_s"], "caffe_train_images_per_s": r["caffe_train_images_per_s"],
+                    "engine": r.get("engine"), "batch": r["batch"]}
+            if key.startswith("time:") and "error" not in r:
+                t = r["caffe_time_ms_per_batch"]
+                s.setdefault("caffe_time", {})[r["config"]] = {
+                    "forward_backward_images_per_s": 1000 * r["batch"] / t["forward_backward_ms"],
+                    "forward_images_per_s": 1000 * r["batch"] / t["forward_ms"], "batch": r["batch"]}
+            if key == "torch" and "error" not in r:
+                s["torch"] = {k: r[k] for k in ("torch", "train_images_per_s", "forward_images_per_s", "batch")}
+    goals = {}
+    for cfg, t in s.get("train", {}).items():
+        ct = s.get("caffe_time", {}).get(cfg)
+        if ct:
+            goals[f"driver within 5% of caffe time forward-backward ({cfg})"] = (
+                t["driver_images_per_s"] >= 0.95 * ct["forward_backward_images_per_s"])
+    if "torch" in s and "scratch" in s.get("train", {}):
+        goals["at least half of PyTorch fp32 training (scratch)"] = (
+            s["train"]["scratch"]["driver_images_per_s"] >= 0.5 * s["torch"]["train_images_per_s"])
+    cell_log = out / "cell" / "runs" / "polyp" / "ft-conv1" / "log.csv"
+    if cell_log.is_file():
+        import csv
+
+        rows = list(csv.DictReader(open(cell_log)))
+        run = json.loads((cell_log.parent / "run.json").read_text()) if (cell_log.parent / "run.json").is_file() else {}
+        n_train = run.get("data", {}).get("n_train")
+        rates = [float(r["images_per_s"]) for r in rows]
+        s["cell"] = {"epochs": len(rows), "n_train": n_train, "images_per_s": rates,
+                     "epoch_seconds": [float(r["seconds"]) for r in rows],
+                     "best_val_auc": run.get("best", {}).get("val_auc")}
+        if rates:
+            s["cell"]["seconds_per_100000_patch_epoch"] = 100_000 / max(rates)
+            goals["a 100,000-patch epoch in under a minute"] = 100_000 / max(rates) < 60
+    s["goals"] = goals
+    return s
+
+
+def markdown(s: dict) -> str:
+    f = s["facts"]
+    g = f.get("gpu", {})
+    lines = ["# medft on a GPU", "",
+             f"Card: {g.get('name')} (compute capability {g.get('compute_capability')}, {g.get('memory_gib')} GiB); "
+             f"driver CUDA {g.get('cuda_driver')}, runtime {g.get('cuda_runtime')}, cuDNN {g.get('cudnn')}; "
+             f"host {f.get('platform')}, Python {f.get('python')}.", "",
+             f"Command: `{f.get('command')}`", "", "| step | rc | seconds |", "|---|--:|--:|"]
+    lines += [f"| {k} | {v['rc']} | {v['seconds']} |" for k, v in s["steps"].items()]
+    lines += ["", "| measurement | images/s |", "|---|--:|"]
+    for cfg, t in s.get("train", {}).items():
+        lines.append(f"| training through the driver ({t['engine']} engine), {cfg}, batch {t['batch']} | "
+                     f"{t['driver_images_per_s']:,.0f} |")
+        lines.append(f"| caffe train, {cfg}, batch {t['batch']} | {t['caffe_train_images_per_s']:,.0f} |")
+    for cfg, t in s.get("caffe_time", {}).items():
+        lines.append(f"| caffe time forward-backward, {cfg}, batch {t['batch']} | {t['forward_backward_images_per_s']:,.0f} |")
+        lines.append(f"| caffe time forward, {cfg}, batch {t['batch']} | {t['forward_images_per_s']:,.0f} |")
+    if "torch" in s:
+        t = s["torch"]
+        lines.append(f"| PyTorch {t['torch']} AlexNet training (fp32), batch {t['batch']} | {t['train_images_per_s']:,.0f} |")
+        lines.append(f"| PyTorch {t['torch']} AlexNet forward (fp32), batch {t['batch']} | {t['forward_images_per_s']:,.0f} |")
+    if "cell" in s:
+        c = s["cell"]
+        lines += ["", f"Polyp ft-conv1 cell: {c['n_train']} training patches, {c['epochs']} epochs, "
+                      f"best validation AUC {c['best_val_auc']}, epoch seconds {c['epoch_seconds']}."]
+    lines += ["", "| goal | met |", "|---|---|"] + [f"| {k} | {'yes' if v else 'NO'} |" for k, v in s["goals"].items()]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--out", default="gpu/out", help="folder for every result (default gpu/out)")
+    ap.add_argument("--gpu", type=int, default=0, help="the GPU (default 0)")
+    ap.add_argument("--batch", type=int, default=256, help="AlexNet batch of the timings (BVLC: 256)")
+    ap.add_argument("--train-patches", type=int, default=25_000, help="training patches of the polyp cell")
+    ap.add_argument("--epochs", type=int, default=3, help="epochs of the polyp cell")
+    ap.add_argument("--skip", default="", help="comma-separated steps to skip: tests, bench, cell")
+    args = ap.parse_args(argv)
+    out = Path(args.out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    skip = {s.strip() for s in args.skip.split(",") if s.strip()}
+    steps: dict = {}
+    sys.path.insert(0, str(ROOT / "python"))
+    from medft.engines.doctor import report
+
+    facts = {"command": shlex.join([sys.executable, *sys.argv]), "platform": platform.platform(),
+             "python": platform.python_version(), "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+             **report(args.gpu)}
+    facts["gpu"] = facts.pop("gpu")
+    smi = subprocess.run(["nvidia-smi"], capture_output=True, text=True) if has_smi() else None
+    (out / "nvidia-smi.txt").write_text(smi.stdout if smi else "nvidia-smi not found\n")
+    (out / "facts.json").write_text(json.dumps(facts, indent=2) + "\n")
+    print(json.dumps(facts["gpu"], indent=2), flush=True)
+    pycaffe = subprocess.run([sys.executable, "-c", "from medft.engines.env import import_caffe; "
+                              "import_caffe(gpu=True)"], capture_output=True, cwd=ROOT).returncode == 0
+    engine = "pycaffe" if pycaffe else "cli"
+    if "tests" not in skip:
+        step("gpu-tests", [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", "tests/test_gpu.py",
+                           f"--junitxml={out / 'gpu-tests.xml'}"], out, 420, steps)
+    if "bench" not in skip:
+        only = "train,time,torch" if has("torch") else "train,time"
+        step("bench", medft("bench", "--gpu", str(args.gpu), "--engine", engine, "--only", only, "--batch",
+                            str(args.batch), "--configs", "scratch,ft-fc8", "--train-iters", "12", "--time-iters", "10",
+                            "--out", str(out / "bench")), out, 600, steps)
+    if "cell" not in skip:
+        cell = out / "cell"
+        raw, data, runs = cell / "raw", cell / "data", cell / "runs"
+        cell.mkdir(exist_ok=True)
+        ok = step("cell-synth", medft("synth", "polyp", "--out", str(raw), "--cases", "16", "--per-case", "20"),
+                  out, 300, steps)
+        ok = ok and step("cell-prep", medft("prep", "polyp", "--input", str(raw / "polyp"), "--out", str(data),
+                                            "--max-patches", str(args.train_patches), "--max-test-patches", "10000",
+                                            "--no-progress"), out, 900, steps)
+        ok = ok and step("cell-pretrain", medft("pretrain", "--gpu", str(args.gpu), "--engine", engine,
+                                                "--out", str(cell / "standin.caffemodel")), out, 300, steps)
+        ok = ok and step("cell-train", medft("train", "polyp", "ft-conv1", "--data", str(data), "--runs", str(runs),
+                                             "--weights", str(cell / "standin.caffemodel"), "--gpu", str(args.gpu),
+                                             "--engine", engine, "--max-epochs", str(args.epochs)), out, 900, steps)
+        ok = ok and step("cell-predict", medft("predict", "polyp", "ft-conv1", "--data", str(data), "--runs",
+                                               str(runs), "--gpu", str(args.gpu), "--engine", engine), out, 600, steps)
+        ok and step("cell-score", medft("score", "polyp", "--runs", str(runs / "polyp"), "--data", str(data / "polyp"),
+                                        "--out", str(runs / "polyp" / "scores"), "--force"), out, 300, steps)
+        for big in (data, raw):  # gigabytes of patches: only the logs and results come back
+            subprocess.run(["rm", "-rf", str(big)])
+        for snap in runs.glob("polyp/*/snapshots"):
+            subprocess.run(["rm", "-rf", str(snap)])
+        for model in [*runs.glob("polyp/*/*.caffemodel"), cell / "standin.caffemodel"]:
+            model.unlink(missing_ok=True)
+    summary = summarise(out, args.gpu, steps, facts)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    (out / "summary.md").write_text(markdown(summary))
+    print(markdown(summary), flush=True)
+    return 0 if all(v["rc"] == 0 for v in steps.values()) else 1
+
+
+def has_smi() -> bool:
+    from shutil import which
+
+    return which("nvidia-smi") is not None
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    sys.exit(main())

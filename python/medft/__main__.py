@@ -1,0 +1,7 @@
+"""``python -m medft``: the same command line as ``medft``."""
+
+import sys
+
+from medft.cli import main
+
+sys.exit(main())
