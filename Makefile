@@ -84,7 +84,7 @@ schema:  ## regenerate the Python module of our Caffe-schema subset
 
 ## --- checks -------------------------------------------------------------------------------------
 lint: venv
-	$(VENV)/bin/ruff check python tests data_prep eval
+	$(VENV)/bin/ruff check python tests data_prep eval gpu
 
 test: setup lint
 	$(PY) -m pytest -q tests

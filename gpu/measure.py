@@ -63,8 +63,8 @@ def summarise(out: Path, gpu: int, steps: dict, facts: dict) -> dict:
         for key, r in b.items():
             if key.startswith("train:") and "error" not in r:
                 s.setdefault("train", {})[r["config"]] = {
-                    "driver_images_per_s": r["medft_images_per_s"], "caffe_train_images_per_s": r["caffe_train_images_per_s"],
-                    "engine": r.get("engine"), "batch": r["batch"]}
+                    "driver_images_per_s": r["medft_images_per_s"], "engine": r.get("engine"), "batch": r["batch"],
+                    "caffe_train_images_per_s": r["caffe_train_images_per_s"]}
             if key.startswith("time:") and "error" not in r:
                 t = r["caffe_time_ms_per_batch"]
                 s.setdefault("caffe_time", {})[r["config"]] = {
@@ -114,12 +114,14 @@ def markdown(s: dict) -> str:
                      f"{t['driver_images_per_s']:,.0f} |")
         lines.append(f"| caffe train, {cfg}, batch {t['batch']} | {t['caffe_train_images_per_s']:,.0f} |")
     for cfg, t in s.get("caffe_time", {}).items():
-        lines.append(f"| caffe time forward-backward, {cfg}, batch {t['batch']} | {t['forward_backward_images_per_s']:,.0f} |")
-        lines.append(f"| caffe time forward, {cfg}, batch {t['batch']} | {t['forward_images_per_s']:,.0f} |")
+        b = t["batch"]
+        lines.append(f"| caffe time forward-backward, {cfg}, batch {b} | {t['forward_backward_images_per_s']:,.0f} |")
+        lines.append(f"| caffe time forward, {cfg}, batch {b} | {t['forward_images_per_s']:,.0f} |")
     if "torch" in s:
         t = s["torch"]
-        lines.append(f"| PyTorch {t['torch']} AlexNet training (fp32), batch {t['batch']} | {t['train_images_per_s']:,.0f} |")
-        lines.append(f"| PyTorch {t['torch']} AlexNet forward (fp32), batch {t['batch']} | {t['forward_images_per_s']:,.0f} |")
+        name = f"PyTorch {t['torch']} AlexNet"
+        lines.append(f"| {name} training (fp32), batch {t['batch']} | {t['train_images_per_s']:,.0f} |")
+        lines.append(f"| {name} forward (fp32), batch {t['batch']} | {t['forward_images_per_s']:,.0f} |")
     if "cell" in s:
         c = s["cell"]
         lines += ["", f"Polyp ft-conv1 cell: {c['n_train']} training patches, {c['epochs']} epochs, "
