@@ -10,7 +10,7 @@ import pytest
 from medft.engines import make_engine
 from medft.engines.cli import CliEngine, DockerRunner
 from medft.errors import MedftError
-from medft.schema import net_weights, read_net
+from medft.schema import net_weights, pb, read_net, read_prototxt
 from medft.train import run_dir, train
 
 from tests.test_train import _opts, dataset  # noqa: F401  (fixture)
@@ -43,21 +43,31 @@ def test_docker_command_line(tmp_path):
 
 @pytest.mark.caffe
 def test_cli_engine_trains_the_same_weights_as_pycaffe(dataset, tmp_path, caffe):  # noqa: F811
+    """Four epochs with dropout on (AlexNet's 0.5) and validation after each: the newest snapshots
+    of in-process pycaffe and of one `caffe train` process are the same weights (float rounding).
+    Validation must draw nothing from Caffe's random stream, or dropout masks would diverge."""
     runs = {}
     for engine in ("pycaffe", "cli"):
         runs[engine] = tmp_path / engine
-        record = train(_opts(dataset, runs[engine], max_epochs=2, engine=engine), log=lambda *_: None)
+        record = train(_opts(dataset, runs[engine], max_epochs=4, patience=10, engine=engine), log=lambda *_: None)
         assert record["status"] == "done"
+    tv = read_prototxt(run_dir(runs["cli"], "polyp", "scratch") / "train_val.prototxt", pb.NetParameter())
+    assert [la.dropout_param.dropout_ratio for la in tv.layer if la.type == "Dropout"] == [0.5, 0.5]
     logs = {}
     for engine, root in runs.items():
         with open(run_dir(root, "polyp", "scratch") / "log.csv") as f:
             logs[engine] = list(csv.DictReader(f))
-    assert [r["iteration"] for r in logs["cli"]] == [r["iteration"] for r in logs["pycaffe"]] == ["2", "4"]
+    assert [r["iteration"] for r in logs["cli"]] == [r["iteration"] for r in logs["pycaffe"]] == ["2", "4", "6", "8"]
     for a, b in zip(logs["cli"], logs["pycaffe"]):
         assert float(a["val_auc"]) == pytest.approx(float(b["val_auc"]), abs=1e-6)
-    best = {e: read_net(run_dir(r, "polyp", "scratch") / "best.caffemodel") for e, r in runs.items()}
-    wa, wb = net_weights(best["cli"]), net_weights(best["pycaffe"])
+        assert float(a["loss"]) == pytest.approx(float(b["loss"]), rel=1e-5), "per-epoch training loss"
+    newest = {e: read_net(run_dir(r, "polyp", "scratch") / "snapshots" / "scratch_iter_8.caffemodel")
+              for e, r in runs.items()}
+    wa, wb = net_weights(newest["cli"]), net_weights(newest["pycaffe"])
     assert set(wa) == set(wb)
+    start = 0
     for name in wa:
         for x, y in zip(wa[name], wb[name]):
             np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-7, err_msg=name)
+            start += 1
+    assert start == 16  # 8 learnable layers x (weights, bias)

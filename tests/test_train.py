@@ -83,7 +83,8 @@ def test_train_selects_best_and_predicts(dataset, tmp_path, caffe):
         log = list(csv.DictReader(f))
     assert [int(r["epoch"]) for r in log] == [1, 2, 3]
     assert [int(r["iteration"]) for r in log] == [2, 4, 6]  # 8 patches / batch 4 = 2 per epoch
-    assert float(log[1]["lr"]) == pytest.approx(0.001 * 0.95**2)  # iteration 4 = two epochs done
+    # the rate each epoch trained with: epoch 1 at base_lr, epoch 2 after one step of gamma
+    assert [float(r["lr"]) for r in log] == pytest.approx([0.001, 0.001 * 0.95, 0.001 * 0.95**2])
     best = max(log, key=lambda r: float(r["val_auc"]))
     assert record["best"]["epoch"] == int(best["epoch"]) and record["status"] == "done"
     # best.caffemodel is the snapshot of the best epoch: its validation AUC is the logged one.

@@ -297,7 +297,7 @@ def _train_loop(opts: TrainOptions, engine: Engine, ds: Dataset, out: Path, solv
         auc = validation_auc(probs, labels)
         row = {"epoch": epoch, "iteration": stats.iteration,
                "loss": f"{float(np.mean(stats.losses)) if stats.losses else float('nan'):.6f}",
-               "lr": f"{step_lr(stats.iteration, stepsize):.8g}", "val_auc": f"{auc:.6f}",
+               "lr": f"{step_lr(stats.iteration - epoch_iters, stepsize):.8g}", "val_auc": f"{auc:.6f}",
                "images_per_s": f"{stats.images_per_s:.2f}", "seconds": f"{time.time() - t0:.2f}"}
         if best is None or auc > float(best["val_auc"]):
             best = row

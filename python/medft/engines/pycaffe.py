@@ -116,11 +116,34 @@ class PycaffeEngine:
             if self.solver is None:
                 raise MedftError("no weights to predict with: give a caffemodel or start training first")
             if self._deploy is None or self._deploy_path != deploy:
-                self._deploy = caffe.Net(str(deploy), caffe.TEST)
+                self._deploy = self._net_without_fillers(deploy)
                 self._deploy.share_with(self.solver.net)
                 self._deploy_path = deploy
             net = self._deploy
         return Predictor(net_forward(net), mean_bgr, batch, _input_shape(net))
+
+    def _net_without_fillers(self, deploy: Path):
+        """A TEST net of ``deploy`` whose fillers draw nothing from Caffe's random stream.
+
+        Gaussian fillers would advance the stream that Dropout uses, so training would diverge from
+        ``caffe train`` with the same solver after the first validation; the weights are shared from
+        the solver's net anyway.
+        """
+        import tempfile
+
+        from medft.schema import pb, read_prototxt, write_text_atomic
+        from medft.util.prototxt import to_text
+
+        net = read_prototxt(deploy, pb.NetParameter())
+        for layer in net.layer:
+            for field in ("convolution_param", "inner_product_param"):
+                if layer.HasField(field):
+                    getattr(layer, field).ClearField("weight_filler")
+                    getattr(layer, field).ClearField("bias_filler")
+        with tempfile.TemporaryDirectory(prefix=".medft-deploy-", dir=Path(deploy).parent) as d:
+            path = Path(d) / "deploy_shared.prototxt"
+            write_text_atomic(path, to_text(net))
+            return self.caffe.Net(str(path), self.caffe.TEST)
 
     def predict_lmdb(self, lmdb_path: Path, mean_bgr: tuple[float, ...], batch: int,
                      caffemodel: Path | None = None, deploy: Path | None = None) -> tuple[np.ndarray, np.ndarray]:
