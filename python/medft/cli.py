@@ -72,8 +72,16 @@ def _not_yet(stage: str, issue: str) -> int:
     return 3
 
 
+def _terminate(signum, frame) -> None:
+    """SIGTERM (a scheduler, `kill`) unwinds like Ctrl-C, so every ``finally`` closes its engine."""
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    import signal
+
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         return int(args._run(args) or 0)
     except MedftError as e:

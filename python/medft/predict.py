@@ -73,6 +73,11 @@ def predict_run(app: str, variant: str, data: str | Path, runs: str | Path = "ru
         return target
     data = Path(data)
     mean = tuple(json.loads(record.read_text())["data"]["mean_bgr"])
+    from medft.train import check_best
+    from medft.weights import check_covers
+
+    check_best(out)
+    check_covers(best, deploy)
     own = engine is None
     engine = engine or make_engine(engine_name, gpu)
     if not own:

@@ -28,7 +28,7 @@ import re
 import shutil
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +44,8 @@ from medft.errors import MedftError
 from medft.provenance import git_commit
 from medft.schedule import BASE_LR, GAMMA, get_config, variant_name
 from medft.schema import write_text_atomic
-from medft.solver import MAX_EPOCHS, RANDOM_SEED, SolverOptions, solver
+from medft.solver import MAX_EPOCHS, RANDOM_SEED, SolverOptions, iters_per_epoch, solver
+from medft.util.lock import folder_lock
 
 PATIENCE = 5  # epochs without a better validation AUC before stopping (the paper gives none)
 LOG_COLUMNS = ("epoch", "iteration", "loss", "lr", "val_auc", "images_per_s", "seconds")
@@ -69,11 +70,20 @@ class TrainOptions:
     patience: int = PATIENCE
     seed: int = RANDOM_SEED
     force: bool = False
-    extra: dict = field(default_factory=dict)
 
     @property
     def variant(self) -> str:
         return variant_name(self.config, self.init)
+
+    def check(self) -> None:
+        """Refuse values Caffe would abort on, or that would train nothing, before anything is written."""
+        for name in ("train_batch", "test_batch", "max_epochs", "patience"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise MedftError(f"--{name.replace('_', '-').replace('train-', '')} must be a whole number "
+                                 f">= 1, got {value!r}")
+        if not isinstance(self.seed, int) or self.seed < 0:
+            raise MedftError(f"--seed must be a whole number >= 0, got {self.seed!r}")
 
 
 def run_dir(runs: str | Path, app: str, variant: str, fraction: str = "1") -> Path:
@@ -239,25 +249,109 @@ def train(opts: TrainOptions, engine: Engine | None = None, log=print) -> dict:
     """Train (or resume, or skip when done) one run; return its run.json record."""
     get_app(opts.app)
     get_config(opts.config)
+    opts.check()
     out = run_dir(opts.runs, opts.app, opts.variant, opts.fraction)
-    record_path = out / "run.json"
-    if record_path.is_file() and not opts.force:
-        record = json.loads(record_path.read_text())
-        if record.get("status") == "done":
-            log(f"medft train: {out} is done (best val AUC {record['best']['val_auc']:.4f}); --force redoes it")
-            return record
-    if opts.force and out.exists():
-        shutil.rmtree(out)
     weights = _check_weights(opts)
     ds = read_dataset(opts.data)
     check_labels(ds, get_app(opts.app).num_classes)
-    out.mkdir(parents=True, exist_ok=True)
-    solver_path, stepsize = write_run_files(opts, ds, out)
-    engine = engine or make_engine(opts.engine, opts.gpu)
+    with folder_lock(out, "train"):
+        record = read_record(out)
+        if record.get("status") == "done" and not opts.force:
+            check_best(out)
+            log(f"medft train: {out} is done (best val AUC {record['best']['val_auc']:.4f}); --force redoes it")
+            return record
+        if opts.force:
+            _clear_run(out)
+        elif record.get("status") == "running":
+            check_resumable(record, ds, opts, out)
+        solver_path, stepsize = write_run_files(opts, ds, out)
+        write_text_atomic(out / "run.json", json.dumps(_start_record(opts, ds, stepsize), indent=2) + "\n")
+        engine = engine or make_engine(opts.engine, opts.gpu)
+        try:
+            return _train_loop(opts, engine, ds, out, solver_path, stepsize, weights, log)
+        finally:
+            engine.close()
+
+
+#: what must match for a run to resume: a different data set, batch or epoch length would mix two runs
+RESUME_KEYS = ("fingerprint", "n_train", "n_val", "train_batch", "stepsize")
+
+
+def _start_record(opts: TrainOptions, ds: Dataset, stepsize: int) -> dict:
+    """run.json while training: enough to refuse resuming a different run in the same folder."""
+    return {"status": "running", "app": opts.app, "config": opts.config, "variant": opts.variant,
+            "resume": {"fingerprint": ds.fingerprint, "n_train": ds.n_train, "n_val": ds.n_val,
+                       "train_batch": min(opts.train_batch, ds.n_train), "stepsize": stepsize},
+            "options": {k: v for k, v in asdict(opts).items() if k != "force"}}
+
+
+def read_record(out: Path) -> dict:
+    """run.json of a run folder ({} if there is none); a file that is not JSON is named."""
+    path = out / "run.json"
+    if not path.is_file():
+        return {}
     try:
-        return _train_loop(opts, engine, ds, out, solver_path, stepsize, weights, log)
-    finally:
-        engine.close()
+        record = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise MedftError(f"{path}: not a medft run record ({e}); --force starts the run over") from None
+    if not isinstance(record, dict):
+        raise MedftError(f"{path}: not a medft run record; --force starts the run over")
+    return record
+
+
+def check_resumable(record: dict, ds: Dataset, opts: TrainOptions, out: Path) -> None:
+    """Refuse to resume an interrupted run whose data set, batch or epoch length differ from now."""
+    iters = iters_per_epoch(ds.n_train, min(opts.train_batch, ds.n_train))
+    now = {"fingerprint": ds.fingerprint, "n_train": ds.n_train, "n_val": ds.n_val,
+           "train_batch": min(opts.train_batch, ds.n_train), "stepsize": iters}
+    was = record.get("resume", {})
+    diff = [f"{k} {was.get(k)!r} -> {now[k]!r}" for k in RESUME_KEYS if k in was and was[k] != now[k]]
+    if diff:
+        raise MedftError(f"{out} holds an interrupted run of other data or settings ({'; '.join(diff)}); "
+                         "--force starts it over")
+
+
+def _clear_run(out: Path) -> None:
+    """Remove what medft train wrote in ``out`` (nothing else), keeping the folder and its lock."""
+    for name in ("snapshots",):
+        shutil.rmtree(out / name, ignore_errors=True)
+    for name in ("log.csv", "run.json", "best.caffemodel", BEST_RECORD, "weights.json", "train_val.prototxt",
+                 "deploy.prototxt", "solver.prototxt", "solver_cli.prototxt", "caffe_train.log",
+                 "predictions.csv", "test_probs.npy", "test_patches.csv"):
+        (out / name).unlink(missing_ok=True)
+    shutil.rmtree(out / "cimt_maps", ignore_errors=True)
+
+
+BEST_RECORD = "best.json"
+
+
+def record_best(out: Path, model: Path, row: dict) -> None:
+    """Copy the epoch's snapshot to best.caffemodel (flushed), then best.json with its SHA-1: both
+    before the log names the epoch, so a kill in between never leaves a log that lies."""
+    from medft.weights import sha1_of
+
+    _copy_durably(model, out / "best.caffemodel")
+    write_text_atomic(out / BEST_RECORD, json.dumps({"epoch": int(row["epoch"]), "iteration": int(row["iteration"]),
+                                                     "val_auc": float(row["val_auc"]),
+                                                     "sha1": sha1_of(out / "best.caffemodel")}, indent=2) + "\n")
+
+
+def check_best(out: Path) -> None:
+    """best.caffemodel must be the snapshot that log.csv selects (best.json's SHA-1); refuse otherwise."""
+    from medft.weights import sha1_of
+
+    best, meta_path = out / "best.caffemodel", out / BEST_RECORD
+    rows = read_log(out / "log.csv")
+    if not rows:
+        raise MedftError(f"{out}: no log.csv rows: the run never finished an epoch; --force starts it over")
+    want = max(rows, key=lambda r: float(r["val_auc"]))
+    if not best.is_file() or not meta_path.is_file():
+        raise MedftError(f"{best}: missing although log.csv selects epoch {want['epoch']}; "
+                         "`medft train --force` retrains the run")
+    meta = json.loads(meta_path.read_text())
+    if int(meta.get("epoch", -1)) != int(want["epoch"]) or meta.get("sha1") != sha1_of(best):
+        raise MedftError(f"{best}: not the weights of epoch {want['epoch']} that log.csv selects (stale or "
+                         "damaged); `medft train --force` retrains the run")
 
 
 def _train_loop(opts: TrainOptions, engine: Engine, ds: Dataset, out: Path, solver_path: Path, stepsize: int,
@@ -283,6 +377,8 @@ def _train_loop(opts: TrainOptions, engine: Engine, ds: Dataset, out: Path, solv
     epoch_iters = stepsize
     epoch = it // epoch_iters
     best = max(rows, key=lambda r: float(r["val_auc"]), default=None)
+    if best is not None:
+        check_best(out)  # the selected weights survived the interruption
     since_best = 0 if best is None else epoch - int(best["epoch"])
     deploy = out / "deploy.prototxt"
     log(f"medft train: {opts.app}/{opts.variant} ({cfg.paper_name}), {ds.n_train} train / {ds.n_val} val "
@@ -302,7 +398,7 @@ def _train_loop(opts: TrainOptions, engine: Engine, ds: Dataset, out: Path, solv
         if best is None or auc > float(best["val_auc"]):
             best = row
             since_best = 0
-            _copy_durably(model, out / "best.caffemodel")  # before the log names it the best
+            record_best(out, model, row)
         else:
             since_best += 1
         rows.append(row)

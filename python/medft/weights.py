@@ -258,6 +258,29 @@ def layer_shapes(caffemodel: str | Path) -> dict[str, list[tuple[int, ...]]]:
             for name, blobs in _file_layers(Path(caffemodel)).items() if blobs}
 
 
+def check_covers(caffemodel: str | Path, net_path: str | Path) -> None:
+    """Refuse weights that do not give every learnable layer of the net its parameters, with the
+    right shapes: an empty file, a truncated one or another application's would otherwise predict
+    from the net's random fillers without a word."""
+    from medft.alexnet import INPUT_SIZE
+    from medft.schema import pb, read_prototxt
+    from medft.shapes import net_shapes
+
+    caffemodel = Path(caffemodel)
+    try:
+        have = layer_shapes(caffemodel)
+    except Exception as e:  # noqa: BLE001 - any parse failure means the file is not usable weights
+        raise MedftError(f"{caffemodel}: not a readable caffemodel ({type(e).__name__}: {e})") from None
+    _, want = net_shapes(read_prototxt(net_path, pb.NetParameter()), (1, 3, INPUT_SIZE, INPUT_SIZE))
+    for name, shapes in want.items():
+        if name not in have:
+            raise MedftError(f"{caffemodel}: no weights for layer {name} of {Path(net_path).name}: "
+                             "not this net's trained model")
+        got = [tuple(a) for a in have[name]]
+        if got != [tuple(b) for b in shapes]:
+            raise MedftError(f"{caffemodel}: layer {name} has shapes {got}, the net needs {shapes}")
+
+
 # --- copying ------------------------------------------------------------------------------------
 
 @dataclass

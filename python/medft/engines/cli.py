@@ -55,9 +55,20 @@ def _stop_children() -> None:
         _stop(proc, timeout=5)
 
 
+def _die_with_parent() -> None:
+    """In the child, before exec: SIGTERM when the driver dies, even by SIGKILL (Linux prctl)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def spawn(argv: list[str], env: dict[str, str], **kwargs) -> subprocess.Popen:
-    """Start a Caffe tool in its own process group, remembered until it is stopped or exits."""
-    proc = subprocess.Popen(argv, env=env, start_new_session=True, **kwargs)
+    """Start a Caffe tool in its own process group, remembered until it is stopped or exits; it is
+    terminated if this process dies first."""
+    proc = subprocess.Popen(argv, env=env, start_new_session=True, preexec_fn=_die_with_parent, **kwargs)
     _CHILDREN.add(proc)
     return proc
 

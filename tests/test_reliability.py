@@ -1,0 +1,142 @@
+"""Faults that must end in a clear refusal, never in a silent wrong result: stale or missing best
+models, foreign weights, concurrent runs in one folder, resuming other data, children that outlive
+the driver, and options that train nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from medft.errors import MedftError
+from medft.predict import predict_run
+from medft.train import run_dir, train
+
+from tests.test_train import _opts, dataset  # noqa: F401  (fixture)
+
+pytestmark = pytest.mark.caffe
+
+
+@pytest.fixture(scope="module")
+def done_run(dataset, tmp_path_factory):  # noqa: F811
+    runs = tmp_path_factory.mktemp("runs")
+    train(_opts(dataset, runs, max_epochs=2), log=lambda *_: None)
+    return runs
+
+
+def _copy_run(runs: Path, tmp_path: Path) -> Path:
+    dst = tmp_path / "runs"
+    shutil.copytree(runs, dst)
+    return dst
+
+
+def test_missing_best_model_is_refused_not_reported_done(done_run, dataset, tmp_path):  # noqa: F811
+    runs = _copy_run(done_run, tmp_path)
+    (run_dir(runs, "polyp", "scratch") / "best.caffemodel").unlink()
+    with pytest.raises(MedftError, match="best.caffemodel: missing"):
+        train(_opts(dataset, runs, max_epochs=2), log=lambda *_: None)
+    with pytest.raises(MedftError, match="missing"):
+        predict_run("polyp", "scratch", dataset, runs=runs, log=lambda *_: None)
+
+
+def test_stale_best_model_is_refused(done_run, dataset, tmp_path):  # noqa: F811
+    runs = _copy_run(done_run, tmp_path)
+    out = run_dir(runs, "polyp", "scratch")
+    newest = sorted((out / "snapshots").glob("*.caffemodel"))[-1]
+    best = json.loads((out / "best.json").read_text())
+    other = [p for p in (out / "snapshots").glob("*.caffemodel") if f"_iter_{best['iteration']}." not in p.name]
+    shutil.copyfile(other[0] if other else newest, out / "best.caffemodel")
+    if not other:  # the newest snapshot is the best one: damage the copy instead
+        with open(out / "best.caffemodel", "ab") as f:
+            f.write(b"\0")
+    with pytest.raises(MedftError, match="not the weights of epoch"):
+        predict_run("polyp", "scratch", dataset, runs=runs, log=lambda *_: None)
+
+
+@pytest.mark.parametrize("kind", ["empty", "other-app"])
+def test_predict_refuses_weights_that_do_not_fit_the_net(done_run, dataset, tmp_path, kind, caffe):  # noqa: F811
+    runs = _copy_run(done_run, tmp_path)
+    out = run_dir(runs, "polyp", "scratch")
+    if kind == "empty":
+        (out / "best.caffemodel").write_bytes(b"")
+    else:  # a cimt net (3 classes): fc8 has the wrong shape
+        from medft.alexnet import deploy_net
+        from medft.util.prototxt import to_text
+
+        (tmp_path / "cimt.prototxt").write_text(to_text(deploy_net("cimt", "scratch")))
+        caffe.Net(str(tmp_path / "cimt.prototxt"), caffe.TEST).save(str(out / "best.caffemodel"))
+    from medft.weights import sha1_of
+
+    meta = json.loads((out / "best.json").read_text())
+    meta["sha1"] = sha1_of(out / "best.caffemodel")  # even when the record agrees, the shapes must
+    (out / "best.json").write_text(json.dumps(meta))
+    with pytest.raises(MedftError, match="no weights for layer|has shapes"):
+        predict_run("polyp", "scratch", dataset, runs=runs, force=True, log=lambda *_: None)
+
+
+def test_options_that_train_nothing_are_refused_before_anything_is_written(dataset, tmp_path):  # noqa: F811
+    for bad in ({"max_epochs": 0}, {"patience": 0}, {"train_batch": 0}, {"seed": -1}):
+        with pytest.raises(MedftError, match="must be a whole number"):
+            train(_opts(dataset, tmp_path, **bad), log=lambda *_: None)
+    assert not run_dir(tmp_path, "polyp", "scratch").exists()
+
+
+def test_resume_refuses_other_data(dataset, tmp_path):  # noqa: F811
+    out = run_dir(tmp_path, "polyp", "scratch")
+    out.mkdir(parents=True)
+    (out / "run.json").write_text(json.dumps({"status": "running", "resume": {"fingerprint": "other", "n_train": 8}}))
+    with pytest.raises(MedftError, match="interrupted run of other data"):
+        train(_opts(dataset, tmp_path), log=lambda *_: None)
+
+
+def test_a_second_process_in_the_same_run_folder_is_refused(dataset, tmp_path):  # noqa: F811
+    from medft.util.lock import folder_lock
+
+    out = run_dir(tmp_path, "polyp", "scratch")
+    code = ("import time; from pathlib import Path; from medft.util.lock import folder_lock\n"
+            f"with folder_lock(Path({str(out)!r}), 'train'):\n    print('held', flush=True); time.sleep(60)")
+    holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(MedftError, match=f"PID {holder.pid}"):
+            train(_opts(dataset, tmp_path), log=lambda *_: None)
+        with pytest.raises(MedftError, match="in use"):
+            with folder_lock(out, "predict"):
+                pass
+    finally:
+        holder.kill()
+        holder.wait()
+    with folder_lock(out, "train"):  # the lock died with its holder
+        pass
+
+
+def _caffe_train_pids() -> set[int]:
+    r = subprocess.run(["pgrep", "-f", "caffe.bin train"], capture_output=True, text=True)
+    return {int(p) for p in r.stdout.split()}
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+def test_cli_engine_child_dies_with_the_driver(dataset, tmp_path, sig):  # noqa: F811
+    """Killing `medft train --engine cli` (politely or not) leaves no `caffe train` behind."""
+    before = _caffe_train_pids()
+    data_root = Path(dataset).parent
+    proc = subprocess.Popen([sys.executable, "-m", "medft", "train", "polyp", "scratch", "--data", str(data_root),
+                             "--runs", str(tmp_path), "--engine", "cli", "--batch", "4", "--test-batch", "3",
+                             "--max-epochs", "50"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and not (_caffe_train_pids() - before):
+        time.sleep(0.2)
+    child = _caffe_train_pids() - before
+    assert child, "caffe train never started"
+    os.kill(proc.pid, sig)
+    proc.wait(timeout=60)
+    deadline = time.time() + 30
+    while time.time() < deadline and (_caffe_train_pids() & child):
+        time.sleep(0.2)
+    assert not (_caffe_train_pids() & child), f"caffe train {child} outlived the driver ({sig.name})"
