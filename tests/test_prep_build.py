@@ -114,6 +114,9 @@ def test_reduced_sets(built):
     assert half["dir"].endswith("polyp-f0.5")
     assert len(sj["train"]) + len(sj["val"]) == round(0.5 * len(full_pool["train_pool"]))
     assert sj["test"] == full_pool["test"]  # the test set never shrinks
+    assert records["polyp"]["caps"] == {"train": 38, "val": 10}  # 48 patches split 80/20
+    assert half["caps"] == {"train": 19, "val": 5}  # half of them: 24 split 80/20
+    assert sum(half["records"][s] for s in ("train", "val")) <= 24
     one = tiny_build("cimt", root, fraction="1patient")
     sj = json.loads((Path(one["dir"]) / "splits.json").read_text())
     assert len(set(sj["train"]) | set(sj["val"])) == 1 and sj["val_level"] == "frame_or_slice"

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from medft.errors import MedftError
 from medft.prep import augment, cimt, frames, pe, polyp, splits, stratify, toboggan
-from medft.prep.common import check_fraction, dataset_dir, rng_for
+from medft.prep.common import check_fraction, dataset_dir, rng_for, set_size, split_sizes
 from medft.prep.lmdb_writer import LmdbWriter, read_lmdb, shuffled_keys
 from medft.prep.mean import MeanAccumulator, channel_means
 
@@ -125,12 +125,28 @@ def test_frames_crops_inside_the_frame():
 def test_cimt_patch_centres_on_the_polylines_and_background_far():
     w = 40
     roi = cimt.Roi("p1", "r1", (50, w), np.full(w, 20.3), np.linspace(30, 34, w))
-    specs = cimt.roi_specs(roi, 8, np.random.default_rng(0))
+    specs = cimt.roi_specs(roi, 8, np.random.default_rng(0), band=3)
     by = {k: [s.geom for s in specs if s.label == k] for k in (0, 1, 2)}
-    assert all(len(v) == w for v in by.values())
-    assert sorted(by[1]) == [(20, x) for x in range(w)]
-    assert all(y == round(roi.ma[x]) for y, x in by[2])
-    assert all(abs(y - roi.li[x]) > 8 and abs(y - roi.ma[x]) > 8 for y, x in by[0])
+    assert all(len(v) == 7 * w for v in by.values())  # rows -3..+3 of each interface, every column
+    assert sorted(by[1]) == sorted((y, x, y == 20) for x in range(w) for y in range(17, 24))
+    assert all(abs(y - roi.ma[x]) <= 3.5 and c == (y == round(roi.ma[x])) for y, x, c in by[2])
+    assert all(abs(y - roi.li[x]) > 8 and abs(y - roi.ma[x]) > 8 for y, x, _ in by[0])
+    assert sum(c for _, _, c in by[0]) == w  # the test split's background: one ROI width
+    assert len({s.unit for s in specs}) == len(specs)  # no pixel in two classes
+    test = cimt.split_filter(None, "test", specs)
+    assert sorted((s.label, s.geom[0]) for s in test if s.label == 1) == [(1, 20)] * w
+    assert cimt.split_filter(None, "train", specs) == specs
+
+
+def test_cimt_bands_never_cross_a_near_interface():
+    w = 10
+    roi = cimt.Roi("p1", "r1", (30, w), np.full(w, 10.0), np.full(w, 14.0))  # 4 rows apart
+    specs = cimt.roi_specs(roi, 8, np.random.default_rng(0), band=3)
+    li = {(s.geom[0], s.geom[1]) for s in specs if s.label == 1}
+    ma = {(s.geom[0], s.geom[1]) for s in specs if s.label == 2}
+    assert {y for y, _ in li} == {7, 8, 9, 10, 11} and {y for y, _ in ma} == {13, 14, 15, 16, 17}  # row 12: tie
+    with pytest.raises(MedftError, match="must exceed the interface band"):
+        cimt.check_margins(3, 3)
     rows = np.tile(np.arange(50, dtype=np.float32)[:, None] * 4, (1, w))  # value = 4 x row
     p = cimt.patch(rows, 25, 10)
     assert p.shape == (3, 227, 227) and np.array_equal(p[0], p[2])
@@ -180,6 +196,16 @@ def test_fractions_and_dataset_dirs():
         check_fraction("pe", "0.1")
     with pytest.raises(MedftError, match="unknown application"):
         dataset_dir("o", "ct")
+
+
+def test_reduced_sets_hold_their_share_of_the_patches():
+    assert [set_size("polyp", f) for f in ("1", "0.5", "0.25")] == [100_000, 50_000, 25_000]
+    assert [set_size("frames", f) for f in ("1", "0.1", "0.05", "0.01")] == [40_000, 4_000, 2_000, 400]
+    assert set_size("pe", "0.25") == 20_250 and set_size("cimt", "1patient") == 200_000
+    assert set_size("polyp", "0.5", full=48) == 24
+    assert split_sizes(100_000) == (80_000, 20_000) and split_sizes(24) == (19, 5)
+    with pytest.raises(MedftError, match="valid: 1, 1patient"):
+        set_size("cimt", "0.5")
 
 
 def test_rng_streams_are_independent_and_seeded():

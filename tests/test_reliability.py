@@ -140,3 +140,45 @@ def test_cli_engine_child_dies_with_the_driver(dataset, tmp_path, sig):  # noqa:
     while time.time() < deadline and (_caffe_train_pids() & child):
         time.sleep(0.2)
     assert not (_caffe_train_pids() & child), f"caffe train {child} outlived the driver ({sig.name})"
+
+
+def test_a_moved_run_folder_resumes(done_run, dataset, tmp_path):  # noqa: F811
+    """Caffe's solverstate names its caffemodel by absolute path; medft points it at the one beside it."""
+    first = tmp_path / "first"
+    train(_opts(dataset, first, max_epochs=2), log=lambda *_: None)
+    runs = tmp_path / "moved"
+    first.rename(runs)  # every absolute path inside the run now points nowhere
+    out = run_dir(runs, "polyp", "scratch")
+    record = json.loads((out / "run.json").read_text())
+    record["status"] = "running"  # as if interrupted after its second epoch
+    (out / "run.json").write_text(json.dumps(record))
+    messages: list[str] = []
+    rec = train(_opts(dataset, runs, max_epochs=3), log=messages.append)
+    assert any("resuming" in m for m in messages) and rec["epochs"] == 3 and rec["status"] == "done"
+
+
+def test_a_damaged_snapshot_is_named_not_an_abort(done_run, dataset, tmp_path):  # noqa: F811
+    runs = _copy_run(done_run, tmp_path)
+    out = run_dir(runs, "polyp", "scratch")
+    record = json.loads((out / "run.json").read_text())
+    record["status"] = "running"
+    (out / "run.json").write_text(json.dumps(record))
+    state = sorted((out / "snapshots").glob("*.solverstate"))[-1]
+    model = state.with_suffix(".caffemodel")
+    model.write_bytes(model.read_bytes()[: model.stat().st_size // 2])
+    with pytest.raises(MedftError, match="snapshot to resume from is damaged"):
+        train(_opts(dataset, runs, max_epochs=3), log=lambda *_: None)
+
+
+def test_a_truncated_lmdb_is_named_before_caffe_maps_it(dataset, tmp_path):  # noqa: F811
+    from medft.engines.base import lmdb_size
+
+    data = tmp_path / "polyp"
+    shutil.copytree(dataset, data)
+    mdb = data / "val_lmdb" / "data.mdb"
+    size = lmdb_size(data / "val_lmdb")
+    assert size == 6
+    with open(mdb, "r+b") as f:
+        f.truncate(mdb.stat().st_size // 3)
+    with pytest.raises(MedftError, match="truncated"):
+        train(_opts(data, tmp_path / "runs"), log=lambda *_: None)

@@ -19,7 +19,9 @@ class App:
     class_names: tuple[str, ...]
     evaluation: str  # how the paper scores it
     split_unit: str  # the level at which train/test are split
-    paper_train_patches: int  # size of the stratified training set stated in section VI
+    #: the stratified set stated in section VI (divided 80/20 into training and validation):
+    #: prep's default size and the committed solvers' epoch
+    paper_train_patches: int
 
 
 APPS: dict[str, App] = {

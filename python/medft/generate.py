@@ -47,6 +47,7 @@ def _readme(app: str, config: str, init: str, variant: str) -> str:
     rows = " | ".join(f"{a:g}" for a in c.alphas)
     mults = " | ".join(f"{c.lr_mult(layer):g}/{c.lr_mult(layer) * 2:g}" for layer in LAYERS)
     a = get_app(app)
+    n_train, n_val = paper_sizes(app)
     init_note = {
         "gaussian": "gaussian fillers as BVLC AlexNet (std 0.01; 0.005 on fc6/fc7), as in the paper",
         "xavier": "xavier (Glorot) weight fillers [40], for the convergence study (Fig. 10)",
@@ -79,8 +80,9 @@ Files: `train_val.prototxt`, `deploy.prototxt` here; `solvers/{app}/{variant}/so
   reference values or medft choices: the paper does not state them.
 - mean_value is BVLC's ImageNet channel mean as a placeholder; `medft train` writes the
   training LMDB's own per-channel mean into the nets it runs.
-- stepsize assumes the paper's training-set size ({a.paper_train_patches:,} patches, 80% for training);
-  `medft train` recomputes it from the real LMDB.
+- stepsize assumes the paper's stratified set of {a.paper_train_patches:,} patches, divided 80/20 as
+  `medft prep` divides it ({n_train:,} training, {n_val:,} validation patches); `medft train` recomputes
+  it from the real LMDB.
 """
 
 

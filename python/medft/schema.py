@@ -87,6 +87,12 @@ def read_prototxt(path: str | Path, message):
     return message
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def write_text_atomic(path: str | Path, text: str | bytes) -> None:
     """Write ``text`` to ``path`` via a temporary file in the same folder and a rename."""
     path = Path(path)
@@ -95,6 +101,7 @@ def write_text_atomic(path: str | Path, text: str | bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(text.encode() if isinstance(text, str) else text)
+        os.chmod(tmp, 0o666 & ~_umask())  # what open() would have given, not mkstemp's 0600
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

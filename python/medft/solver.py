@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from medft.apps import get_app
+from medft.prep.common import set_size, split_sizes
 from medft.schedule import BASE_LR, GAMMA, MOMENTUM
 from medft.schema import pb
 
@@ -21,7 +21,6 @@ RANDOM_SEED = 2016
 #: Upper bound on training length; the driver stops earlier on validation-AUC patience.
 MAX_EPOCHS = 50
 DISPLAY = 20  # BVLC AlexNet
-VAL_FRACTION = 0.2  # "80% of the training data ... validation set with the remaining 20%"
 
 
 def iters_per_epoch(n_train: int, batch: int) -> int:
@@ -44,11 +43,9 @@ class SolverOptions:
     random_seed: int = RANDOM_SEED
 
 
-def paper_sizes(app: str) -> tuple[int, int]:
-    """(train, val) patch counts of the paper's stratified set after the 80/20 split."""
-    total = get_app(app).paper_train_patches
-    n_val = round(total * VAL_FRACTION)
-    return total - n_val, n_val
+def paper_sizes(app: str, fraction: str = "1") -> tuple[int, int]:
+    """(train, val) patch counts of the paper's stratified set at ``fraction``, divided 80/20 as prep does."""
+    return split_sizes(set_size(app, fraction))
 
 
 def solver(o: SolverOptions) -> pb.SolverParameter:

@@ -203,6 +203,29 @@ def latest_state(out: Path, logged: set[int] | None = None) -> tuple[Path, int] 
     return best
 
 
+def prepare_resume(state: Path) -> None:
+    """Check a snapshot pair before Caffe reads it (a damaged file aborts Caffe) and point the
+    solverstate at the caffemodel beside it, so a run folder that was moved still resumes."""
+    from google.protobuf.message import DecodeError
+
+    from medft.schema import pb, read_net
+    from medft.weights import check_covers
+
+    model = state.with_suffix(".caffemodel")
+    try:
+        msg = pb.SolverState.FromString(state.read_bytes())
+        read_net(model)
+        check_covers(model, state.parent.parent / "deploy.prototxt")
+    except (DecodeError, OSError, ValueError, MedftError) as e:
+        raise MedftError(f"{state.parent}: the snapshot to resume from is damaged ({type(e).__name__}: {e}); "
+                         "`medft train --force` starts the run over") from None
+    if not model.is_file() or msg.iter <= 0:
+        raise MedftError(f"{state}: no caffemodel beside it, or no iteration; `medft train --force` starts over")
+    if msg.learned_net != str(model.resolve()):
+        msg.learned_net = str(model.resolve())
+        write_text_atomic(state, msg.SerializeToString())
+
+
 def prune_snapshots(out: Path, keep_iteration: int) -> None:
     """Delete snapshots older than ``keep_iteration`` (an AlexNet snapshot pair is ~480 MB);
     the newest pair is the resume point and ``best.caffemodel`` keeps the selected weights."""
@@ -364,6 +387,7 @@ def _train_loop(opts: TrainOptions, engine: Engine, ds: Dataset, out: Path, solv
     report = None
     t_start = time.time()
     if resume:
+        prepare_resume(resume[0])
         it = engine.start(solver_path, resume=resume[0], gpu=opts.gpu, snapshot_every=stepsize)
         rows = [r for r in rows if int(r["iteration"]) <= it]
         log(f"medft train: resuming {out} from iteration {it} ({resume[0].name})")
@@ -416,6 +440,7 @@ def _train_loop(opts: TrainOptions, engine: Engine, ds: Dataset, out: Path, solv
         "best": {k: (float(v) if k in ("val_auc", "loss", "lr") else int(v) if k in ("epoch", "iteration") else v)
                  for k, v in best.items()} if best else None,
         "epochs": epoch, "iterations_per_epoch": epoch_iters,
+        "resume": _start_record(opts, ds, stepsize)["resume"],
         "options": {k: v for k, v in asdict(opts).items() if k != "force"},
         "data": {"folder": str(ds.root), "n_train": ds.n_train, "n_val": ds.n_val,
                  "mean_bgr": list(ds.mean_bgr), "fingerprint": ds.fingerprint},

@@ -58,12 +58,20 @@ class Engine(Protocol):
 
 
 def lmdb_size(path: Path) -> int:
-    """Number of records of an LMDB (clear error if it is not one)."""
+    """Number of records of an LMDB, after checking that its data file holds every page the LMDB
+    says it has (a truncated ``data.mdb`` makes Caffe die of SIGBUS when it maps it)."""
     path = Path(path)
-    if not (path / "data.mdb").is_file():
+    data = path / "data.mdb"
+    if not data.is_file():
         raise MedftError(f"{path}: not an LMDB (no data.mdb); run `medft prep` first")
-    env = lmdb.open(str(path), readonly=True, lock=False)
     try:
+        env = lmdb.open(str(path), readonly=True, lock=False)
+    except lmdb.Error as e:
+        raise MedftError(f"{data}: not a readable LMDB ({e}); run `medft prep --force`") from None
+    try:
+        need = (int(env.info()["last_pgno"]) + 1) * int(env.stat()["psize"])
+        if data.stat().st_size < need:
+            raise MedftError(f"{data}: truncated ({data.stat().st_size} of {need} bytes); run `medft prep --force`")
         return int(env.stat()["entries"])
     finally:
         env.close()

@@ -7,17 +7,25 @@ x are normalised by per-case totals (lesions / images, or positives / negatives)
 
 Resampling cases with replacement only changes how often each case counts, so a
 bootstrap replicate is the same cumulative sum with a per-case weight (the number of times
-the case was drawn).  :func:`step_curve_at` computes ``B`` replicates at once as a
+the case was drawn).  :func:`bootstrap_at` computes ``B`` replicates at once as a
 ``(B, K)`` weighted cumulative sum; the point estimate is the replicate with all weights 1.
 
 Operating point convention (used everywhere in medft): the value of a curve at x = f is
 the largest y among the thresholds whose x is at most f (a step function: the sensitivity
 that can actually be achieved without exceeding f false positives).
+
+Paired comparisons at an operating point: the case bootstrap gives the interval of the
+difference (both curves recomputed with the same weights), and a permutation test gives
+its p-value: the two configurations' events are swapped within randomly chosen cases
+(:func:`paired_permutation_test`), after mapping each configuration's scores onto the
+shared x scale (:func:`fp_scale`) so that scores of different systems can be exchanged.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from medft.errors import MedftError
 
 #: default number of bootstrap resamples and seed
 N_BOOT = 1000
@@ -127,11 +135,82 @@ def percentile_ci(samples: np.ndarray, level: float = 0.95) -> tuple[np.ndarray,
 def paired_p_value(diff: np.ndarray) -> np.ndarray:
     """Two-sided bootstrap p-value of H0: difference = 0, per column of ``diff`` (B, F).
 
-    p = min(1, 2 * min((#{d <= 0} + 1) / (B' + 1), (#{d >= 0} + 1) / (B' + 1))), with B' the
-    number of non-NaN replicates (the +1 keeps p > 0 for a finite number of resamples).
+    Inverts the percentile interval, with replicates equal to 0 counted half on each side
+    (mid-p): ``p = min(1, 2 min(#{d < 0} + #{d = 0} / 2 + 1, #{d > 0} + #{d = 0} / 2 + 1) / (B' + 1))``,
+    B' the non-NaN replicates (the +1 keeps p > 0 for a finite number of resamples).
+    Kept for curves without events; :func:`permutation_p_value` is the calibrated test.
     """
     d = np.atleast_2d(diff)
     n = np.sum(~np.isnan(d), axis=0)
-    le = np.sum(d <= 0, axis=0)
-    ge = np.sum(d >= 0, axis=0)
-    return np.minimum(1.0, 2.0 * np.minimum(le + 1, ge + 1) / (n + 1))
+    half = np.sum(d == 0, axis=0) / 2
+    lt = np.sum(d < 0, axis=0) + half
+    gt = np.sum(d > 0, axis=0) + half
+    return np.minimum(1.0, 2.0 * np.minimum(lt + 1, gt + 1) / (n + 1))
+
+
+def fp_scale(score, is_pos, x_total) -> np.ndarray:
+    """Each event's score mapped to minus the curve x at which it is first called positive.
+
+    ``x(s) = #{negative events with score >= s} / sum(x_total)``: a monotone map of the
+    scores, so the curve itself is unchanged, onto a scale shared by every configuration
+    (FPs per image, or false-positive rate).  Returns ``-x`` (K,), larger = more suspicious.
+    """
+    score = np.asarray(score, float)
+    neg = np.sort(score[~np.asarray(is_pos, bool)])
+    n_above = neg.size - np.searchsorted(neg, score, side="left")
+    return -n_above / float(np.sum(x_total))
+
+
+def permutation_at(events_a, events_b, x_at, swaps: np.ndarray) -> np.ndarray:
+    """Differences a' - b' at ``x_at`` (F,) after swapping the two configurations' events in
+    the groups marked in ``swaps`` (P, G): shape (P, F).
+
+    ``events_a`` and ``events_b`` are ``(score, is_pos, group, y_total, x_total)`` of two
+    configurations on the same groups (the same ``y_total`` and ``x_total``).  Scores are
+    first put on the shared :func:`fp_scale`; a swapped group contributes b's events to a'
+    and a's to b'.  Swaps of all zeros give the observed difference.
+    """
+    sa, pa, ga, ya, xa = (np.asarray(v) for v in events_a)
+    sb, pb, gb, yb, xb = (np.asarray(v) for v in events_b)
+    if not (np.array_equal(ya, yb) and np.array_equal(xa, xb)):
+        raise MedftError("paired configurations must have the same cases, lesions and images per case")
+    n = ya.size
+    ev = (np.r_[fp_scale(sa, pa, xa), fp_scale(sb, pb, xb)], np.r_[pa, pb],
+          np.r_[ga, gb + n], np.r_[ya, yb], np.r_[xa, xb])
+    s = np.asarray(swaps, float)
+    keep, swap = np.hstack([1 - s, s]), np.hstack([s, 1 - s])
+    return bootstrap_at(*ev, x_at, keep) - bootstrap_at(*ev, x_at, swap)
+
+
+def permutation_p_value(perm: np.ndarray, observed, u=0.5) -> np.ndarray:
+    """Two-sided p of a paired permutation test, per column of ``perm`` (P, F).
+
+    The observed difference counts as one of the P + 1 arrangements; arrangements tied
+    with ``|observed|`` (the observed one included) count ``u`` each:
+    ``p = (#{|d| > |d0|} + u (#{|d| = |d0|} + 1)) / (P + 1)``.  ``u = 1`` is the classical
+    p (size below alpha when the statistic is discrete), ``u = 1/2`` the mid-p, and ``u``
+    uniform on (0, 1) (an array (F,)) the randomised p, whose size is exactly alpha
+    under the permutation null however many ties there are.  NaN where ``observed`` is NaN.
+    """
+    d = np.abs(np.atleast_2d(perm))
+    d0 = np.abs(np.atleast_1d(np.asarray(observed, float)))
+    tol = 1e-12 * np.maximum(1.0, d0)
+    gt = np.sum(d > d0 + tol, axis=0)
+    eq = np.sum(np.abs(d - d0) <= tol, axis=0)
+    p = (gt + np.asarray(u, float) * (eq + 1)) / (d.shape[0] + 1)
+    return np.where(np.isnan(d0), np.nan, p)
+
+
+def paired_permutation_test(events_a, events_b, x_at, observed, n_perm: int = N_BOOT,
+                            seed: int = SEED) -> np.ndarray:
+    """Randomised two-sided p (F,) of H0: the two configurations are exchangeable within a group.
+
+    Draws ``n_perm`` random swaps (each group swapped with probability 1/2), recomputes both curves
+    (:func:`permutation_at`) and ranks ``observed`` (F,), the difference a - b at ``x_at``,
+    among them, ties broken by a seeded uniform (:func:`permutation_p_value`).
+    """
+    rng = np.random.default_rng(seed)
+    n_groups = np.asarray(events_a[3]).size
+    swaps = rng.integers(0, 2, size=(n_perm, n_groups))
+    perm = permutation_at(events_a, events_b, x_at, swaps)
+    return permutation_p_value(perm, observed, rng.random(np.size(x_at)))

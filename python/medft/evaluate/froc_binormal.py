@@ -24,12 +24,17 @@ Assumptions (state them when you report these intervals):
   ordinal categories at pooled-score quantiles (as ROCFIT/LABROC-style software groups
   continuous data) and (a, b) and the K-1 category boundaries are fitted by ML
   (Dorfman & Alf 1969).
-* ``nu`` and ``lam`` are the observed generator operating point and are held fixed: the
-  intervals are conditional on the candidate set.  All configurations of an application
-  score the same candidates, so this variability is common to every curve compared.
-* Intervals come from the inverse observed Fisher information (numerical Hessian of the
-  log-likelihood at the optimum) and the delta method in probit space:
-  ``z = a + b x`` with ``var z = var a + x^2 var b + 2 x cov(a, b)``, ``TPF in Phi(z +- 1.96 sd)``.
+* ``nu`` and ``lam`` are estimated from the candidate set (found lesions / lesions,
+  false-positive candidates / images) and are uncertain too: their covariance is the
+  case-level (cluster) sandwich variance of the two ratio estimators, so cases, not
+  candidates, are the independent units for the generator.  Given the counts, the scores
+  carry no information on (nu, lam), so (a, b) and (nu, lam) are uncorrelated.
+* Intervals use the delta method on all four parameters (a, b, nu, lam): (a, b) from the
+  inverse observed Fisher information of the binned likelihood (the Hessian is the central
+  difference of the analytic gradient), (nu, lam) as above.  The interval is formed on the
+  logit scale, ``logit(s) +- q sd / (s (1 - s))``, which keeps it inside (0, 1) and is
+  closer to normal than ``s`` itself near a ceiling.  A fit whose ``gen_cov`` is zero (or
+  None) gives the interval conditional on the generator's operating point.
 """
 
 from __future__ import annotations
@@ -55,7 +60,8 @@ class BinormalFit:
     ``a``, ``b``: binormal parameters; ``cov``: (2, 2) covariance of (a, b);
     ``nu``: generator sensitivity (fraction of lesions with a candidate);
     ``lam``: generator false positives per image; ``n_pos``, ``n_neg``: candidates fitted;
-    ``loglik``: log-likelihood at the optimum; ``converged``: optimiser success.
+    ``loglik``: log-likelihood at the optimum; ``converged``: optimiser success;
+    ``gen_cov``: (2, 2) covariance of (nu, lam), None when they are held fixed.
     """
 
     a: float
@@ -67,11 +73,21 @@ class BinormalFit:
     n_neg: int = 0
     loglik: float = float("nan")
     converged: bool = True
+    gen_cov: np.ndarray | None = None
 
     @property
     def se(self) -> tuple[float, float]:
         """Standard errors of (a, b)."""
         return float(np.sqrt(self.cov[0, 0])), float(np.sqrt(self.cov[1, 1]))
+
+    @property
+    def param_cov(self) -> np.ndarray:
+        """(4, 4) covariance of (a, b, nu, lam); (a, b) and (nu, lam) are uncorrelated."""
+        out = np.zeros((4, 4))
+        out[:2, :2] = self.cov
+        if self.gen_cov is not None:
+            out[2:, 2:] = self.gen_cov
+        return out
 
     def auc_score(self) -> float:
         """Area under the binormal candidate ROC, ``Az = Phi(a / sqrt(1 + b^2))``."""
@@ -81,26 +97,49 @@ class BinormalFit:
         """Fitted FROC sensitivity at ``fp_rates`` (F,) false positives per image.
 
         Returns ``(sens, lo, hi)``, each shape (F,): the model's sensitivity and its
-        ``level`` interval.  Rates above ``lam`` (beyond the generator's own operating
-        point, where the FROC ends) are NaN; rate 0 gives 0.
+        ``level`` delta-method interval over (a, b, nu, lam) on the logit scale.  Rates
+        above ``lam`` (beyond the generator's own operating point, where the FROC ends) are
+        NaN; rate 0 gives 0; rate ``lam`` gives ``nu`` with the interval of ``nu`` alone.
         """
         f = np.atleast_1d(np.asarray(fp_rates, float))
+        q = stats.norm.ppf(0.5 + level / 2)
         with np.errstate(divide="ignore", invalid="ignore"):
             fpf = f / self.lam
             x = stats.norm.ppf(np.where((fpf > 0) & (fpf < 1), fpf, np.nan))
             z = self.a + self.b * x
-            var = self.cov[0, 0] + x ** 2 * self.cov[1, 1] + 2 * x * self.cov[0, 1]
-            sd = np.sqrt(np.maximum(var, 0.0))
-            q = stats.norm.ppf(0.5 + level / 2)
-            out = [self.nu * stats.norm.cdf(v) for v in (z, z - q * sd, z + q * sd)]
+            sens = self.nu * stats.norm.cdf(z)
+            grad = self._gradient(f, x, z)
+            var = np.einsum("if,ij,jf->f", grad, self.param_cov, grad)
+            var = np.where(np.isclose(f, self.lam), self.param_cov[2, 2], var)
         # the curve's two ends are exact under the model: (0, 0) and (lam, nu)
         ends = np.where(f == 0, 0.0, np.where(np.isclose(f, self.lam), self.nu, np.nan))
-        return tuple(np.where(np.isnan(ends), o, ends) for o in out)  # type: ignore[return-value]
+        sens = np.where(np.isnan(ends), sens, ends)
+        lo, hi = _logit_interval(sens, var, q)
+        return sens, lo, hi
+
+    def _gradient(self, f: np.ndarray, x: np.ndarray, z: np.ndarray) -> np.ndarray:
+        """(4, F) derivatives of ``nu Phi(a + b x)``, ``x = Phi^-1(f / lam)``, w.r.t. (a, b, nu, lam)."""
+        dz = self.nu * stats.norm.pdf(z)
+        dx_dlam = -(f / self.lam ** 2) / stats.norm.pdf(x)
+        return np.vstack([dz, dz * x, stats.norm.cdf(z), dz * self.b * dx_dlam])
 
     def froc_curve(self, n_points: int = 200) -> tuple[np.ndarray, np.ndarray]:
         """The fitted FROC: ``(fps, sensitivity)``, each (n_points,), fps from 0 to ``lam``."""
         fps = np.linspace(0.0, self.lam, n_points)
         return fps, self.sensitivity(fps)[0]
+
+
+def _logit_interval(s: np.ndarray, var: np.ndarray, q: float) -> tuple[np.ndarray, np.ndarray]:
+    """``expit(logit(s) -+ q sd)`` with ``sd = sqrt(var) / (s (1 - s))`` (delta method).
+
+    At s = 0 or 1, or with zero variance, the interval is the point itself."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        inner = (s > 0) & (s < 1)
+        logit = np.log(s / (1 - s))
+        sd = np.sqrt(np.maximum(var, 0.0)) / (s * (1 - s))
+        lo = np.where(inner, 1 / (1 + np.exp(-(logit - q * sd))), s)
+        hi = np.where(inner, 1 / (1 + np.exp(-(logit + q * sd))), s)
+    return lo, hi
 
 
 def _categories(pos: np.ndarray, neg: np.ndarray, n_bins: int) -> tuple[np.ndarray, np.ndarray]:
@@ -119,32 +158,68 @@ def _categories(pos: np.ndarray, neg: np.ndarray, n_bins: int) -> tuple[np.ndarr
     return cp.astype(float), cn.astype(float)
 
 
+def _cell_probs(theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Category probabilities of negatives and positives, (K,) each, in natural parameters."""
+    a, b, c = theta[0], theta[1], theta[2:]
+    cc = np.r_[-np.inf, c, np.inf]
+    return np.diff(stats.norm.cdf(cc)), np.diff(stats.norm.cdf(b * cc - a))
+
+
 def _nll(theta: np.ndarray, cp: np.ndarray, cn: np.ndarray) -> float:
     """Negative log-likelihood in natural parameters (a, b, c_1..c_{K-1})."""
-    a, b, c = theta[0], theta[1], theta[2:]
-    if b <= 0 or np.any(np.diff(c) <= 0):
+    if theta[1] <= 0 or np.any(np.diff(theta[2:]) <= 0):
         return np.inf
-    cc = np.r_[-np.inf, c, np.inf]
-    pn = np.diff(stats.norm.cdf(cc))
-    pp = np.diff(stats.norm.cdf(b * cc - a))
+    pn, pp = _cell_probs(theta)
     tiny = 1e-300
     return float(-(cn @ np.log(np.maximum(pn, tiny)) + cp @ np.log(np.maximum(pp, tiny))))
 
 
+def _nll_grad(theta: np.ndarray, cp: np.ndarray, cn: np.ndarray) -> np.ndarray:
+    """Analytic gradient of :func:`_nll` in natural parameters, shape (K + 1,).
+
+    With ``p_k = F(c_k) - F(c_{k-1})`` the derivative of ``-sum n_k log p_k`` with respect to
+    a boundary ``c_j`` is ``-(n_j / p_j - n_{j+1} / p_{j+1}) F'(c_j)``; positives use
+    ``F(c) = Phi(b c - a)``, negatives ``Phi(c)``."""
+    a, b, c = theta[0], theta[1], theta[2:]
+    pn, pp = _cell_probs(theta)
+    wn, wp = cn / np.maximum(pn, 1e-300), cp / np.maximum(pp, 1e-300)
+    dens_p = stats.norm.pdf(b * c - a)
+    phi = np.r_[0.0, dens_p, 0.0]           # phi(b c - a) at every boundary, 0 at +-inf
+    cphi = np.r_[0.0, c * dens_p, 0.0]
+    g_a = -wp @ (phi[:-1] - phi[1:])
+    g_b = -wp @ (cphi[1:] - cphi[:-1])
+    g_c = -(wn[:-1] - wn[1:]) * stats.norm.pdf(c) - (wp[:-1] - wp[1:]) * b * dens_p
+    return np.r_[g_a, g_b, g_c]
+
+
 def _to_natural(u: np.ndarray) -> np.ndarray:
+    """Unconstrained (a, log b, c_1, log(c_2 - c_1), ...) to natural (a, b, c_1, c_2, ...)."""
     return np.r_[u[0], np.exp(u[1]), u[2] + np.r_[0.0, np.cumsum(np.exp(u[3:]))]]
 
 
-def _hessian(f, x: np.ndarray, h: float = 1e-4) -> np.ndarray:
-    """Central-difference Hessian of scalar ``f`` at ``x``."""
-    n = x.size
-    hess = np.empty((n, n))
-    e = np.eye(n) * h
-    for i in range(n):
-        for j in range(i, n):
-            v = (f(x + e[i] + e[j]) - f(x + e[i] - e[j]) - f(x - e[i] + e[j]) + f(x - e[i] - e[j]))
-            hess[i, j] = hess[j, i] = v / (4 * h * h)
-    return hess
+def _grad_u(u: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """Chain rule: a natural-parameter gradient ``g`` expressed in the unconstrained ``u``."""
+    gc = g[2:]
+    tail = np.cumsum(gc[::-1])[::-1]  # tail[j] = sum of gc[j:], what c_j and later boundaries feel
+    return np.r_[g[0], g[1] * np.exp(u[1]), tail[0], np.exp(u[3:]) * tail[1:]]
+
+
+def _hessian(grad, x: np.ndarray, h: float = 1e-5) -> np.ndarray:
+    """Observed information: central differences of the analytic gradient ``grad`` at ``x``, symmetrised."""
+    e = np.eye(x.size) * h
+    cols = [(grad(x + e[i]) - grad(x - e[i])) / (2 * h) for i in range(x.size)]
+    hess = np.array(cols)
+    return (hess + hess.T) / 2
+
+
+def _start(cp: np.ndarray, cn: np.ndarray) -> np.ndarray:
+    """Starting point in ``u``: thresholds from the negatives' cumulative fractions, a from the
+    median probit shift of the positives'."""
+    cum = np.clip(np.cumsum(cn)[:-1] / cn.sum(), 0.5 / cn.sum(), 1 - 0.5 / cn.sum())
+    c0 = np.maximum.accumulate(stats.norm.ppf(cum)) + np.arange(cum.size) * 1e-3
+    cump = np.clip(np.cumsum(cp)[:-1] / cp.sum(), 0.5 / cp.sum(), 1 - 0.5 / cp.sum())
+    a0 = float(np.median(c0 - stats.norm.ppf(cump)))
+    return np.r_[a0, 0.0, c0[0], np.log(np.maximum(np.diff(c0), 1e-3))]
 
 
 def fit_binormal_roc(y_true, y_score, *, n_bins: int = N_BINS) -> BinormalFit:
@@ -163,16 +238,11 @@ def fit_binormal_roc(y_true, y_score, *, n_bins: int = N_BINS) -> BinormalFit:
                       "no ML estimate, result is NaN", RuntimeWarning, stacklevel=2)
         return nan
     cp, cn = _categories(pos, neg, n_bins)
-    # start: thresholds from the negatives' cumulative fractions, a from the mean positive
-    cum = np.clip(np.cumsum(cn)[:-1] / cn.sum(), 0.5 / cn.sum(), 1 - 0.5 / cn.sum())
-    c0 = np.maximum.accumulate(stats.norm.ppf(cum)) + np.arange(cum.size) * 1e-3
-    cump = np.clip(np.cumsum(cp)[:-1] / cp.sum(), 0.5 / cp.sum(), 1 - 0.5 / cp.sum())
-    a0 = float(np.median(c0 - stats.norm.ppf(cump)))
-    u0 = np.r_[a0, 0.0, c0[0], np.log(np.maximum(np.diff(c0), 1e-3))]
-    res = optimize.minimize(lambda u: _nll(_to_natural(u), cp, cn), u0, method="BFGS",
+    res = optimize.minimize(lambda u: _nll(_to_natural(u), cp, cn), _start(cp, cn), method="BFGS",
+                            jac=lambda u: _grad_u(u, _nll_grad(_to_natural(u), cp, cn)),
                             options={"gtol": 1e-6, "maxiter": 2000})
     theta = _to_natural(res.x)
-    hess = _hessian(lambda t: _nll(t, cp, cn), theta)
+    hess = _hessian(lambda t: _nll_grad(t, cp, cn), theta)
     try:
         cov = np.linalg.inv(hess)[:2, :2]
     except np.linalg.LinAlgError:
@@ -185,13 +255,36 @@ def fit_binormal_roc(y_true, y_score, *, n_bins: int = N_BINS) -> BinormalFit:
                        n_neg=int(neg.size), loglik=-float(res.fun), converged=ok)
 
 
+def generator_covariance(det: Detections) -> np.ndarray:
+    """(2, 2) case-level covariance of the generator's (nu, lam).
+
+    Both are ratio estimators over cases, ``nu = sum found_c / sum lesions_c`` and
+    ``lam = sum fp_c / sum images_c``; their linearised (sandwich) covariance is
+    ``C / (C - 1) sum_c u_c u_c'`` with ``u_c = ((found_c - nu lesions_c) / sum lesions,
+    (fp_c - lam images_c) / sum images)``.  It equals the bootstrap-over-cases variance to
+    first order and, unlike binomial/Poisson formulas, allows for cases that differ.
+    """
+    n_cases = len(det.case_ids)
+    if n_cases < 2:
+        return np.full((2, 2), np.nan)
+    lesions = np.bincount(det.lesion_case, minlength=n_cases).astype(float)
+    found_lesions = np.unique(det.hit[det.hit >= 0])
+    found = np.bincount(det.lesion_case[found_lesions], minlength=n_cases).astype(float)
+    fps = np.bincount(det.case[det.hit < 0], minlength=n_cases).astype(float)
+    images = np.asarray(det.n_images, float)
+    nu, lam = found.sum() / lesions.sum(), fps.sum() / images.sum()
+    u = np.vstack([(found - nu * lesions) / lesions.sum(), (fps - lam * images) / images.sum()])
+    return n_cases / (n_cases - 1) * (u @ u.T)
+
+
 def fit_binormal_froc(det: Detections, *, n_bins: int = N_BINS) -> BinormalFit:
     """IDCA FROC fit of a detector: the binormal ROC of its candidates, scaled by the
-    generator's operating point (see the module docstring for what is assumed)."""
+    generator's operating point, with the case-level covariance of that operating point
+    (see the module docstring for what is assumed)."""
     if det.n_lesions == 0:
         raise MedftError("FROC needs at least one ground-truth lesion; the lesion list is empty")
     score, is_lesion, _, _, _ = det.events()
     lam, nu = det.generator_operating_point()
     fit = fit_binormal_roc(is_lesion.astype(int), score, n_bins=n_bins)
     return BinormalFit(fit.a, fit.b, fit.cov, nu=nu, lam=lam, n_pos=fit.n_pos, n_neg=fit.n_neg,
-                       loglik=fit.loglik, converged=fit.converged)
+                       loglik=fit.loglik, converged=fit.converged, gen_cov=generator_covariance(det))

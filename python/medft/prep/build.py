@@ -7,8 +7,9 @@ draws never shifts another's):
 2. test split by case (``split.csv`` if given, else a seeded ``test_fraction`` of cases);
 3. reduced training set (``fraction``, at the level the paper names);
 4. train/val 80/20 by case (by frame or ROI when a single case is left);
-5. stratify train and val (every class down to the smallest, capped at ``max_patches``, val at a
-   quarter of it), cap test by whole units at ``max_test_patches``;
+5. stratify train and val: every class down to the smallest, the two capped at 80% and 20% of the
+   stratified set's size (``max_patches``, or the paper's, times the fraction's share); cap test by
+   whole units at ``max_test_patches``.  Steps 2-5 (:func:`plan_dataset`) render nothing;
 6. render the chosen specs into shuffled-key LMDBs with manifests, then the mean, lesion list,
    ``splits.json`` and ``prep.json``; all in a temporary folder renamed at the end.
 """
@@ -33,7 +34,16 @@ from tqdm import tqdm
 from medft import __version__
 from medft.apps import get_app
 from medft.errors import MedftError
-from medft.prep.common import DEFAULT_MAX_PATCHES, PATCH, Spec, check_fraction, dataset_dir, rng_for
+from medft.prep.common import (
+    PATCH,
+    VAL_FRACTION,
+    Spec,
+    check_fraction,
+    dataset_dir,
+    rng_for,
+    set_size,
+    split_sizes,
+)
 from medft.prep.lmdb_writer import LmdbWriter, lmdb_fingerprint, refuse_existing, replace_path, shuffled_keys
 from medft.prep.manifest import write_manifest, write_rows_csv
 from medft.prep.mean import MeanAccumulator, write_mean
@@ -54,11 +64,11 @@ class PrepConfig:
     input: str
     out: str
     fraction: str = "1"
-    max_patches: int | None = None  # None: the paper's number for the app (DEFAULT_MAX_PATCHES)
+    max_patches: int | None = None  # stratified train + val at full scale; None: the paper's (apps)
     max_test_patches: int | None = None  # None: every test patch
     seed: int = 0
     test_fraction: float = 0.5
-    val_fraction: float = 0.2
+    val_fraction: float = VAL_FRACTION
     force: bool = False
     progress: bool = True
     options: dict = field(default_factory=dict)  # application-specific (e.g. crops for frames)
@@ -130,11 +140,16 @@ def choose_splits(
     return parts, record
 
 
+def caps(cfg: PrepConfig, nc: int) -> dict[str, int]:
+    """Most train and val patches: the stratified set at ``cfg.fraction`` divided 80/20 (val >= 1 per class)."""
+    n_train, n_val = split_sizes(set_size(cfg.app, cfg.fraction, cfg.max_patches), cfg.val_fraction)
+    return {"train": n_train, "val": max(nc, n_val)}
+
+
 def select(cfg: PrepConfig, parts: dict[str, list[Spec]], nc: int) -> dict[str, list[Spec]]:
     """Stratified train and val (capped), test capped by whole units."""
-    cap = cfg.max_patches if cfg.max_patches is not None else DEFAULT_MAX_PATCHES[cfg.app]
     out = {}
-    for name, cap_n in (("train", cap), ("val", None if cap is None else max(nc, cap // 4))):
+    for name, cap_n in caps(cfg, nc).items():
         idx = stratify([s.label for s in parts[name]], nc, rng_for(cfg.seed, "stratify", name), cap_n)
         out[name] = [parts[name][i] for i in idx]
     idx = cap_by_unit(
@@ -145,6 +160,23 @@ def select(cfg: PrepConfig, parts: dict[str, list[Spec]], nc: int) -> dict[str, 
     )
     out["test"] = [parts["test"][i] for i in idx]
     return out
+
+
+def plan_dataset(
+    cfg: PrepConfig, ds: object, specs: list[Spec]
+) -> tuple[dict[str, list[Spec]], dict[str, list[Spec]], dict]:
+    """(chosen specs, specs before stratification, ``splits.json`` record) per split, nothing rendered.
+
+    ``ds`` is the application's loaded input and ``specs`` its plan; splits, reduction, per-split
+    filters and stratification run exactly as in :func:`build`.
+    """
+    mod = app_module(cfg.app)
+    app = get_app(cfg.app)
+    cfg.fraction = check_fraction(cfg.app, cfg.fraction)
+    parts, split_record = choose_splits(cfg, specs, mod.cases(ds), app.class_names, mod.reduce)
+    if hasattr(mod, "split_filter"):  # e.g. fewer random crops per test frame
+        parts = {name: mod.split_filter(ds, name, p) for name, p in parts.items()}
+    return select(cfg, parts, app.num_classes), parts, split_record
 
 
 def write_split(
@@ -187,10 +219,7 @@ def build(cfg: PrepConfig) -> dict:
     t0 = time.time()
     ds = mod.load(Path(cfg.input), **cfg.options)
     specs = mod.plan(ds, cfg.seed)
-    parts, split_record = choose_splits(cfg, specs, mod.cases(ds), app.class_names, mod.reduce)
-    if hasattr(mod, "split_filter"):  # e.g. fewer random crops per test frame
-        parts = {name: mod.split_filter(ds, name, p) for name, p in parts.items()}
-    chosen = select(cfg, parts, app.num_classes)
+    chosen, parts, split_record = plan_dataset(cfg, ds, specs)
     tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -234,6 +263,7 @@ def build(cfg: PrepConfig) -> dict:
             "channel_order": mod.CHANNELS,
             "class_names": list(app.class_names),
             "records": records,
+            "caps": caps(cfg, app.num_classes),
             "counts": {n: class_counts([s.label for s in chosen[n]], app.class_names) for n in SPLITS},
             "before_stratification": {n: class_counts([s.label for s in parts[n]], app.class_names) for n in SPLITS},
             "units": {n: len({s.unit for s in chosen[n]}) for n in SPLITS},

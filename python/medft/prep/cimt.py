@@ -2,9 +2,13 @@
 
 Input (data_prep/README.md, "cimt"): ``rois/<patient>/<roi>.png`` (8-bit gray) and
 ``rois/<patient>/<roi>.csv`` (``x, lumen_intima_y, media_adventitia_y``: one row per column).
-Classes: 0 background (a random pixel farther than ``bg_margin`` rows from both interfaces),
-1 lumen-intima, 2 media-adventitia (the interface pixel of every column).  Positives are not
-augmented; the gray patch is repeated into 3 channels.
+Classes: 1 lumen-intima and 2 media-adventitia, every pixel of each column within ``band`` rows of
+the interface's rounded row (so at most ``band`` + 0.5 px from the trace) and nearer it than the
+other interface ("a large number of patches around" each interface, without label noise);
+0 background, (2 ``band`` + 1) x width random pixels per ROI (as many as an interface band), each
+more than ``bg_margin`` rows from both interfaces.  The test split keeps one pixel per column on
+each interface and as many background pixels (the ``core`` flag of ``geom``).  Positives are
+not augmented; the gray patch is repeated into 3 channels.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from medft.errors import MedftError
 from medft.prep.augment import crop_square, window_to_uint8
 from medft.prep.common import Spec, bad_input, rng_for
 from medft.prep.io import read_csv, read_image, to_number
@@ -23,10 +28,12 @@ from medft.schema import write_npz_atomic
 CHANNELS = "gray,gray,gray"
 #: native window (pixels) around the centre pixel, resampled to 227x227 (paper silent)
 WINDOW = 32
+#: interface-class centres: rows round(y) - BAND .. round(y) + BAND of their interface in each column
+#: (paper: "around" the interfaces, without label noise); 3 classes x 7 rows x 92 columns x 144 ROIs
+#: = 278,208 pixels, enough for the 200,000 patches of section VI-D
+BAND = 3
 #: background pixels are more than this many rows from both interfaces in their column (paper: "far")
 BG_MARGIN = 8
-#: background pixels drawn per ROI column (one per column = as many as each interface class)
-BG_PER_COLUMN = 1
 LINE_COLUMNS = ("x", "lumen_intima_y", "media_adventitia_y")
 
 
@@ -45,6 +52,7 @@ class CimtData:
     rois: list[Roi]
     window: int = WINDOW
     bg_margin: int = BG_MARGIN
+    band: int = BAND
     stats: dict = field(default_factory=dict)
 
     def image_path(self, patient: str, roi: str) -> Path:
@@ -77,8 +85,15 @@ def read_lines(path: Path, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarr
     return li, ma
 
 
-def load(root: Path, window: int = WINDOW, bg_margin: int = BG_MARGIN) -> CimtData:
+def check_margins(bg_margin: int, band: int) -> None:
+    """Background must stay clear of the interface bands: ``bg_margin`` > ``band`` >= 0."""
+    if band < 0 or bg_margin <= band:
+        raise MedftError(f"cimt: background margin {bg_margin} must exceed the interface band {band} rows (>= 0)")
+
+
+def load(root: Path, window: int = WINDOW, bg_margin: int = BG_MARGIN, band: int = BAND) -> CimtData:
     """Read every ROI's size and interface polylines."""
+    check_margins(bg_margin, band)
     root = Path(root)
     if not (root / "rois").is_dir():
         raise bad_input(root / "rois", "cimt-1", "missing folder")
@@ -95,7 +110,7 @@ def load(root: Path, window: int = WINDOW, bg_margin: int = BG_MARGIN) -> CimtDa
         )
     if not rois:
         raise bad_input(root / "rois", "cimt-1", "no <patient>/<roi>.png files")
-    return CimtData(root, rois, window, bg_margin, {"rois": len(rois)})
+    return CimtData(root, rois, window, bg_margin, band, {"rois": len(rois)})
 
 
 def cases(ds: CimtData) -> list[str]:
@@ -112,17 +127,33 @@ def background_pixels(roi: Roi, margin: int, n: int, rng: np.random.Generator) -
     return np.stack([ys[pick], xs[pick]], axis=1)
 
 
-def roi_specs(roi: Roi, margin: int, rng: np.random.Generator) -> list[Spec]:
-    """Interface pixels of every column (classes 1, 2) and random far background pixels (class 0)."""
-    cols = np.arange(roi.shape[1])
-    pix = [
-        (1, np.stack([np.rint(roi.li).astype(int), cols], 1)),
-        (2, np.stack([np.rint(roi.ma).astype(int), cols], 1)),
-        (0, background_pixels(roi, margin, BG_PER_COLUMN * roi.shape[1], rng)),
-    ]
+def band_pixels(own: np.ndarray, other: np.ndarray, height: int, band: int) -> tuple[np.ndarray, np.ndarray]:
+    """((y, x) pixels, on-interface flags) within ``band`` rows of ``own``'s rounded row in each column.
+
+    Pixels outside the ROI or not strictly nearer ``own`` than ``other`` are left out, so the two
+    interface classes never share a pixel; column by column, offsets -band..band.
+    """
+    offsets = np.arange(-band, band + 1)
+    y = np.rint(own).astype(int)[:, None] + offsets[None, :]
+    x = np.broadcast_to(np.arange(len(own))[:, None], y.shape)
+    ok = (y >= 0) & (y < height) & (np.abs(y - own[:, None]) < np.abs(y - other[:, None]))
+    return np.stack([y[ok], x[ok]], axis=1), np.broadcast_to(offsets == 0, y.shape)[ok]
+
+
+def roi_specs(roi: Roi, margin: int, rng: np.random.Generator, band: int = BAND) -> list[Spec]:
+    """Interface band pixels (classes 1, 2) and as many random far background pixels (class 0).
+
+    ``geom`` is (y, x, core): core marks the on-interface pixel of each column and the first
+    ROI-width background draws, the one-per-column set the test split keeps.
+    """
+    w = roi.shape[1]
+    li, li_core = band_pixels(roi.li, roi.ma, roi.shape[0], band)
+    ma, ma_core = band_pixels(roi.ma, roi.li, roi.shape[0], band)
+    bg = background_pixels(roi, margin, (2 * band + 1) * w, rng)
+    pix = [(1, li, li_core), (2, ma, ma_core), (0, bg, np.arange(len(bg)) < w)]
     out = []
-    for label, yx in pix:
-        for y, x in yx:
+    for label, yx, core in pix:
+        for (y, x), c in zip(yx, core):
             out.append(
                 Spec(
                     case=roi.patient,
@@ -131,7 +162,7 @@ def roi_specs(roi: Roi, margin: int, rng: np.random.Generator) -> list[Spec]:
                     lesion="",
                     label=label,
                     aug="none",
-                    geom=(int(y), int(x)),
+                    geom=(int(y), int(x), bool(c)),
                 )
             )
     return out
@@ -140,8 +171,14 @@ def roi_specs(roi: Roi, margin: int, rng: np.random.Generator) -> list[Spec]:
 def plan(ds: CimtData, seed: int = 0) -> list[Spec]:
     specs = []
     for roi in ds.rois:
-        specs.extend(roi_specs(roi, ds.bg_margin, rng_for(seed, "cimt-bg", roi.patient, roi.roi)))
+        specs.extend(roi_specs(roi, ds.bg_margin, rng_for(seed, "cimt-bg", roi.patient, roi.roi), ds.band))
     return specs
+
+
+def split_filter(ds: CimtData, split: str, specs: list[Spec]) -> list[Spec]:
+    """Every planned pixel for train/val; for test only the core (one per column and class)."""
+    del ds
+    return [s for s in specs if s.geom[2]] if split == "test" else specs
 
 
 def reduce(specs: list[Spec], fraction: str, rng: np.random.Generator) -> list[Spec]:
@@ -167,7 +204,8 @@ def renderer(ds: CimtData) -> Callable[[Spec], np.ndarray]:
         if cache["key"] != (s.case, s.frame):
             cache["key"] = (s.case, s.frame)
             cache["img"] = read_image(ds.image_path(s.case, s.frame), "cimt-1", mode="gray").astype(np.float32)
-        return patch(cache["img"], *s.geom, window=ds.window)
+        y, x, _ = s.geom
+        return patch(cache["img"], y, x, window=ds.window)
 
     return render
 
@@ -188,6 +226,7 @@ def write_extras(ds: CimtData, split_record: dict, out: Path) -> dict:
             roi=roi.roi,
             window=ds.window,
             bg_margin=ds.bg_margin,
+            band=ds.band,
         )
         n += 1
     return {"test_rois": n}

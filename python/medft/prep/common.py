@@ -14,20 +14,19 @@ from medft.errors import MedftError
 #: side of every patch written (Table I input)
 PATCH = 227
 
+#: a single patient is a count of cases, not a share: its set is bounded by what its ROIs give
+ONE_PATIENT = "1patient"
+
+#: "we divided the training set into a smaller training set with 80% of the training data and a
+#: validation set with the remaining 20%" (section VI): the stratified set is train + validation
+VAL_FRACTION = 0.2
+
 #: reduced training sets of Figs. 2(b), 4(b), 6(b) and section VI-D, per application
 FRACTIONS: dict[str, tuple[str, ...]] = {
     "polyp": ("1", "0.5", "0.25"),  # by video
     "pe": ("1", "0.5", "0.25"),  # by PE
     "frames": ("1", "0.1", "0.05", "0.01"),  # by frame
-    "cimt": ("1", "1patient"),  # a single training patient
-}
-
-#: stratified training patches at full scale (section VI); None = every patch generated
-DEFAULT_MAX_PATCHES: dict[str, int | None] = {
-    "polyp": 100_000,
-    "pe": 81_000,
-    "frames": None,  # "approximately 40,000": 200 crops x ~2,000 balanced frames
-    "cimt": 200_000,
+    "cimt": ("1", ONE_PATIENT),  # a single training patient
 }
 
 
@@ -59,6 +58,27 @@ def check_fraction(app: str, fraction: str) -> str:
     if norm not in valid:
         raise MedftError(f"fraction {fraction!r} is not one of {app}'s reduced sets; valid: {', '.join(valid)}")
     return norm
+
+
+def fraction_share(fraction: str) -> float:
+    """Share of the full stratified set's size that a reduced set may hold (1 for a single patient)."""
+    return 1.0 if fraction == ONE_PATIENT else float(fraction)
+
+
+def set_size(app: str, fraction: str = "1", full: int | None = None) -> int:
+    """Patches (train + validation) of ``app``'s stratified set at ``fraction``.
+
+    ``full`` is the full set's size, the paper's (:attr:`medft.apps.App.paper_train_patches`) by
+    default; a reduced set gets its share, so fewer cases also mean fewer patches.
+    """
+    total = get_app(app).paper_train_patches if full is None else full
+    return round(total * fraction_share(check_fraction(app, fraction)))
+
+
+def split_sizes(total: int, val_fraction: float = VAL_FRACTION) -> tuple[int, int]:
+    """(train, validation) patches of a stratified set of ``total``, divided as section VI says."""
+    n_val = round(total * val_fraction)
+    return total - n_val, n_val
 
 
 def dataset_dir(out: str | Path, app: str, fraction: str = "1") -> Path:

@@ -1,5 +1,9 @@
 """Colonoscopy frame classification (section VI-C): 200 random 227x227 crops per 500x350 frame.
 
+The paper states both 200 crops of each of ~2,000 training frames and a stratified set of ~40,000
+crops, which disagree tenfold: every frame is cropped 200 times (all 200 kept at test time) and the
+stratified set draws 40,000 of them (``App.paper_train_patches``), about 20 per frame.
+
 Input (data_prep/README.md, "frames"): ``videos/<video>/<frame>.png`` (RGB, any size; resized
 to 500 x 350) and ``labels.csv`` (``video, frame, label``; 1 informative, 0 non-informative).
 """
@@ -20,7 +24,7 @@ from medft.prep.splits import keep_fraction
 CHANNELS = "BGR"
 #: frame size of the paper, width x height
 FRAME_W, FRAME_H = 500, 350
-#: random sub-images per frame (section VI-C)
+#: random sub-images per frame (section VI-C); training draws its stratified set from them
 CROPS = 200
 
 

@@ -5,6 +5,9 @@ the header) and ``pe_masks/<patient>.nii.gz`` (0 = no PE, k = voxel of PE number
 Each candidate gives 3 sizes (10, 15, 20 mm) x 3 shifts along the vessel (-20%, 0, +20% of the
 size) x 6 rotations of the planes about the vessel axis (0, 30, ..., 150 degrees: the original
 and "5 more variations") = 54 patches; channels = (cross-section, longitudinal, longitudinal).
+Stratification keeps every positive patch, so the paper's 434 training true positives give
+2 x 434 x 54 = 46,872 patches, fewer than its stated 81,000 (the default cap, binding only with
+more positives; data_prep/README.md).
 """
 
 from __future__ import annotations
