@@ -71,3 +71,27 @@ def test_cli_engine_trains_the_same_weights_as_pycaffe(dataset, tmp_path, caffe)
             np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-7, err_msg=name)
             start += 1
     assert start == 16  # 8 learnable layers x (weights, bias)
+
+
+@pytest.mark.caffe
+def test_weights_json_is_the_same_for_every_engine(dataset, tmp_path, caffe):  # noqa: F811
+    """One weight-transfer planner: pycaffe and `caffe train --weights` runs write the same
+    weights.json (source, description, copied / initialised / ignored layers)."""
+    import json
+
+    from medft.alexnet import deploy_net
+    from medft.util.prototxt import to_text
+
+    (tmp_path / "src.prototxt").write_text(to_text(deploy_net("cimt", "scratch")))
+    source = tmp_path / "source.caffemodel"
+    caffe.Net(str(tmp_path / "src.prototxt"), caffe.TEST).save(str(source))
+    reports = {}
+    for engine in ("pycaffe", "cli"):
+        train(_opts(dataset, tmp_path / engine, config="ft-fc8", weights=str(source), max_epochs=1, engine=engine),
+              log=lambda *_: None)
+        reports[engine] = json.loads((run_dir(tmp_path / engine, "polyp", "ft-fc8") / "weights.json").read_text())
+    assert reports["pycaffe"] == reports["cli"]
+    rep = reports["cli"]
+    assert rep["copied"] == ["conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7"]
+    assert rep["initialised"] == ["fc8_polyp"] and rep["ignored"] == ["fc8_cimt"]
+    assert rep["source"] == str(source) and rep["description"]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import sys
 import time
@@ -308,51 +309,69 @@ class CopyReport:
         ])
 
     def to_dict(self) -> dict:
-        """JSON-ready dict (for run.json)."""
-        return asdict(self)
+        """JSON-ready dict (for weights.json and run.json): what was copied, not how long it took."""
+        return {k: v for k, v in asdict(self).items() if k != "seconds"}
 
 
 def _fmt(shape: tuple[int, ...], legacy: bool = False) -> str:
     return f"{tuple(shape)}" + (" (legacy 4-D)" if legacy else "")
 
 
-def copy_pretrained(net, caffemodel: str | Path) -> CopyReport:
-    """Copy the parameters of every layer named in both ``caffemodel`` and the pycaffe ``net``.
+def plan_copy(caffemodel: str | Path, net_params: dict[str, list[tuple[int, ...]]]) -> CopyReport:
+    """What copying ``caffemodel`` into a net whose learnable layers have ``net_params`` (layer ->
+    blob shapes, in net order) will do: the layers copied by name, left to the fillers, ignored.
 
     Blob counts, shapes and value counts are checked first, exactly as Caffe would check them; a
-    mismatch raises :class:`MedftError` naming the layer and both shapes, and leaves ``net``
-    untouched. Then Caffe itself copies (``Net.copy_from``, which upgrades V1 files), about a
-    second for the 240 MB AlexNet. A file sharing no parameter layer with the net is refused too:
-    copying nothing is never what was meant.
+    mismatch raises :class:`MedftError` naming the layer and both shapes (Caffe would abort). A file
+    sharing no parameter layer with the net is refused too: copying nothing is never what was meant.
+    Every engine reports through this one function, so ``weights.json`` is the same whichever copies.
     """
     path = Path(caffemodel)
-    t0 = time.monotonic()
     file_layers = _file_layers(path)
-    net_layers = {name: layer for name, layer in zip(net._layer_names, net.layers)}
     report = CopyReport(source=str(path), description=describe(path))
-    for name, layer in net_layers.items():
-        blobs = list(layer.blobs)
+    for name, shapes in net_params.items():
         if name not in file_layers:
-            if blobs:
+            if shapes:
                 report.initialised.append(name)
             continue
         have = file_layers[name]
-        if len(have) != len(blobs):
-            raise MedftError(f"layer {name}: the net has {len(blobs)} parameter blob(s), {path} has "
+        if len(have) != len(shapes):
+            raise MedftError(f"layer {name}: the net has {len(shapes)} parameter blob(s), {path} has "
                              f"{len(have)}: not the same architecture")
-        for i, (fb, nb) in enumerate(zip(have, blobs)):
-            if not fb.fits(nb.data.shape):
-                raise MedftError(f"layer {name}: the net's blob {i} has shape {_fmt(nb.data.shape)} but "
+        for i, (fb, shape) in enumerate(zip(have, shapes)):
+            count = math.prod(shape)
+            if not fb.fits(tuple(shape)):
+                raise MedftError(f"layer {name}: the net's blob {i} has shape {_fmt(tuple(shape))} but "
                                  f"{path} has {_fmt(fb.shape, fb.legacy)}: not the same architecture")
-            if fb.values != nb.data.size:
+            if fb.values != count:
                 raise MedftError(f"layer {name}: blob {i} of {path} holds {fb.values} values for shape "
                                  f"{_fmt(fb.shape, fb.legacy)}: corrupt caffemodel")
-        if blobs:
+        if shapes:
             report.copied.append(name)
-    report.ignored = [n for n, blobs in file_layers.items() if blobs and n not in net_layers]
+    report.ignored = [n for n, blobs in file_layers.items() if blobs and n not in net_params]
     if not report.copied:
         raise MedftError(f"{path}: no parameter layer shares a name with the net (file: "
                          f"{' '.join(report.ignored) or 'none'}; net: {' '.join(report.initialised)})")
+    return report
+
+
+def plan_copy_into(caffemodel: str | Path, net_prototxt: str | Path) -> CopyReport:
+    """:func:`plan_copy` for a net given as prototxt (no Caffe needed)."""
+    from medft.alexnet import INPUT_SIZE
+    from medft.schema import pb, read_prototxt
+    from medft.shapes import net_shapes
+
+    _, params = net_shapes(read_prototxt(net_prototxt, pb.NetParameter()), (1, 3, INPUT_SIZE, INPUT_SIZE))
+    return plan_copy(caffemodel, {k: [tuple(s) for s in v] for k, v in params.items()})
+
+
+def copy_pretrained(net, caffemodel: str | Path) -> CopyReport:
+    """Check with :func:`plan_copy`, then let Caffe copy (``Net.copy_from``, which upgrades V1
+    files; about a second for the 240 MB AlexNet) into the pycaffe ``net``."""
+    path = Path(caffemodel)
+    t0 = time.monotonic()
+    params = {name: [tuple(b.data.shape) for b in layer.blobs] for name, layer in zip(net._layer_names, net.layers)}
+    report = plan_copy(path, {k: v for k, v in params.items() if v})
     net.copy_from(str(path))
     report.seconds = round(time.monotonic() - t0, 3)
     return report

@@ -64,8 +64,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--max-patches",
         type=int,
         default=None,
-        help="cap on stratified training patches (val gets a "
-        "quarter) (default: the paper's: polyp 100000, pe 81000, frames all, cimt 200000)",
+        help="size of the full stratified set, train + val split 80/20; reduced fractions get their share "
+        "(default: the paper's: polyp 100000, pe 81000, frames 40000, cimt 200000)",
     )
     p.add_argument(
         "--max-test-patches",
@@ -113,7 +113,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--bg-margin",
         type=int,
         default=None,
-        help="cimt: background pixels lie more than this many rows from both interfaces (default: 8)",
+        help="cimt: background pixels lie more than this many rows from both interfaces; must exceed the "
+        "interface band of 3 rows (default: 8)",
     )
     p.add_argument(
         "--cases",

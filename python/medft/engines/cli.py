@@ -227,9 +227,10 @@ class CliEngine:
                         *[Path(layer.data_param.source) for layer in net.layer if layer.type == "Data"]]
         if weights is not None:
             self._mounts.append(Path(weights).parent)
-            from medft.weights import layer_shapes
+            from medft.weights import plan_copy_into
 
-            self.weights_report = _copy_report_by_name(layer_shapes(weights), net)
+            rep = plan_copy_into(weights, sp.net)
+            self.weights_report = {**rep.to_dict(), "summary": rep.summary()}
         if resume is not None:
             self._mounts.append(Path(resume).parent)
         self.iteration = int(re.search(r"_iter_(\d+)\.solverstate$", str(resume)).group(1)) if resume else 0
@@ -366,26 +367,3 @@ class CliEngine:
         if self.proc is not None:
             _stop(self.proc)
         self.proc = None
-
-
-def _copy_report_by_name(shapes: dict[str, list[tuple[int, ...]]], net) -> dict:
-    """What ``caffe train --weights`` will copy (learnable layers of ``net`` found by name), with
-    shapes checked first: a mismatch would abort Caffe, so it is refused here with its reason."""
-    from medft.alexnet import INPUT_SIZE
-    from medft.shapes import net_shapes
-
-    _, expected = net_shapes(net, (1, 3, INPUT_SIZE, INPUT_SIZE))
-    copied, initialised = [], []
-    for name, want in expected.items():
-        if name not in shapes:
-            initialised.append(name)
-            continue
-        have = shapes[name]  # legacy 4-D blobs come without their leading 1s (weights.layer_shapes)
-        if len(have) != len(want) or any(tuple(h) != tuple(w) for h, w in zip(have, want)):
-            raise MedftError(f"layer {name}: the net's parameter shapes {want} differ from the pretrained "
-                             f"{shapes[name]}: not the same architecture")
-        copied.append(name)
-    ignored = [n for n in shapes if n not in expected]
-    return {"copied": copied, "initialised": initialised, "ignored": ignored,
-            "summary": f"copied {', '.join(copied) or 'nothing'}; initialised {', '.join(initialised) or 'nothing'}"
-                       f"; ignored {', '.join(ignored) or 'nothing'}"}
