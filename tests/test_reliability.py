@@ -182,3 +182,39 @@ def test_a_truncated_lmdb_is_named_before_caffe_maps_it(dataset, tmp_path):  # n
         f.truncate(mdb.stat().st_size // 3)
     with pytest.raises(MedftError, match="truncated"):
         train(_opts(data, tmp_path / "runs"), log=lambda *_: None)
+
+
+# -- --force never removes what medft did not write ----------------------------------------------------
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "medft", *args], capture_output=True, text=True)
+
+
+def test_prep_force_never_deletes_its_input(tmp_path):
+    d = tmp_path / "d"
+    assert _cli("synth", "polyp", "--out", str(d), "--cases", "3", "--per-case", "2").returncode == 0
+    before = sorted(p.name for p in (d / "polyp").rglob("*"))
+    r = _cli("prep", "polyp", "--input", str(d / "polyp"), "--out", str(d), "--force", "--max-patches", "40")
+    assert r.returncode != 0 and "holds the input" in r.stderr and "Traceback" not in r.stderr
+    assert sorted(p.name for p in (d / "polyp").rglob("*")) == before
+
+
+def test_force_refuses_a_folder_medft_did_not_write(tmp_path):
+    mine = tmp_path / "out" / "polyp"
+    mine.mkdir(parents=True)
+    (mine / "thesis.tex").write_text("months of work")
+    r = _cli("synth", "polyp", "--out", str(tmp_path / "out"), "--force", "--cases", "3", "--per-case", "2")
+    assert r.returncode != 0 and "did not write" in r.stderr
+    assert (mine / "thesis.tex").read_text() == "months of work"
+    # a synthetic set medft wrote is replaced
+    assert _cli("synth", "pe", "--out", str(tmp_path / "out"), "--cases", "2", "--per-case", "1").returncode == 0
+    assert _cli("synth", "pe", "--out", str(tmp_path / "out"), "--cases", "2", "--per-case", "1",
+                "--force").returncode == 0
+
+
+def test_a_killed_writers_hidden_folder_is_collected(tmp_path):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = tmp_path / "out" / f".pe.tmp-{dead.pid}"
+    stale.mkdir(parents=True)
+    assert _cli("synth", "pe", "--out", str(tmp_path / "out"), "--cases", "2", "--per-case", "1").returncode == 0
+    assert not stale.exists()

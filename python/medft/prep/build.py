@@ -44,7 +44,15 @@ from medft.prep.common import (
     set_size,
     split_sizes,
 )
-from medft.prep.lmdb_writer import LmdbWriter, lmdb_fingerprint, refuse_existing, replace_path, shuffled_keys
+from medft.prep.lmdb_writer import (
+    LmdbWriter,
+    collect_stale_tmp,
+    lmdb_fingerprint,
+    mark_output,
+    refuse_existing,
+    replace_path,
+    shuffled_keys,
+)
 from medft.prep.manifest import write_manifest, write_rows_csv
 from medft.prep.mean import MeanAccumulator, write_mean
 from medft.prep.splits import check_classes, check_disjoint, read_split_table, split_groups
@@ -215,7 +223,8 @@ def build(cfg: PrepConfig) -> dict:
     mod = app_module(cfg.app)
     app = get_app(cfg.app)
     final = dataset_dir(cfg.out, cfg.app, cfg.fraction)
-    refuse_existing(final, cfg.force)
+    refuse_existing(final, cfg.force, inputs=(Path(cfg.input),))
+    collect_stale_tmp(final)
     t0 = time.time()
     ds = mod.load(Path(cfg.input), **cfg.options)
     specs = mod.plan(ds, cfg.seed)
@@ -277,8 +286,9 @@ def build(cfg: PrepConfig) -> dict:
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
         write_text_atomic(tmp / "prep.json", json.dumps(record, indent=2) + "\n")
+        mark_output(tmp, "prep")
         final.parent.mkdir(parents=True, exist_ok=True)
-        refuse_existing(final, cfg.force)
+        refuse_existing(final, cfg.force, inputs=(Path(cfg.input),))
         replace_path(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -29,10 +29,59 @@ def shuffled_keys(n: int, rng: np.random.Generator) -> list[str]:
     return [f"{p:0{KEY_DIGITS}d}" for p in rng.permutation(n)]
 
 
-def refuse_existing(path: Path, force: bool) -> None:
-    """Error if ``path`` exists and ``force`` is off (outputs are never overwritten silently)."""
-    if path.exists() and not force:
+#: file in every folder medft writes that ``--force`` may replace (a folder without it is never removed)
+OUTPUT_MARKER = ".medft-output"
+
+
+def mark_output(folder: Path, kind: str) -> None:
+    """Label ``folder`` as medft's ``kind`` output (prep data set, synthetic input set)."""
+    (Path(folder) / OUTPUT_MARKER).write_text(f"{kind}\n")
+
+
+def is_output(folder: Path) -> bool:
+    """True for a folder medft wrote: its marker, prep.json (data sets of older versions) or an LMDB
+    (medft's LMDB writer replaces only LMDBs)."""
+    folder = Path(folder)
+    return any((folder / name).is_file() for name in (OUTPUT_MARKER, "prep.json", "data.mdb"))
+
+
+def refuse_existing(path: Path, force: bool, inputs: tuple[Path, ...] = ()) -> None:
+    """Error if ``path`` exists and ``force`` is off (outputs are never overwritten silently). With
+    ``force``, still refuse a ``path`` that holds or is one of ``inputs``, or is not a medft output."""
+    path = Path(path)
+    if not path.exists():
+        return
+    if not force:
         raise MedftError(f"{path} exists; pass --force to replace it")
+    real = path.resolve()
+    for inp in inputs:
+        r = Path(inp).resolve()
+        if r == real or real in r.parents:
+            raise MedftError(f"--force would remove {path}, which holds the input {inp}; choose another --out")
+    if not path.is_dir() or not is_output(path):
+        raise MedftError(f"--force would remove {path}, which medft did not write (no {OUTPUT_MARKER}); "
+                         "move or delete it yourself")
+
+
+def collect_stale_tmp(final: Path) -> None:
+    """Remove ``.<name>.tmp-<pid>`` folders beside ``final`` left by killed processes."""
+    final = Path(final)
+    if not final.parent.is_dir():
+        return
+    for tmp in final.parent.glob(f".{final.name}.tmp-*"):
+        pid = tmp.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def replace_path(tmp: Path, final: Path) -> None:

@@ -362,15 +362,22 @@ def write_synthetic(app: str, out: str | Path, size: SynthSize | None = None, fo
     import shutil  # noqa: PLC0415
 
     from medft.apps import get_app  # noqa: PLC0415
-    from medft.prep.lmdb_writer import refuse_existing, replace_path  # noqa: PLC0415
+    from medft.prep.lmdb_writer import (  # noqa: PLC0415
+        collect_stale_tmp,
+        mark_output,
+        refuse_existing,
+        replace_path,
+    )
 
     get_app(app)
     final = Path(out) / app
     refuse_existing(final, force)
+    collect_stale_tmp(final)
     tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         WRITERS[app](tmp, size or DEFAULT_SIZES[app])
+        mark_output(tmp, "synthetic")
         replace_path(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
