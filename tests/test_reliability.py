@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from medft.errors import MedftError
 from medft.predict import predict_run
@@ -218,3 +219,31 @@ def test_a_killed_writers_hidden_folder_is_collected(tmp_path):
     stale.mkdir(parents=True)
     assert _cli("synth", "pe", "--out", str(tmp_path / "out"), "--cases", "2", "--per-case", "1").returncode == 0
     assert not stale.exists()
+
+
+# -- inputs --------------------------------------------------------------------------------------------
+def test_a_palette_png_is_read_as_its_colours(tmp_path):
+    from medft.prep.io import read_image
+    from PIL import Image
+
+    rgb = np.zeros((4, 5, 3), np.uint8)
+    rgb[1, 2] = (200, 30, 90)
+    rgb[3, 4] = (10, 250, 60)
+    Image.fromarray(rgb).convert("P", palette=Image.ADAPTIVE, colors=4).save(tmp_path / "p.png")
+    assert Image.open(tmp_path / "p.png").mode == "P"
+    np.testing.assert_array_equal(read_image(tmp_path / "p.png", "rule"), rgb)
+    gray = np.arange(20, dtype=np.uint8).reshape(4, 5) * 10
+    Image.fromarray(gray).convert("P").save(tmp_path / "g.png")
+    np.testing.assert_array_equal(read_image(tmp_path / "g.png", "rule", mode="gray"), gray)
+
+
+def test_a_nifti_with_zero_spacing_is_refused(tmp_path):
+    import nibabel as nib
+    from medft.prep.io import read_volume
+
+    img = nib.Nifti1Image(np.zeros((4, 4, 4), np.float32), np.eye(4))
+    img.header.set_xyzt_units("mm")
+    img.header["pixdim"][1:4] = (0.7, 0.0, 1.0)
+    nib.save(img, tmp_path / "v.nii.gz")
+    with pytest.raises(MedftError, match="zero voxel spacing"):
+        read_volume(tmp_path / "v.nii.gz", "rule")

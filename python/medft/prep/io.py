@@ -19,6 +19,10 @@ def read_image(path: Path, rule: str, mode: str = "rgb") -> np.ndarray:
         raise bad_input(path, rule, "missing file")
     try:
         with Image.open(path) as im:
+            if im.mode in ("P", "PA"):  # palette indices are not intensities: look the colours up
+                im = im.convert("RGBA" if "transparency" in im.info or im.mode == "PA" else "RGB")
+            elif im.mode == "LA":
+                im = im.convert("L")
             img = np.asarray(im)
     except Exception as e:  # Pillow raises many types
         raise bad_input(path, rule, f"unreadable image ({type(e).__name__}: {e})") from None
@@ -71,6 +75,15 @@ def read_label(path: Path, rule: str, row: int, text: str, num_classes: int) -> 
     return v
 
 
+def _raw_pixdim(path: Path, header_type) -> list[float]:
+    """pixdim[1:4] as the file holds it: nibabel's checked header turns a 0 spacing into 1 mm."""
+    import nibabel as nib  # noqa: PLC0415
+
+    with nib.openers.ImageOpener(str(path)) as f:
+        hdr = header_type.from_fileobj(f, check=False)
+    return [float(z) for z in np.asarray(hdr["pixdim"]).ravel()[1:4]]
+
+
 def read_volume(path: Path, rule: str, dtype=np.float32) -> tuple[np.ndarray, tuple[float, float, float]]:
     """(voxels in array order i, j, k; spacing in mm along i, j, k) of a 3-D NIfTI file."""
     import nibabel as nib  # noqa: PLC0415
@@ -86,12 +99,13 @@ def read_volume(path: Path, rule: str, dtype=np.float32) -> tuple[np.ndarray, tu
         raise bad_input(path, rule, f"expected a 3-D volume, got shape {vol.shape}")
     unit = img.header.get_xyzt_units()[0]
     scale = {"mm": 1.0, "micron": 1e-3, "meter": 1e3}.get(unit)
-    zooms = tuple(float(z) * (scale or 0.0) for z in img.header.get_zooms()[:3])
+    raw = _raw_pixdim(path, type(img.header))
+    zooms = tuple(abs(z) * (scale or 0.0) for z in raw)
     if scale is None or not all(math.isfinite(z) and z > 0 for z in zooms):
         raise bad_input(
             path,
             rule,
-            f"missing voxel spacing (pixdim {img.header.get_zooms()[:3]}, "
+            f"missing or zero voxel spacing (pixdim {tuple(raw)}, "
             f"spatial unit {unit!r}; set pixdim and xyzt_units to mm)",
         )
     if not np.isfinite(vol).all():
