@@ -189,8 +189,10 @@ def permutation_p_value(perm: np.ndarray, observed, u=0.5) -> np.ndarray:
     with ``|observed|`` (the observed one included) count ``u`` each:
     ``p = (#{|d| > |d0|} + u (#{|d| = |d0|} + 1)) / (P + 1)``.  ``u = 1`` is the classical
     p (size below alpha when the statistic is discrete), ``u = 1/2`` the mid-p, and ``u``
-    uniform on (0, 1) (an array (F,)) the randomised p, whose size is exactly alpha
-    under the permutation null however many ties there are.  NaN where ``observed`` is NaN.
+    uniform on (0, 1) (an array (F,)) the randomised p, whose size is alpha under the
+    permutation null however many ties there are.  An observed difference of exactly 0 gets
+    p = 1 (its classical p): it is no evidence against H0, and randomising there would let
+    two identical configurations "differ".  NaN where ``observed`` is NaN.
     """
     d = np.abs(np.atleast_2d(perm))
     d0 = np.abs(np.atleast_1d(np.asarray(observed, float)))
@@ -198,7 +200,7 @@ def permutation_p_value(perm: np.ndarray, observed, u=0.5) -> np.ndarray:
     gt = np.sum(d > d0 + tol, axis=0)
     eq = np.sum(np.abs(d - d0) <= tol, axis=0)
     p = (gt + np.asarray(u, float) * (eq + 1)) / (d.shape[0] + 1)
-    return np.where(np.isnan(d0), np.nan, p)
+    return np.where(np.isnan(d0), np.nan, np.where(d0 <= tol, 1.0, p))
 
 
 def paired_permutation_test(events_a, events_b, x_at, observed, n_perm: int = N_BOOT,

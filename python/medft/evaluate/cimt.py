@@ -9,8 +9,8 @@ Pipeline for one test ROI (shapes: ROI H x W, one y per column everywhere):
    image it is filled by mirror reflection (``numpy.pad(mode="reflect")``).  Gray is
    repeated to 3 channels (section VI-D); any mean subtraction or scaling belongs to
    ``predict_fn``.
-2. :func:`column_max_boundary`: the row of maximum response in every column, a step-like
-   1-pixel boundary (Fig. 8c).
+2. :func:`column_max_boundary`: the row of maximum response in every column (the centre
+   of the band when several rows tie), a step-like 1-pixel boundary (Fig. 8c).
 3. :func:`snake_1d`: an open active contour (Kass et al. 1988) initialised at that boundary
    and attracted by the (Gaussian-smoothed) confidence map, moving vertically only, so it
    keeps exactly one y per column (Fig. 8d).  Free (natural) boundary conditions at both
@@ -105,11 +105,25 @@ def _grid(n: int, stride: int) -> np.ndarray:
 
 
 def column_max_boundary(prob: np.ndarray) -> np.ndarray:
-    """Row index (float) of the maximum of every column of ``prob`` (H, W): shape (W,)."""
+    """Row (float) of the maximum of every column of ``prob`` (H, W): shape (W,).
+
+    Where several rows share a column's maximum (a saturated map is 1.0 over a band), the
+    boundary is the centre of the longest contiguous run of maximal rows, ``(first + last)
+    / 2`` (possibly a half row), the first such run when several are equally long.  Taking
+    the first maximal row instead would bias a saturated band towards row 0 by half its
+    width before the snake starts.
+    """
     prob = np.asarray(prob, float)
     if prob.ndim != 2:
         raise MedftError(f"confidence map must be 2-D, got shape {prob.shape}")
-    return np.argmax(prob, axis=0).astype(float)
+    at_max = prob == prob.max(axis=0)
+    run = np.zeros(at_max.shape, np.int64)  # run[i, j]: length of the maximal run ending at row i
+    run[0] = at_max[0]
+    for i in range(1, at_max.shape[0]):
+        run[i] = (run[i - 1] + 1) * at_max[i]
+    last = np.argmax(run, axis=0)  # end row of the first longest run
+    length = run[last, np.arange(run.shape[1])]
+    return last - (length - 1) / 2.0
 
 
 def _snake_matrix(n: int, alpha: float, beta: float) -> np.ndarray:

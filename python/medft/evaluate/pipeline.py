@@ -180,7 +180,8 @@ def _score_detection(app: str, runs: list[io.RunFolder], data_dir: Path, opt: Op
         res = RunScores(run, {})
         res.curve = {"x": fps, "y": sens, "threshold": thr}
         res.band = {"x": grid, "value": value, "lo": lo, "hi": hi}
-        res.points = compare.OperatingPoints(run.name, ops, value[at], lo[at], hi[at], boot[:, at])
+        res.points = compare.OperatingPoints(run.name, ops, value[at], lo[at], hi[at], boot[:, at],
+                                             det.events())
         res.fitted = dict(zip(("x", "y"), fit.froc_curve()))
         res.summary = {
             "candidates": int(det.score.size), "lesions": det.n_lesions, "cases": len(det.case_ids),
@@ -228,7 +229,8 @@ def _score_frames(runs: list[io.RunFolder], opt: Options) -> tuple[list[RunScore
         res = RunScores(run, {})
         res.curve = {"x": fpr, "y": tpr, "threshold": thr}
         res.band = {"x": grid, "value": value, "lo": lo, "hi": hi}
-        res.points = compare.OperatingPoints(run.name, ops, value[at], lo[at], hi[at], boot[:, at])
+        res.points = compare.OperatingPoints(run.name, ops, value[at], lo[at], hi[at], boot[:, at],
+                                             roc.roc_events(y, s, groups))
         res.summary = {"units": int(y.size), "positives": int(y.sum()),
                        "auc": {"auc": auc.auc, "se": auc.se, "lo": auc.lo, "hi": auc.hi,
                                "method": "DeLong"},
@@ -308,8 +310,8 @@ def score_app(app: str, runs_dir: Path, out: Path, *, data_dir: Path | None = No
                                  for r in results for k, v in r.summary["errors"].items()]
     else:
         tables["operating_points"] = [row for r in results for row in r.summary["operating_points"]]
-        tables["comparisons"] = compare.compare_operating_points([r.points for r in results],
-                                                                 level=opt.level)
+        tables["comparisons"] = compare.compare_operating_points([r.points for r in results], level=opt.level,
+                                                                 n_perm=opt.n_boot, seed=opt.seed)
     prov = {"runs": [_run_record(r.run) for r in results], "versions": versions(),
             "options": {**opt.__dict__, "snake": snake} if app == "cimt" else dict(opt.__dict__),
             "data_dir": str(data_dir) if data_dir else None}
@@ -337,12 +339,19 @@ def _write(s: Scores, out: Path) -> None:
 def _tests_used(app: str) -> dict[str, str]:
     if app == "cimt":
         return {"paired": "Wilcoxon signed-rank (two-sided, paired by ROI)"}
+    unit = "cases" if app != "frames" else "resampling units (see options)"
+    boot = "case bootstrap" if app != "frames" else "bootstrap (resampling unit in options)"
     out = {"intervals": "percentile case-level bootstrap" if app != "frames"
            else "percentile bootstrap (resampling unit in options)",
-           "paired": "paired bootstrap of the sensitivity difference on shared resamples",
-           "ci_rule": "non-overlapping 95% intervals => p < .05 (paper, section VI)"}
+           "paired": f"paired permutation: the two configurations swapped within random {unit} "
+                     "(n_boot permutations, scores mapped to the shared x scale); two-sided p randomised "
+                     "within ties, so its size is alpha although the sensitivity is discrete",
+           "diff interval": f"paired {boot} of the difference on shared resamples (percentile)",
+           "ci_rule": "non-overlapping 95% intervals => p < .05 (paper, section VI); n/a where an "
+                      "interval is missing"}
     if app == "frames":
         out["auc"] = "DeLong 95% CI; DeLong paired test"
     else:
-        out["binormal"] = "Edwards et al. 2002 IDCA ML binormal fit, delta-method CI"
+        out["binormal"] = ("Edwards et al. 2002 IDCA ML binormal fit; delta-method CI over (a, b, nu, lam) "
+                           "on the logit scale, nu and lam with case-level variance")
     return out

@@ -105,7 +105,7 @@ def read_volume(path: Path, rule: str, dtype=np.float32) -> tuple[np.ndarray, tu
         raise bad_input(
             path,
             rule,
-            f"missing or zero voxel spacing (pixdim {tuple(raw)}, "
+            f"missing voxel spacing (zero or unset: pixdim {tuple(raw)}, "
             f"spatial unit {unit!r}; set pixdim and xyzt_units to mm)",
         )
     if not np.isfinite(vol).all():
