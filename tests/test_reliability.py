@@ -247,3 +247,21 @@ def test_a_nifti_with_zero_spacing_is_refused(tmp_path):
     nib.save(img, tmp_path / "v.nii.gz")
     with pytest.raises(MedftError, match="missing voxel spacing .zero or unset"):
         read_volume(tmp_path / "v.nii.gz", "rule")
+
+
+@pytest.mark.parametrize("argv", [
+    ["synth", "polyp", "--out", "x", "--cases", "0"],
+    ["prep", "polyp", "--test-fraction", "-1"],
+    ["prep", "cimt", "--bg-margin", "-3"],
+    ["prep", "cimt", "--window", "0"],
+    ["prep", "polyp", "--max-patches", "-5"],
+    ["score", "polyp", "--out", "x", "--n-bins", "0"],
+    ["predict", "polyp", "scratch", "--batch", "0"],
+    ["train", "polyp", "scratch", "--max-epochs", "0"],
+    ["train", "polyp", "scratch", "--gpu", "-1"],
+])
+def test_degenerate_numbers_are_refused_in_one_line(argv, tmp_path):
+    r = subprocess.run([sys.executable, "-m", "medft", *argv], capture_output=True, text=True, cwd=tmp_path)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.strip().splitlines()[-1].startswith(f"medft {argv[0]}: error: argument")
+    assert not any(tmp_path.iterdir()), "nothing is written"

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from medft.bench import BENCHMARKS, DEFAULT_BENCHMARKS, QUICK, BenchOptions
 from medft.commands._engine import add_engine_arguments
+from medft.commands._types import positive_int
 
 HELP = "time the LMDB writer, training, AlexNet, bootstrap FROC and dense CIMT beside Caffe's own tools"
 
@@ -32,28 +33,28 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--only", default=",".join(DEFAULT_BENCHMARKS), metavar="NAMES",
                    help=f"comma-separated benchmarks to run, from: {', '.join(BENCHMARKS)} (torch: PyTorch's "
                         "AlexNet of the same shapes and batch, where PyTorch is installed)")
-    p.add_argument("--lmdb-patches", type=int, default=_FULL.lmdb_patches,
+    p.add_argument("--lmdb-patches", type=positive_int, default=_FULL.lmdb_patches,
                    help=f"patches written by each LMDB writer (--quick: {QUICK.lmdb_patches})")
-    p.add_argument("--batch", type=int, default=_FULL.batch,
+    p.add_argument("--batch", type=positive_int, default=_FULL.batch,
                    help=f"batch of the training and `caffe time` benchmarks (--quick: {QUICK.batch})")
-    p.add_argument("--train-iters", type=int, default=_FULL.train_iters,
+    p.add_argument("--train-iters", type=positive_int, default=_FULL.train_iters,
                    help=f"SGD iterations per engine and configuration, 2 of them warm-up "
                         f"(--quick: {QUICK.train_iters})")
-    p.add_argument("--time-iters", type=int, default=_FULL.time_iters,
+    p.add_argument("--time-iters", type=positive_int, default=_FULL.time_iters,
                    help=f"`caffe time --iterations` and pycaffe repeats (--quick: {QUICK.time_iters})")
     p.add_argument("--configs", default=",".join(_FULL.configs),
                    help="Table II configurations for the train and time benchmarks")
-    p.add_argument("--n-boot", type=int, default=_FULL.n_boot, help="bootstrap resamples")
-    p.add_argument("--naive-boot", type=int, default=_FULL.naive_boot,
+    p.add_argument("--n-boot", type=positive_int, default=_FULL.n_boot, help="bootstrap resamples")
+    p.add_argument("--naive-boot", type=positive_int, default=_FULL.naive_boot,
                    help="resamples timed with the per-resample loop (extrapolated to --n-boot if fewer)")
-    p.add_argument("--roi", type=int, nargs=2, default=_FULL.roi, metavar=("H", "W"),
+    p.add_argument("--roi", type=positive_int, nargs=2, default=_FULL.roi, metavar=("H", "W"),
                    help=f"CIMT ROI predicted with the real deploy net (--quick: {QUICK.roi[0]} {QUICK.roi[1]})")
-    p.add_argument("--stand-in-roi", type=int, nargs=2, default=_FULL.stand_in_roi, metavar=("H", "W"),
+    p.add_argument("--stand-in-roi", type=positive_int, nargs=2, default=_FULL.stand_in_roi, metavar=("H", "W"),
                    help=f"CIMT ROI predicted with the stand-in predictor "
                         f"(--quick: {QUICK.stand_in_roi[0]} {QUICK.stand_in_roi[1]})")
-    p.add_argument("--report-roi", type=int, nargs=2, default=_FULL.report_roi, metavar=("H", "W"),
+    p.add_argument("--report-roi", type=positive_int, nargs=2, default=_FULL.report_roi, metavar=("H", "W"),
                    help="ROI size the per-pixel CIMT times are extrapolated to")
-    p.add_argument("--dense-batch", type=int, default=_FULL.dense_batch,
+    p.add_argument("--dense-batch", type=positive_int, default=_FULL.dense_batch,
                    help=f"patches per forward in dense CIMT prediction (--quick: {QUICK.dense_batch})")
     p.add_argument("--work", default=None, help="scratch folder, kept afterwards (None: a temporary one, deleted)")
     add_engine_arguments(p)

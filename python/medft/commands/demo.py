@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 
 from medft.apps import APP_NAMES
+from medft.commands._engine import gpu_index
+from medft.commands._types import positive_float
 from medft.demo import DEMO_CONFIGS, DemoPlan, run_demo
 
 HELP = "the main job: a small study on synthetic data, from data to report (about 10 min)"
@@ -18,10 +20,10 @@ HELP = "the main job: a small study on synthetic data, from data to report (abou
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--app", default="polyp", help=f"application: {', '.join(APP_NAMES)}")
     p.add_argument("--out", default="demo", help="folder for the demo's data, runs and report")
-    p.add_argument("--scale", type=float, default=1.0,
+    p.add_argument("--scale", type=positive_float, default=1.0,
                    help="multiplies patches, test candidates and epochs (1: ~10 min on 2 cores)")
     p.add_argument("--configs", nargs="+", default=list(DEMO_CONFIGS), help="Table II configurations to train")
-    p.add_argument("--gpu", type=int, default=None, metavar="ID", help="GPU id; None trains on the CPU")
+    p.add_argument("--gpu", type=gpu_index, default=None, metavar="ID", help="GPU id; None trains on the CPU")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from medft.commands._types import nonneg_int
 from medft.engines.doctor import report
 
 HELP = "which Caffe builds are installed (CPU, GPU), their tools, and the GPU: name, compute capability, CUDA, cuDNN"
@@ -12,7 +13,7 @@ HELP = "which Caffe builds are installed (CPU, GPU), their tools, and the GPU: n
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print the report as JSON")
-    p.add_argument("--gpu", type=int, default=0, metavar="N", help="the GPU to describe (default 0)")
+    p.add_argument("--gpu", type=nonneg_int, default=0, metavar="N", help="the GPU to describe (default 0)")
 
 
 def run(args: argparse.Namespace) -> int:

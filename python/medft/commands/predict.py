@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 
+from medft.commands._types import positive_int
 from medft.commands.train import add_common, dataset_folder
 from medft.predict import handcrafted_predictions, predict_run
 from medft.schedule import variant_name
@@ -20,8 +21,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_common(p)
     p.description = (p.description or "") + (" CONFIG 'handcrafted' writes runs/<app>/handcrafted/"
                                              "predictions.csv from the candidate generator's scores.")
-    p.add_argument("--batch", type=int, default=50, help="patches per forward pass")
-    p.add_argument("--cimt-stride", type=int, default=1,
+    p.add_argument("--batch", type=positive_int, default=50, help="patches per forward pass")
+    p.add_argument("--cimt-stride", type=positive_int, default=1,
                    help="cimt: run the net on every Nth ROI row/column and interpolate (1 = every pixel, as the paper)")
 
 

@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 from medft.apps import APP_NAMES, get_app
+from medft.commands._types import nonneg_int, open_fraction, positive_int
 from medft.errors import MedftError
 
 HELP = "build the LMDBs of an application (section VI), or write its synthetic input set"
@@ -62,21 +63,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--max-patches",
-        type=int,
+        type=positive_int,
         default=None,
         help="size of the full stratified set, train + val split 80/20; reduced fractions get their share "
         "(default: the paper's: polyp 100000, pe 81000, frames 40000, cimt 200000)",
     )
     p.add_argument(
         "--max-test-patches",
-        type=int,
+        type=positive_int,
         default=None,
         help="cap on test patches, whole candidates/frames/pixels only (default: all)",
     )
-    p.add_argument("--seed", type=int, default=0, help="seed of every random choice (default: 0)")
+    p.add_argument("--seed", type=nonneg_int, default=0, help="seed of every random choice (default: 0)")
     p.add_argument(
         "--test-fraction",
-        type=float,
+        type=open_fraction,
         default=0.5,
         help="share of cases held out for test when the input has no split.csv (default: 0.5)",
     )
@@ -93,36 +94,37 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--crops",
-        type=int,
+        type=positive_int,
         default=200,
         help="frames: random 227x227 crops per training frame (default: 200, the paper's)",
     )
     p.add_argument(
         "--test-crops",
-        type=int,
+        type=positive_int,
         default=None,
         help="frames: random crops per test frame (default: same as --crops)",
     )
     p.add_argument(
         "--window",
-        type=int,
+        type=positive_int,
         default=None,
         help="cimt: native patch window in pixels, resampled to 227 (default: 32)",
     )
     p.add_argument(
         "--bg-margin",
-        type=int,
+        type=nonneg_int,
         default=None,
         help="cimt: background pixels lie more than this many rows from both interfaces; must exceed the "
         "interface band of 3 rows (default: 8)",
     )
     p.add_argument(
         "--cases",
-        type=int,
+        type=positive_int,
         default=None,
         help="synth: videos/patients (default: per app, see data_prep/README.md)",
     )
-    p.add_argument("--per-case", type=int, default=None, help="synth: frames/ROIs/emboli per case (default: per app)")
+    p.add_argument("--per-case", type=positive_int, default=None,
+                   help="synth: frames/ROIs/emboli per case (default: per app)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars (default: shown)")
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 
 from medft.commands._engine import add_engine_arguments
+from medft.commands._types import nonneg_int, positive_int
 from medft.pretrain import PretrainOptions, pretrain
 from medft.weights import (
     BVLC_ALEXNET_SHA1,
@@ -25,13 +26,13 @@ HELP = "make the offline stand-in for the ImageNet AlexNet (or --download-bvlc t
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     d = PretrainOptions()
-    p.add_argument("--iterations", type=int, default=d.iterations, help="SGD iterations of the stand-in")
-    p.add_argument("--batch", type=int, default=d.batch, help="images per iteration (BVLC uses 256)")
-    p.add_argument("--images", type=int, default=d.images,
+    p.add_argument("--iterations", type=positive_int, default=d.iterations, help="SGD iterations of the stand-in")
+    p.add_argument("--batch", type=positive_int, default=d.batch, help="images per iteration (BVLC uses 256)")
+    p.add_argument("--images", type=positive_int, default=d.images,
                    help="synthetic source-task training images (the Data layer cycles through them)")
-    p.add_argument("--heldout", type=int, default=d.heldout,
+    p.add_argument("--heldout", type=nonneg_int, default=d.heldout,
                    help="fresh images for the held-out accuracy recorded in the sidecar (0: skip)")
-    p.add_argument("--seed", type=int, default=d.seed, help="seed of the images and of Caffe")
+    p.add_argument("--seed", type=nonneg_int, default=d.seed, help="seed of the images and of Caffe")
     p.add_argument("--out", default=str(standin_path()),
                    help="caffemodel to write (a .json sidecar goes beside it); $MEDFT_CACHE moves "
                         "the default")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from medft.commands._types import nonneg_int
 from medft.commands.score import OWN_DEFAULT, add_common, common_kwargs
 from medft.evaluate import report
 
@@ -23,7 +24,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="run folders drawn in panel (a) (default: all full-data folders, or a "
                         f"representative subset {', '.join(report.PANEL_A)} when there are more than 6)"
                         + OWN_DEFAULT)
-    p.add_argument("--maps", type=int, default=3,
+    p.add_argument("--maps", type=nonneg_int, default=3,
                    help="cimt: number of ROIs drawn as Fig. 8 confidence maps (default: %(default)s)")
 
 

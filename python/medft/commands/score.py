@@ -13,6 +13,7 @@ import argparse
 from pathlib import Path
 
 from medft.apps import APP_NAMES, get_app
+from medft.commands._types import nonneg_int, positive_int
 from medft.evaluate import bootstrap, froc_binormal, pipeline
 from medft.evaluate.cimt import SNAKE
 
@@ -48,14 +49,14 @@ def add_common(p: argparse.ArgumentParser) -> None:
                          for a, ops in pipeline.OPERATING_POINTS.items())
     p.add_argument("--operating-points", type=_floats, default=None, metavar="X1,X2,...",
                    help=f"FP rates to read sensitivities at (default per app: {defaults})" + OWN_DEFAULT)
-    p.add_argument("--n-boot", type=int, default=bootstrap.N_BOOT,
+    p.add_argument("--n-boot", type=positive_int, default=bootstrap.N_BOOT,
                    help="bootstrap resamples (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=bootstrap.SEED, help="bootstrap seed (default: %(default)s)")
+    p.add_argument("--seed", type=nonneg_int, default=bootstrap.SEED, help="bootstrap seed (default: %(default)s)")
     p.add_argument("--resample", choices=("case", "unit"), default=None,
                    help="bootstrap unit: case (video/patient) or unit (candidate/frame) "
                         f"(default per app: {', '.join(f'{a} {u}' for a, u in pipeline.RESAMPLE.items())})"
                         + OWN_DEFAULT)
-    p.add_argument("--n-bins", type=int, default=froc_binormal.N_BINS,
+    p.add_argument("--n-bins", type=positive_int, default=froc_binormal.N_BINS,
                    help="score categories of the binormal FROC fit (default: %(default)s)")
     p.add_argument("--snake-alpha", type=float, default=SNAKE["alpha"],
                    help="cimt snake elasticity (default: %(default)s)")

@@ -11,6 +11,7 @@ import argparse
 
 from medft.apps import APP_NAMES
 from medft.commands import prep
+from medft.commands._types import nonneg_int, positive_int
 
 HELP = "write the synthetic input set of an application (same as `medft prep synth`)"
 
@@ -19,9 +20,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("synth_app", metavar="APP", nargs="?", default="all",
                    help=f"{', '.join(APP_NAMES)} or all")
     p.add_argument("--out", required=True, help="folder that receives <out>/<app>/ (REQUIRED)")
-    p.add_argument("--cases", type=int, default=None, help="videos/patients (None: per app, see data_prep/README.md)")
-    p.add_argument("--per-case", type=int, default=None, help="frames/ROIs/emboli per case (None: per app)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the generator")
+    p.add_argument("--cases", type=positive_int, default=None,
+                   help="videos/patients (None: per app, see data_prep/README.md)")
+    p.add_argument("--per-case", type=positive_int, default=None, help="frames/ROIs/emboli per case (None: per app)")
+    p.add_argument("--seed", type=nonneg_int, default=0, help="seed of the generator")
     p.add_argument("--force", action="store_true", help="replace an existing synthetic set")
 
 

@@ -12,6 +12,7 @@ import argparse
 
 from medft.apps import APP_NAMES
 from medft.commands._engine import add_engine_arguments
+from medft.commands._types import nonneg_int, positive_int
 from medft.schedule import CONFIG_NAMES, INIT_NAMES
 from medft.solver import MAX_EPOCHS, RANDOM_SEED
 from medft.train import PATIENCE, TrainOptions, train
@@ -37,12 +38,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weights", default=None,
                    help="pretrained caffemodel for ft-* configurations (None: BVLC AlexNet if present, "
                         "else the `medft pretrain` stand-in)")
-    p.add_argument("--batch", type=int, default=256, help="training batch size (BVLC AlexNet: 256)")
-    p.add_argument("--test-batch", type=int, default=50, help="validation batch size (BVLC AlexNet: 50)")
-    p.add_argument("--max-epochs", type=int, default=MAX_EPOCHS, help="stop after this many epochs")
-    p.add_argument("--patience", type=int, default=PATIENCE,
+    p.add_argument("--batch", type=positive_int, default=256, help="training batch size (BVLC AlexNet: 256)")
+    p.add_argument("--test-batch", type=positive_int, default=50, help="validation batch size (BVLC AlexNet: 50)")
+    p.add_argument("--max-epochs", type=positive_int, default=MAX_EPOCHS, help="stop after this many epochs")
+    p.add_argument("--patience", type=positive_int, default=PATIENCE,
                    help="stop after this many epochs without a better validation AUC")
-    p.add_argument("--seed", type=int, default=RANDOM_SEED, help="Caffe's random_seed")
+    p.add_argument("--seed", type=nonneg_int, default=RANDOM_SEED, help="Caffe's random_seed")
 
 
 def dataset_folder(args: argparse.Namespace):
