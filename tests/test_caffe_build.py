@@ -90,3 +90,31 @@ def test_gpu_patches_apply_to_the_pinned_sdist(tmp_path):
     assert conv.count("Algorithm_v7(") == 3
     assert not (src / "include/caffe/proto/caffe.pb.h").exists()
     assert (src / "src/caffe/util/im_transforms.cpp").read_text().startswith("#ifdef USE_OPENCV\n")
+
+
+def test_sync_tree_touches_only_what_changed(tmp_path):
+    """A rebuild after a failure recompiles only the sources whose patched text changed."""
+    import os
+
+    staged, src = tmp_path / "staged", tmp_path / "src"
+    (staged / "src").mkdir(parents=True)
+    (staged / "src" / "a.cpp").write_text("int a;")
+    (staged / "src" / "b.cu").write_text("int b;")
+    assert cb.sync_tree(staged, src) == 2
+    for f in src.rglob("*.c*"):
+        os.utime(f, (1_000_000, 1_000_000))
+    (src / ".temp_release").mkdir()
+    (src / ".temp_release" / "a.o").write_text("object")
+    (src / "src" / "gone.hpp").write_text("removed by a patch")
+    (staged / "src" / "b.cu").write_text("int b = 1;")
+    assert cb.sync_tree(staged, src) == 1
+    assert (src / "src" / "a.cpp").stat().st_mtime == 1_000_000  # unchanged: make keeps its object
+    assert (src / "src" / "b.cu").stat().st_mtime > 1_000_000 and (src / "src" / "b.cu").read_text() == "int b = 1;"
+    assert not (src / "src" / "gone.hpp").exists() and (src / ".temp_release" / "a.o").exists()
+
+
+def test_extra_layers_without_gpu_code_get_cpu_fallbacks():
+    for file, cls in cb.CPU_ONLY_EXTRA_LAYERS:
+        patch = next(p for p in cb.GPU_SOURCE_PATCHES if p[0].endswith(file))
+        assert f"void {cls}<Dtype>::Forward_gpu" in patch[2] and "Forward_cpu(bottom, top);" in patch[2]
+        assert patch[2].rstrip().endswith(f"INSTANTIATE_CLASS({cls});")

@@ -148,8 +148,34 @@ static cudnnConvolutionBwdDataAlgo_t medft_bwd_data_algo(cudnnHandle_t h, cudnnF
 template <typename Dtype>
 void CuDNNConvolutionLayer<Dtype>::LayerSetUp("""
 
+def _cpu_fallback(layer: str) -> str:
+    """GPU methods of ``layer`` that run its CPU code (for layers that ship no .cu file)."""
+    return f"""#ifndef CPU_ONLY
+template <typename Dtype>
+void {layer}<Dtype>::Forward_gpu(const vector<Blob<Dtype>*>& bottom, const vector<Blob<Dtype>*>& top) {{
+  Forward_cpu(bottom, top);
+}}
+template <typename Dtype>
+void {layer}<Dtype>::Backward_gpu(const vector<Blob<Dtype>*>& top, const vector<bool>& propagate_down,
+    const vector<Blob<Dtype>*>& bottom) {{
+  Backward_cpu(top, propagate_down, bottom);
+}}
+#endif
+INSTANTIATE_CLASS({layer});"""
+
+
+#: the sdist's extra layers that declare GPU methods but ship no .cu file: (source file, class)
+CPU_ONLY_EXTRA_LAYERS: tuple[tuple[str, str], ...] = (
+    ("hardsigmoid_layer.cpp", "HardSigmoidLayer"), ("hardswish_layer.cpp", "HardSwishLayer"),
+    ("maxunpool_layer.cpp", "MaxUnPoolLayer"), ("pixelshuffle_layer.cpp", "PixelShuffleLayer"),
+    ("relu6_layer.cpp", "ReLU6Layer"), ("upsample_layer.cpp", "UpsampleLayer"),
+)
+
 #: (file, old, new, reason): substitutions of the GPU build only; each must find its target.
-GPU_SOURCE_PATCHES: tuple[tuple[str, str, str, str], ...] = (
+GPU_SOURCE_PATCHES: tuple[tuple[str, str, str, str], ...] = tuple(
+    (f"src/caffe/layers/{file}", f"INSTANTIATE_CLASS({cls});", _cpu_fallback(cls),
+     f"the sdist's extra {cls} has no GPU code (no .cu): its GPU methods run the CPU ones")
+    for file, cls in CPU_ONLY_EXTRA_LAYERS) + (
     ("src/caffe/layers/cudnn_conv_layer.cpp",
      "\ntemplate <typename Dtype>\nvoid CuDNNConvolutionLayer<Dtype>::LayerSetUp(", _CUDNN_HELPERS,
      "cuDNN 8 removed the algorithm queries: helpers over the _v7 queries"),
@@ -488,19 +514,30 @@ def build(jobs: int | None = None, force: bool = False, install_deps: bool = Fal
     toolkit = (system_toolkit() or install_toolkit()) if gpu else None
     jobs = jobs or os.cpu_count() or 1
     target.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix="medft-caffe-build-", dir=target.parent))
+    # A stable build folder: a failed or interrupted build keeps its objects, and the next run
+    # recompiles only the sources whose patched text changed.
+    work = target.parent / f".build-{target.name}"
+    work.mkdir(parents=True, exist_ok=True)
+    ok = False
     try:
         sdist = fetch_sdist(work)
+        fresh = work / "fresh"
+        shutil.rmtree(fresh, ignore_errors=True)
         with tarfile.open(sdist) as tar:
-            tar.extractall(work, filter="data") if hasattr(tarfile, "data_filter") else tar.extractall(work)
-        src = work / f"{SDIST_NAME}-{SDIST_VERSION}"
-        apply_patches(src, gpu=gpu)
+            tar.extractall(fresh, filter="data") if hasattr(tarfile, "data_filter") else tar.extractall(fresh)
+        staged = fresh / f"{SDIST_NAME}-{SDIST_VERSION}"
+        apply_patches(staged, gpu=gpu)
         config = (gpu_makefile_config(numpy_include(), str(toolkit["cuda"]), str(toolkit["cudnn"]))
                   if gpu else makefile_config(numpy_include()))
-        (src / "Makefile.config").write_text(config)
+        (staged / "Makefile.config").write_text(config)
         # The sdist ships a stale caffe_pb2.py from another protoc; let make regenerate it.
-        (src / "python/caffe/proto/caffe_pb2.py").unlink(missing_ok=True)
-        shutil.rmtree(src / "python/caffe/__pycache__", ignore_errors=True)
+        (staged / "python/caffe/proto/caffe_pb2.py").unlink(missing_ok=True)
+        shutil.rmtree(staged / "python/caffe/__pycache__", ignore_errors=True)
+        src = work / "src"
+        changed = sync_tree(staged, src)
+        shutil.rmtree(fresh, ignore_errors=True)
+        if changed:
+            print(f"medft: {changed} source file(s) new or changed since the last build attempt", flush=True)
         what = "with CUDA 13 / cuDNN 9 (about 35 min on 2 cores)" if gpu else "(about 7 min on 2 cores)"
         print(f"medft: building {CAFFE_UPSTREAM} {what} with make -j{jobs}", flush=True)
         t0 = time.time()
@@ -530,9 +567,37 @@ def build(jobs: int | None = None, force: bool = False, install_deps: bool = Fal
                      + [f"removed {rel}: {why}" for rel, why in GPU_REMOVED_FILES]}
         install_from(src, target, build_seconds=time.time() - t0, extra=extra, gpu=gpu)
         print(f"medft: Caffe installed in {target} ({time.time() - t0:.0f}s)", flush=True)
+        ok = True
         return target
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        if ok:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def sync_tree(staged: Path, src: Path) -> int:
+    """Make ``src`` hold exactly ``staged``'s files, touching only the ones whose bytes differ
+    (so make's timestamps keep every object that is still valid); return how many changed."""
+    changed = 0
+    src.mkdir(parents=True, exist_ok=True)
+    wanted = set()
+    for f in staged.rglob("*"):
+        rel = f.relative_to(staged)
+        wanted.add(rel)
+        dst = src / rel
+        if f.is_dir():
+            dst.mkdir(parents=True, exist_ok=True)
+        elif not dst.is_file() or dst.read_bytes() != f.read_bytes():
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(f, dst)
+            os.utime(dst)  # newer than any object built from the old text
+            changed += 1
+    for f in sorted(src.rglob("*"), reverse=True):  # sources the patches removed; build outputs stay
+        rel = f.relative_to(src)
+        if rel.parts[0] in (".temp_release", ".build_release", "build", "distribute") or rel in wanted:
+            continue
+        if f.is_file() and rel.suffix in (".h", ".hpp", ".cpp", ".cu", ".py"):
+            f.unlink()
+    return changed
 
 
 def install_from(src: Path, target: Path, build_seconds: float = 0.0, extra: dict | None = None,
