@@ -18,7 +18,7 @@ pytestmark = pytest.mark.caffe
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     root = tmp_path_factory.mktemp("caffe")
-    return {app: Path(tiny_build(app, root, max_patches=24, max_test_patches=60)["dir"]) for app in APP_NAMES}
+    return {app: Path(tiny_build(app, root, max_patches=24, max_test_patches=250)["dir"]) for app in APP_NAMES}
 
 
 def test_compute_image_mean_agrees(built, tmp_path):

@@ -143,7 +143,7 @@ def bench_lmdb(n: int, work: Path, log: Log = print) -> dict:
     from medft.prep.testing import tiny_build
 
     log(f"  source patches: tiny synthetic polyp dataset -> {n} patches")
-    built = tiny_build("polyp", work / "lmdb_src", max_patches=10**6, max_test_patches=n, force=True)
+    built = tiny_build("polyp", work / "lmdb_src", max_patches=10**6, max_test_patches=max(n, 250), force=True)
     recs = [(arr, label) for _, arr, label in read_lmdb(Path(built["dir"]) / "test_lmdb")]
     recs = (recs * (n // max(1, len(recs)) + 1))[:n]
     ours_path = work / "bench_medft_lmdb"

@@ -57,6 +57,7 @@ from medft.prep.manifest import write_manifest, write_rows_csv
 from medft.prep.mean import MeanAccumulator, write_mean
 from medft.prep.splits import check_classes, check_disjoint, read_split_table, split_groups
 from medft.prep.stratify import cap_by_unit, class_counts, stratify
+from medft.prep.verify import verify_input
 from medft.provenance import git_commit
 from medft.schema import write_text_atomic
 
@@ -184,7 +185,20 @@ def plan_dataset(
     parts, split_record = choose_splits(cfg, specs, mod.cases(ds), app.class_names, mod.reduce)
     if hasattr(mod, "split_filter"):  # e.g. fewer random crops per test frame
         parts = {name: mod.split_filter(ds, name, p) for name, p in parts.items()}
-    return select(cfg, parts, app.num_classes), parts, split_record
+    chosen = select(cfg, parts, app.num_classes)
+    check_chosen_classes(chosen, app.class_names)
+    return chosen, parts, split_record
+
+
+def check_chosen_classes(chosen: dict[str, list[Spec]], class_names: Sequence[str]) -> None:
+    """Every split must hold every class: a one-class test set has no AUC, a one-class training
+    set teaches nothing, and either would otherwise pass silently."""
+    for name, specs in chosen.items():
+        counts = [sum(s.label == c for s in specs) for c in range(len(class_names))]
+        if not specs or min(counts) == 0:
+            have = ", ".join(f"{n} {c}" for n, c in zip(counts, class_names))
+            raise MedftError(f"the {name} split would hold {have}: every class is needed (more cases, a "
+                             f"larger --max-test-patches or another --test-fraction)")
 
 
 def write_split(
@@ -226,6 +240,7 @@ def build(cfg: PrepConfig) -> dict:
     refuse_existing(final, cfg.force, inputs=(Path(cfg.input),))
     collect_stale_tmp(final)
     t0 = time.time()
+    verify_input(cfg.app, cfg.input)  # the same rules as `medft prep --verify`, before anything is written
     ds = mod.load(Path(cfg.input), **cfg.options)
     specs = mod.plan(ds, cfg.seed)
     chosen, parts, split_record = plan_dataset(cfg, ds, specs)
