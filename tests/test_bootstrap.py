@@ -80,11 +80,57 @@ def test_value_at_step_convention_and_nan_rows():
 
 
 def test_paired_p_value_and_percentiles():
-    d = np.r_[np.ones(99), -1.0][:, None]  # 1 of 100 replicates at or below 0
+    d = np.r_[np.ones(99), -1.0][:, None]  # 1 of 100 replicates below 0, none at 0
     assert bs.paired_p_value(d)[0] == pytest.approx(2 * 2 / 101)
     assert bs.paired_p_value(np.zeros((10, 1)))[0] == 1.0
+    # 50 replicates at 0 count half on each side: 2 * (0 + 25 + 1) / 101
+    assert bs.paired_p_value(np.r_[np.zeros(50), np.ones(50)][:, None])[0] == pytest.approx(52 / 101)
     lo, hi = bs.percentile_ci(np.arange(101.0)[:, None])
     np.testing.assert_allclose([lo[0], hi[0]], [2.5, 97.5])
+
+
+def test_rank_scale_by_hand():
+    # ascending 0.1 (rank 1), 0.5 0.5 (ranks 2, 3: mid-rank 2.5), 0.7 (4), 0.9 (5), 0.95 (6); K = 6
+    score = np.array([0.9, 0.7, 0.5, 0.5, 0.1, 0.95])
+    np.testing.assert_allclose(bs.rank_scale(score), np.array([5, 4, 2.5, 2.5, 1, 6]) / 6)
+
+
+def test_permutation_at_equals_explicitly_swapped_detectors():
+    """Swapping cases by weights equals building the mixed detectors by hand from rank-scaled
+    scores and recomputing their FROCs; no swap gives a - b, all swaps b - a."""
+    rng = np.random.default_rng(7)
+    cases, lesions, lesion_case, cand, n_img = random_detections(rng, n_cases=10)
+    cand = [x for x in cand if x[1] == "" or rng.random() < 0.8]
+    ids = ([x[0] for x in cand], [x[1] for x in cand])
+    dets = [Detections.from_ids(*ids, rng.random(len(cand)) + 0.4 * np.array([x[1] != "" for x in cand]),
+                                lesion_case, lesions, cases, n_img) for _ in range(2)]
+    fp = np.array([0.2, 0.5, 1.0, 2.0])
+    swaps = np.array([[0] * 10, [1] * 10, [1, 0, 1, 1, 0, 0, 0, 1, 0, 1]])
+    got = bs.permutation_at(dets[0].events(), dets[1].events(), fp, swaps)
+    observed = sensitivity_at_fp_score(dets[0], fp) - sensitivity_at_fp_score(dets[1], fp)
+    np.testing.assert_allclose(got[0], observed)
+    np.testing.assert_allclose(got[1], -observed)
+
+    def on_rank_scale(det):  # each candidate's score -> its mid-position among the FROC's events
+        events = det.events()[0]
+        pos = [(np.sum(events < v) + np.sum(events <= v)) / 2 for v in det.score]
+        return np.array(pos) / events.size  # = (mid-rank - 1/2) / K on events: the same order
+
+    scaled = [on_rank_scale(d) for d in dets]
+    case_of = np.array([cases.index(c) for c in ids[0]])
+    mixed = [Detections.from_ids(*ids, np.where(swaps[2][case_of] == 1, scaled[1 - k], scaled[k]),
+                                 lesion_case, lesions, cases, n_img) for k in (0, 1)]
+    np.testing.assert_allclose(got[2], sensitivity_at_fp_score(mixed[0], fp) - sensitivity_at_fp_score(mixed[1], fp))
+
+
+def test_permutation_p_value_by_hand():
+    perm = np.array([[0.1], [-0.2], [0.05], [-0.1]])  # |d| = .1, .2, .05, .1 against |d0| = .1
+    # 1 greater, 2 ties + the observed: classical (1 + 3) / 5, mid-p (1 + 1.5) / 5
+    assert bs.permutation_p_value(perm, [0.1], u=1.0)[0] == pytest.approx(0.8)
+    assert bs.permutation_p_value(perm, [-0.1], u=0.5)[0] == pytest.approx(0.5)
+    assert bs.permutation_p_value(perm, [0.1], u=np.array([0.2]))[0] == pytest.approx((1 + 0.6) / 5)
+    assert bs.permutation_p_value(perm, [0.0], u=0.0)[0] == 1.0
+    assert np.isnan(bs.permutation_p_value(perm, [np.nan])[0])
 
 
 def test_chunking_does_not_change_results(monkeypatch):

@@ -66,6 +66,25 @@ def test_column_max_hand():
     np.testing.assert_array_equal(cimt.column_max_boundary(p), [1, 0, 2])
 
 
+def test_column_max_takes_centre_of_tied_band():
+    p = np.zeros((10, 5))
+    p[2:7, 0] = 1.0          # saturated band, rows 2-6: centre 4
+    p[3:5, 1] = 1.0          # band of two rows: centre 3.5
+    p[0, 2] = p[5:8, 2] = 1  # an isolated row and a longer run: the longer run's centre, 6
+    p[1, 3] = p[6, 3] = 1    # two runs of one row: the first
+    p[:, 4] = 0.5            # a flat column: its middle
+    np.testing.assert_array_equal(cimt.column_max_boundary(p), [4, 3.5, 6, 1, 4.5])
+
+
+def test_column_max_unbiased_on_saturated_ridge():
+    """A ridge saturating at 1 over +-3 rows around a known curve: the boundary is the curve."""
+    rows, cols = np.mgrid[0:60, 0:40]
+    truth = 30 + np.round(5 * np.sin(cols[0] / 6))
+    p = np.clip(1.6 * np.exp(-((rows - truth) / 4.0) ** 2), 0, 1)  # >= 1 within |row - truth| <= 2.7
+    assert (p == 1).sum(axis=0).min() >= 5
+    np.testing.assert_array_equal(cimt.column_max_boundary(p), truth)
+
+
 def test_errors_px_mm_and_thickness_by_hand():
     li, ma = np.array([10.0, 11, 12, 13]), np.array([20.0, 20, 22, 25])
     gt_li, gt_ma = np.array([np.nan, 12, 12, 12]), np.array([21.0, 21, 21, 21])

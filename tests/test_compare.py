@@ -6,8 +6,11 @@ import numpy as np
 import pytest
 from medft.errors import MedftError
 from medft.evaluate import compare
-from medft.evaluate.roc import delong_paired_test
+from medft.evaluate.froc import Detections, sensitivity_at_fp_score
+from medft.evaluate.roc import roc_events, sensitivity_at_fpr_score
 from scipy import stats
+
+from tests.test_roc import ASAH, ASAH_POOR, PROC_TESTS
 
 
 def test_overlap():
@@ -42,13 +45,85 @@ def test_mismatched_operating_points_error():
         compare.compare_operating_points([a, b])
 
 
-def test_auc_rows_use_delong():
-    rng = np.random.default_rng(0)
-    y = rng.integers(0, 2, 60)
-    s1, s2 = y + rng.normal(size=60), y + 2 * rng.normal(size=60)
-    rows = compare.compare_aucs(y, {"x": s1, "y": s2}, {"x": (0.7, 0.9), "y": (0.5, 0.69)})
-    assert rows[0]["p_value"] == pytest.approx(delong_paired_test(y, s1, s2).p_value)
-    assert rows[0]["ci_rule"] == "p<.05" and rows[0]["test"] == "DeLong paired"
+def test_auc_rows_match_proc_roc_test():
+    """compare_aucs on pROC's aSAH data gives pROC's published DeLong Z and p (see test_roc)."""
+    scores = {name: ASAH[name] for name in ("wfns", "s100b", "ndka")}
+    rows = compare.compare_aucs(ASAH_POOR, scores, {n: (0.0, 1.0) for n in scores})
+    got = {(r["a"], r["b"]): r for r in rows}
+    for first, second, z, p, _ in PROC_TESTS:
+        r = got.get((first, second))
+        if r is None:  # the table lists each pair once, in input order: a - b = -(b - a)
+            r = got[(second, first)]
+            z = -z
+        assert r["z"] == pytest.approx(z, rel=1e-10) and r["p_value"] == pytest.approx(p, rel=1e-9)
+        assert r["test"] == "DeLong paired" and r["ci_rule"] == "n.s."
+
+
+def test_missing_intervals_read_na():
+    nan = float("nan")
+    np.testing.assert_array_equal(compare.ci_rule([0.1, nan, 0.1], [0.2, 0.3, 0.2], [0.5, 0.5, nan], [0.6, 0.6, 0.6]),
+                                  ["p<.05", "n/a", "n/a"])
+    rows = compare.compare_operating_points([
+        points("a", [0.6, 0.7], [nan, 0.6], [nan, 0.8], None),
+        points("b", [0.3, 0.7], [0.2, 0.6], [0.4, 0.8], None)])
+    assert [r["ci_rule"] for r in rows] == ["n/a", "n.s."]
+
+
+def test_auc_rows_without_positives_read_na():
+    y, nan = np.zeros(6, int), float("nan")
+    with pytest.warns(RuntimeWarning):
+        rows = compare.compare_aucs(y, {"x": np.arange(6.0), "y": -np.arange(6.0)},
+                                    {"x": (nan, nan), "y": (nan, nan)})
+    assert rows[0]["ci_rule"] == "n/a" and np.isnan(rows[0]["p_value"])
+
+
+def _pair_of_detectors(rng, shift: float):
+    """Two detectors on the same candidates of 40 cases; b's lesion scores are lowered by ``shift``."""
+    cases, lesions, lesion_case, cand_case, cand_lesion = list(range(40)), [], [], [], []
+    for c in cases:
+        for j in range(2):
+            lesions.append(f"L{j}")
+            lesion_case.append(c)
+        cand_case += [c] * 6
+        cand_lesion += ["L0", "L1"] + [""] * 4
+    latent = np.where(np.array(cand_lesion) != "", 1.5, 0.0) + rng.normal(size=len(cand_case))
+    score_b = latent + rng.normal(scale=0.3, size=latent.size) - shift * (np.array(cand_lesion) != "")
+    return [Detections.from_ids(cand_case, cand_lesion, sc, lesion_case, lesions, cases, np.ones(40))
+            for sc in (latent + rng.normal(scale=0.3, size=latent.size), score_b)]
+
+
+def _points(name, det, fp):
+    return compare.OperatingPoints(name, fp, sensitivity_at_fp_score(det, fp), np.zeros(fp.size),
+                                   np.ones(fp.size), events=det.events())
+
+
+def test_permutation_test_used_with_events():
+    fp = np.array([0.5, 1.0, 2.0])
+    da, db = _pair_of_detectors(np.random.default_rng(0), shift=1.5)
+    rows = compare.compare_operating_points([_points("a", da, fp), _points("b", db, fp)], n_perm=400)
+    assert [r["test"] for r in rows] == ["paired permutation"] * 3
+    assert all(r["diff"] > 0.2 and r["p_value"] < 0.01 for r in rows)  # b misses many lesions
+    same = compare.compare_operating_points([_points("a", da, fp), _points("a2", da, fp)], n_perm=50)
+    assert [r["p_value"] for r in same] == [1.0] * 3  # identical configurations: no randomised verdict
+
+
+def test_permutation_test_ignores_each_systems_score_scale():
+    """Frames, one unit per group: the p-values do not change when b's scores go through a
+    monotone map (b is swapped with a on the shared false-positive-rate scale, not raw)."""
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 2, 200)
+    sa = y * 2.0 + rng.normal(size=200)
+    sb = sa + rng.normal(scale=0.5, size=200)
+    fpr = np.array([0.1, 0.2])
+
+    def p_values(score_b):
+        pts = [compare.OperatingPoints(n, fpr, sensitivity_at_fpr_score(y, s, fpr), np.zeros(2), np.ones(2),
+                                       events=roc_events(y, s)) for n, s in (("a", sa), ("b", score_b))]
+        return [r["p_value"] for r in compare.compare_operating_points(pts, n_perm=300, seed=1)]
+
+    p = p_values(sb)
+    assert all(0.0 < v <= 1.0 for v in p)
+    assert p_values(np.exp(3 * sb) + 7) == pytest.approx(p, abs=1e-12)
 
 
 def test_wilcoxon_rows_match_scipy_and_need_same_rois():

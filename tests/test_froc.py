@@ -5,8 +5,9 @@ import warnings
 import numpy as np
 import pytest
 from medft.errors import MedftError
+from medft.evaluate import froc_binormal
 from medft.evaluate.froc import Detections, froc_bootstrap, froc_curve, sensitivity_at_fp_score
-from medft.evaluate.froc_binormal import BinormalFit, fit_binormal_froc, fit_binormal_roc
+from medft.evaluate.froc_binormal import BinormalFit, fit_binormal_froc, fit_binormal_roc, generator_covariance
 from scipy import stats
 
 
@@ -121,9 +122,11 @@ def test_binormal_froc_is_scaled_roc():
     rng = np.random.default_rng(0)
     y, s = _simulate(rng, 1.5, 1.0, 150, 900)
     pos, neg = s[y == 1], s[y == 0]
-    # 200 lesions, 150 found once each; 900 FP candidates over 300 images
-    det = Detections.from_ids(["c"] * s.size, [f"L{i}" for i in range(pos.size)] + [""] * neg.size,
-                              s, ["c"] * 200, [f"L{i}" for i in range(200)], ["c"], [300])
+    # 200 lesions (20 per case), 150 found once each; 900 FP candidates over 10 cases of 30 images
+    case = [f"c{i % 10}" for i in range(200)]
+    det = Detections.from_ids([case[i] for i in range(pos.size)] + [f"c{i % 10}" for i in range(neg.size)],
+                              [f"L{i}" for i in range(pos.size)] + [""] * neg.size, s, case,
+                              [f"L{i}" for i in range(200)], [f"c{i}" for i in range(10)], [30] * 10)
     fit = fit_binormal_froc(det)
     assert fit.nu == pytest.approx(0.75) and fit.lam == pytest.approx(3.0)
     sens, lo, hi = fit.sensitivity([0.0, 0.3, 3.0, 4.0])
@@ -135,11 +138,92 @@ def test_binormal_froc_is_scaled_roc():
 
 
 def test_binormal_delta_method_hand_value():
+    """Conditional interval (nu, lam fixed) at f = 0.5 of (a, b) = (1, 1), var a = 0.04:
+    x = 0, z = 1, s = Phi(1) = 0.8413447, sd(s) = 0.2 phi(1) = 0.0483941; on the logit scale
+    logit s = 1.6682679, sd = 0.0483941 / (s (1 - s)) = 0.3625470, interval
+    expit(1.6682679 -+ 1.959964 * 0.3625470)."""
     fit = BinormalFit(1.0, 1.0, np.array([[0.04, 0.0], [0.0, 0.0]]), nu=1.0, lam=1.0)
-    sens, lo, hi = fit.sensitivity([0.5])  # x = 0, z = 1, sd = 0.2: Phi(1), Phi(1 -+ 0.392)
-    np.testing.assert_allclose([sens[0], lo[0], hi[0]],
-                               [0.8413447, 0.7284093, 0.9180384], atol=1e-6)
+    sens, lo, hi = fit.sensitivity([0.5])
+    np.testing.assert_allclose([sens[0], lo[0], hi[0]], [0.8413447, 0.7226588, 0.9152000], atol=1e-6)
     assert fit.auc_score() == pytest.approx(0.7602499, abs=1e-6)
+
+
+def test_binormal_interval_at_generator_end_is_that_of_nu():
+    """At f = lam the FROC is nu: logit 0.8 = 1.3862944 -+ 1.959964 * 0.04 / 0.16."""
+    fit = BinormalFit(1.0, 1.0, np.eye(2) * 0.01, nu=0.8, lam=2.0, gen_cov=np.diag([0.0016, 0.01]))
+    sens, lo, hi = fit.sensitivity([2.0])
+    np.testing.assert_allclose([sens[0], lo[0], hi[0]], [0.8, 0.7101893, 0.8671839], atol=1e-6)
+
+
+def test_binormal_delta_method_matches_numerical_jacobian():
+    """The interval's variance equals J cov J' with J the central-difference Jacobian of the
+    closed-form FROC ``nu Phi(a + b Phi^-1(f / lam))`` in (a, b, nu, lam)."""
+    cov_ab = np.array([[0.02, 0.005], [0.005, 0.01]])
+    gen = np.array([[0.0009, 0.0004], [0.0004, 0.04]])
+    fit = BinormalFit(1.3, 0.7, cov_ab, nu=0.85, lam=4.0, gen_cov=gen)
+    f = np.array([0.5, 1.0, 2.0, 3.0])
+
+    def froc(theta):
+        a, b, nu, lam = theta
+        return nu * stats.norm.cdf(a + b * stats.norm.ppf(f / lam))
+
+    theta, h = np.array([1.3, 0.7, 0.85, 4.0]), 1e-6
+    jac = np.array([(froc(theta + h * e) - froc(theta - h * e)) / (2 * h) for e in np.eye(4)]).T
+    full = np.zeros((4, 4))
+    full[:2, :2], full[2:, 2:] = cov_ab, gen
+    sd = np.sqrt(np.einsum("fi,ij,fj->f", jac, full, jac))
+    s = froc(theta)
+    logit = np.log(s / (1 - s))
+    q = stats.norm.ppf(0.975)
+    sens, lo, hi = fit.sensitivity(f)
+    np.testing.assert_allclose(sens, s, rtol=1e-12)
+    np.testing.assert_allclose(lo, 1 / (1 + np.exp(-(logit - q * sd / (s * (1 - s))))), rtol=1e-6)
+    np.testing.assert_allclose(hi, 1 / (1 + np.exp(-(logit + q * sd / (s * (1 - s))))), rtol=1e-6)
+    # the generator's uncertainty widens the interval
+    fixed = BinormalFit(1.3, 0.7, cov_ab, nu=0.85, lam=4.0).sensitivity(f)
+    assert np.all(hi - lo > fixed[2] - fixed[1])
+
+
+def test_generator_covariance_by_hand():
+    """hand_case: nu = 2/4, lam = 3/10.  Per case (A, B, C): found 2, 0, 0 of lesions 2, 1, 1;
+    FPs 1, 2, 0 over images 3, 2, 5.  u_nu = (found - nu lesions) / 4 = (.25, -.125, -.125),
+    u_lam = (fp - lam images) / 10 = (.01, .14, -.15); covariance 3/2 * sum u u'."""
+    cov = generator_covariance(hand_case())
+    np.testing.assert_allclose(cov, [[0.140625, 0.005625], [0.005625, 0.0633]], rtol=1e-12)
+
+
+def test_generator_covariance_matches_case_bootstrap():
+    """With 80 cases the sandwich variances are within 15% of those of (nu, lam) over 2000
+    explicit case resamples (bootstrap by materialised arrays, no shared code), and the
+    correlations within 0.1."""
+    rng = np.random.default_rng(1)
+    n = 80
+    lesions, images = rng.poisson(2, n) + 1, rng.integers(1, 4, n)
+    found, fps = rng.binomial(lesions, 0.7), rng.poisson(3 * images)
+    cand_case, cand_lesion, lesion_case, lesion_key = [], [], [], []
+    for c in range(n):
+        lesion_case += [c] * lesions[c]
+        lesion_key += [f"L{j}" for j in range(lesions[c])]
+        cand_case += [c] * (found[c] + fps[c])
+        cand_lesion += [f"L{j}" for j in range(found[c])] + [""] * fps[c]
+    det = Detections.from_ids(cand_case, cand_lesion, rng.random(len(cand_case)), lesion_case, lesion_key,
+                              list(range(n)), images)
+    draws = rng.integers(0, n, size=(2000, n))
+    boot = np.c_[found[draws].sum(1) / lesions[draws].sum(1), fps[draws].sum(1) / images[draws].sum(1)]
+    got, ref = generator_covariance(det), np.cov(boot.T)
+    np.testing.assert_allclose(np.diag(got), np.diag(ref), rtol=0.15)
+    corr = [c[0, 1] / np.sqrt(c[0, 0] * c[1, 1]) for c in (got, ref)]
+    assert corr[0] == pytest.approx(corr[1], abs=0.1)
+
+
+def test_nll_gradient_matches_finite_differences():
+    rng = np.random.default_rng(2)
+    cp, cn = rng.integers(1, 20, 8).astype(float), rng.integers(1, 30, 8).astype(float)
+    theta = np.r_[1.2, 0.8, np.sort(rng.normal(size=7))]
+    h = 1e-6
+    numeric = [(froc_binormal._nll(theta + h * e, cp, cn) - froc_binormal._nll(theta - h * e, cp, cn)) / (2 * h)
+               for e in np.eye(theta.size)]
+    np.testing.assert_allclose(froc_binormal._nll_grad(theta, cp, cn), numeric, rtol=1e-5, atol=1e-4)
 
 
 def test_binormal_perfect_separation_warns_nan():

@@ -90,6 +90,15 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"medft {args.stage}: interrupted", file=sys.stderr)
         return 130
+    except OSError as e:  # a full disk, a read-only folder, a vanished file: one line, not a traceback
+        where = f": {e.filename}" if e.filename else ""
+        print(f"medft {args.stage}: error: {e.strerror or e}{where}", file=sys.stderr)
+        return 2
+    except Exception as e:
+        if type(e).__module__.split(".")[0] == "lmdb":  # lmdb's own errors (disk full, map full)
+            print(f"medft {args.stage}: error: LMDB: {e}", file=sys.stderr)
+            return 2
+        raise
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ from medft.errors import MedftError
 from medft.prep.manifest import write_rows_csv
 from medft.schema import write_npy_atomic, write_npz_atomic, write_text_atomic
 from medft.train import binary_scores, run_dir
+from medft.util import faults
 
 PRED_COLUMNS = ("case", "unit", "lesion", "label", "score")
 
@@ -73,11 +74,19 @@ def predict_run(app: str, variant: str, data: str | Path, runs: str | Path = "ru
         return target
     data = Path(data)
     mean = tuple(json.loads(record.read_text())["data"]["mean_bgr"])
-    from medft.train import check_best
+    from medft.train import check_best, settle_best
+    from medft.util.lock import folder_lock
     from medft.weights import check_covers
 
-    check_best(out)
-    check_covers(best, deploy)
+    with folder_lock(out, "predict"):
+        settle_best(out)
+        check_best(out)
+        check_covers(best, deploy)
+        return _predict_locked(app, out, data, engine, engine_name, gpu, mean, batch, cimt_stride, log)
+
+
+def _predict_locked(app: str, out: Path, data: Path, engine: Engine | None, engine_name: str, gpu: int | None,
+                    mean: tuple[float, ...], batch: int, cimt_stride: int, log) -> Path:
     own = engine is None
     engine = engine or make_engine(engine_name, gpu)
     if not own:
@@ -107,6 +116,7 @@ def _predict(app: str, out: Path, data: Path, engine: Engine, mean: tuple[float,
     if bad:
         raise MedftError(f"{manifest_path}: label of key {bad[0]} differs from the LMDB's")
     write_npy_atomic(out / "test_probs.npy", probs)
+    faults.point("predict:before-predictions")
     prob_cols = [f"p{c}" for c in range(probs.shape[1])]
     patch_rows = [{"key": k, "case": r["case"], "unit": r["unit"], "label": r["label"],
                    **{c: f"{v:.6f}" for c, v in zip(prob_cols, p)}} for k, r, p in zip(keys, rows, probs)]

@@ -45,6 +45,7 @@ from medft.provenance import git_commit
 from medft.schedule import BASE_LR, GAMMA, get_config, variant_name
 from medft.schema import write_text_atomic
 from medft.solver import MAX_EPOCHS, RANDOM_SEED, SolverOptions, iters_per_epoch, solver
+from medft.util import faults
 from medft.util.lock import folder_lock
 
 PATIENCE = 5  # epochs without a better validation AUC before stopping (the paper gives none)
@@ -278,6 +279,7 @@ def train(opts: TrainOptions, engine: Engine | None = None, log=print) -> dict:
     ds = read_dataset(opts.data)
     check_labels(ds, get_app(opts.app).num_classes)
     with folder_lock(out, "train"):
+        settle_best(out)
         record = read_record(out)
         if record.get("status") == "done" and not opts.force:
             check_best(out)
@@ -338,7 +340,8 @@ def _clear_run(out: Path) -> None:
     """Remove what medft train wrote in ``out`` (nothing else), keeping the folder and its lock."""
     for name in ("snapshots",):
         shutil.rmtree(out / name, ignore_errors=True)
-    for name in ("log.csv", "run.json", "best.caffemodel", BEST_RECORD, "weights.json", "train_val.prototxt",
+    for name in ("log.csv", "run.json", "best.caffemodel", BEST_RECORD, _PENDING_MODEL, _PENDING_RECORD,
+                 "weights.json", "train_val.prototxt",
                  "deploy.prototxt", "solver.prototxt", "solver_cli.prototxt", "caffe_train.log",
                  "predictions.csv", "test_probs.npy", "test_patches.csv"):
         (out / name).unlink(missing_ok=True)
@@ -348,15 +351,42 @@ def _clear_run(out: Path) -> None:
 BEST_RECORD = "best.json"
 
 
-def record_best(out: Path, model: Path, row: dict) -> None:
-    """Copy the epoch's snapshot to best.caffemodel (flushed), then best.json with its SHA-1: both
-    before the log names the epoch, so a kill in between never leaves a log that lies."""
+_PENDING_MODEL, _PENDING_RECORD = ".best.caffemodel.pending", ".best.json.pending"
+
+
+def stage_best(out: Path, model: Path, row: dict) -> None:
+    """First half of selecting a new best epoch, before its log.csv row: the snapshot copied (and
+    flushed) and its record written under pending names. :func:`commit_best` finishes after the row."""
     from medft.weights import sha1_of
 
-    _copy_durably(model, out / "best.caffemodel")
-    write_text_atomic(out / BEST_RECORD, json.dumps({"epoch": int(row["epoch"]), "iteration": int(row["iteration"]),
-                                                     "val_auc": float(row["val_auc"]),
-                                                     "sha1": sha1_of(out / "best.caffemodel")}, indent=2) + "\n")
+    _copy_durably(model, out / _PENDING_MODEL)
+    faults.point("train:after-best-model")
+    write_text_atomic(out / _PENDING_RECORD, json.dumps({
+        "epoch": int(row["epoch"]), "iteration": int(row["iteration"]), "val_auc": float(row["val_auc"]),
+        "sha1": sha1_of(out / _PENDING_MODEL)}, indent=2) + "\n")
+
+
+def commit_best(out: Path) -> None:
+    """Second half: the pending model and record become best.caffemodel and best.json."""
+    os.replace(out / _PENDING_MODEL, out / "best.caffemodel")
+    os.replace(out / _PENDING_RECORD, out / BEST_RECORD)
+
+
+def settle_best(out: Path) -> None:
+    """Finish or undo a best-model selection a kill interrupted: roll forward if log.csv names the
+    pending epoch as the best, else drop the pending files (the previous best stays)."""
+    pending = out / _PENDING_RECORD
+    if not (out / _PENDING_MODEL).exists():
+        pending.unlink(missing_ok=True)
+        return
+    rows = read_log(out / "log.csv")
+    best = max(rows, key=lambda r: float(r["val_auc"]), default=None)
+    meta = json.loads(pending.read_text()) if pending.is_file() else {}
+    if best is not None and meta and int(meta.get("epoch", -1)) == int(best["epoch"]):
+        commit_best(out)
+    else:
+        (out / _PENDING_MODEL).unlink(missing_ok=True)
+        pending.unlink(missing_ok=True)
 
 
 def check_best(out: Path) -> None:
@@ -422,11 +452,15 @@ def _train_loop(opts: TrainOptions, engine: Engine, ds: Dataset, out: Path, solv
         if best is None or auc > float(best["val_auc"]):
             best = row
             since_best = 0
-            record_best(out, model, row)
+            stage_best(out, model, row)  # the model is safe before the log names it
+            faults.point("train:after-best-record")
         else:
             since_best += 1
         rows.append(row)
         write_log(out / "log.csv", rows)
+        faults.point("train:after-log")
+        if best is row:
+            commit_best(out)
         prune_snapshots(out, keep_iteration=stats.iteration)
         remaining = min(opts.max_epochs - epoch, opts.patience - since_best)
         log(f"epoch {epoch:3d}/{opts.max_epochs}  iter {stats.iteration:6d}  loss {row['loss']}  "

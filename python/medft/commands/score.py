@@ -50,7 +50,7 @@ def add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--operating-points", type=_floats, default=None, metavar="X1,X2,...",
                    help=f"FP rates to read sensitivities at (default per app: {defaults})" + OWN_DEFAULT)
     p.add_argument("--n-boot", type=positive_int, default=bootstrap.N_BOOT,
-                   help="bootstrap resamples (default: %(default)s)")
+                   help="bootstrap resamples, and permutations of the paired tests (default: %(default)s)")
     p.add_argument("--seed", type=nonneg_int, default=bootstrap.SEED, help="bootstrap seed (default: %(default)s)")
     p.add_argument("--resample", choices=("case", "unit"), default=None,
                    help="bootstrap unit: case (video/patient) or unit (candidate/frame) "

@@ -17,8 +17,8 @@ that can actually be achieved without exceeding f false positives).
 Paired comparisons at an operating point: the case bootstrap gives the interval of the
 difference (both curves recomputed with the same weights), and a permutation test gives
 its p-value: the two configurations' events are swapped within randomly chosen cases
-(:func:`paired_permutation_test`), after mapping each configuration's scores onto the
-shared x scale (:func:`fp_scale`) so that scores of different systems can be exchanged.
+(:func:`paired_permutation_test`), after mapping each configuration's scores to their ranks
+(:func:`rank_scale`) so that scores of different systems can be exchanged.
 """
 
 from __future__ import annotations
@@ -148,17 +148,19 @@ def paired_p_value(diff: np.ndarray) -> np.ndarray:
     return np.minimum(1.0, 2.0 * np.minimum(lt + 1, gt + 1) / (n + 1))
 
 
-def fp_scale(score, is_pos, x_total) -> np.ndarray:
-    """Each event's score mapped to minus the curve x at which it is first called positive.
+def rank_scale(score) -> np.ndarray:
+    """Each event's score replaced by its mid-rank among the curve's K events, divided by K: (K,).
 
-    ``x(s) = #{negative events with score >= s} / sum(x_total)``: a monotone map of the
-    scores, so the curve itself is unchanged, onto a scale shared by every configuration
-    (FPs per image, or false-positive rate).  Returns ``-x`` (K,), larger = more suspicious.
+    A monotone map (ties stay tied), so the curve itself is unchanged, onto a scale free of
+    each system's units, so that two systems' events can be swapped.  At an operating point
+    where the two sensitivities are equal the two thresholds sit at the same rank (the same
+    number of false positives and of detected lesions above them), so the scales agree there.
     """
     score = np.asarray(score, float)
-    neg = np.sort(score[~np.asarray(is_pos, bool)])
-    n_above = neg.size - np.searchsorted(neg, score, side="left")
-    return -n_above / float(np.sum(x_total))
+    ordered = np.sort(score)
+    below = np.searchsorted(ordered, score, side="left")
+    at_or_below = np.searchsorted(ordered, score, side="right")
+    return (below + at_or_below + 1) / 2.0 / max(score.size, 1)
 
 
 def permutation_at(events_a, events_b, x_at, swaps: np.ndarray) -> np.ndarray:
@@ -167,7 +169,7 @@ def permutation_at(events_a, events_b, x_at, swaps: np.ndarray) -> np.ndarray:
 
     ``events_a`` and ``events_b`` are ``(score, is_pos, group, y_total, x_total)`` of two
     configurations on the same groups (the same ``y_total`` and ``x_total``).  Scores are
-    first put on the shared :func:`fp_scale`; a swapped group contributes b's events to a'
+    first put on the shared :func:`rank_scale`; a swapped group contributes b's events to a'
     and a's to b'.  Swaps of all zeros give the observed difference.
     """
     sa, pa, ga, ya, xa = (np.asarray(v) for v in events_a)
@@ -175,7 +177,7 @@ def permutation_at(events_a, events_b, x_at, swaps: np.ndarray) -> np.ndarray:
     if not (np.array_equal(ya, yb) and np.array_equal(xa, xb)):
         raise MedftError("paired configurations must have the same cases, lesions and images per case")
     n = ya.size
-    ev = (np.r_[fp_scale(sa, pa, xa), fp_scale(sb, pb, xb)], np.r_[pa, pb],
+    ev = (np.r_[rank_scale(sa), rank_scale(sb)], np.r_[pa, pb],
           np.r_[ga, gb + n], np.r_[ya, yb], np.r_[xa, xb])
     s = np.asarray(swaps, float)
     keep, swap = np.hstack([1 - s, s]), np.hstack([s, 1 - s])

@@ -344,7 +344,7 @@ def _tests_used(app: str) -> dict[str, str]:
     out = {"intervals": "percentile case-level bootstrap" if app != "frames"
            else "percentile bootstrap (resampling unit in options)",
            "paired": f"paired permutation: the two configurations swapped within random {unit} "
-                     "(n_boot permutations, scores mapped to the shared x scale); two-sided p randomised "
+                     "(n_boot permutations, each system's scores replaced by their ranks); two-sided p randomised "
                      "within ties, so its size is alpha although the sensitivity is discrete",
            "diff interval": f"paired {boot} of the difference on shared resamples (percentile)",
            "ci_rule": "non-overlapping 95% intervals => p < .05 (paper, section VI); n/a where an "

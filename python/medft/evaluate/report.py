@@ -102,6 +102,8 @@ def _figures(s: pipeline.Scores, out: Path, chosen: list[str] | None, n_maps: in
 def _ci(v, lo, hi) -> str:
     if v is None or not np.isfinite(v):
         return "n/a"
+    if lo is None or hi is None or not (np.isfinite(lo) and np.isfinite(hi)):
+        return f"{v:.3f} [n/a]"
     return f"{v:.3f} [{lo:.3f}, {hi:.3f}]"
 
 
@@ -142,9 +144,14 @@ def write_report(s: pipeline.Scores, out: Path, figs: list[tuple[str, Path]], co
     lines += ["", "## Configurations at the operating points" if s.app != "cimt" else
               "## Errors per configuration (mean ± std over ROIs)", ""]
     if s.app != "cimt":
-        lines += [f"x = {pipeline.X_LABEL[s.app]}; sensitivity with 95% intervals "
+        lines += [f"x = {pipeline.X_LABEL[s.app]}; sensitivity with 95% percentile bootstrap intervals "
                   f"({s.options.n_boot} resamples by {s.options.resample}, seed {s.options.seed}). "
                   "Step convention: the largest sensitivity reached without exceeding the rate.", ""]
+        if s.app != "frames":
+            lines += ["Binormal columns: the Edwards et al. (2002) fitted FROC with a 95% delta-method interval "
+                      "that carries the uncertainty of the binormal fit and of the candidate generator's "
+                      "sensitivity and false-positive rate (case-level variance); n/a where it cannot be "
+                      "computed.", ""]
     lines += [_summary_table(s), "## Pairwise comparisons", ""]
     lines += [f"- {k}: {v}" for k, v in tests.items()] + [""]
     cols = (["metric", "a", "b", "mean_a", "mean_b", "median_diff", "n", "p_value", "test"]

@@ -60,6 +60,7 @@ from medft.prep.stratify import cap_by_unit, class_counts, stratify
 from medft.prep.verify import verify_input
 from medft.provenance import git_commit
 from medft.schema import write_text_atomic
+from medft.util import faults
 
 SPLITS = ("train", "val", "test")
 LESION_COLUMNS = ("case", "frame_or_slice", "lesion", "subset", "candidates")
@@ -300,6 +301,7 @@ def build(cfg: PrepConfig) -> dict:
             "git_commit": git_commit(),
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
+        faults.point("prep:before-record")
         write_text_atomic(tmp / "prep.json", json.dumps(record, indent=2) + "\n")
         mark_output(tmp, "prep")
         final.parent.mkdir(parents=True, exist_ok=True)
