@@ -265,3 +265,31 @@ def test_degenerate_numbers_are_refused_in_one_line(argv, tmp_path):
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert r.stderr.strip().splitlines()[-1].startswith(f"medft {argv[0]}: error: argument")
     assert not any(tmp_path.iterdir()), "nothing is written"
+
+
+# -- scoring refuses incomplete or unequal prediction sets ----------------------------------------------
+def test_score_refuses_a_half_written_cimt_set(tmp_path):
+    from medft.evaluate.pipeline import score_app
+    from medft.evaluate.synthetic import write_cimt
+
+    runs = write_cimt(tmp_path, {"scratch": 0.3}, n_rois=4)
+    (runs / "scratch" / "predictions.csv").unlink()  # predict was killed after some ROIs
+    for p in sorted((runs / "scratch" / "cimt_maps").glob("*.npz"))[2:]:
+        p.unlink()
+    with pytest.raises(MedftError, match=r"prediction did not finish \(2 ROI map"):
+        score_app("cimt", runs, tmp_path / "scores")
+
+
+def test_score_refuses_configurations_scored_on_different_candidates(tmp_path):
+    import csv as csvmod
+
+    from medft.evaluate.pipeline import score_app
+    from medft.evaluate.synthetic import write_detection
+
+    runs, data = write_detection(tmp_path, "pe", {"scratch": 1.0, "ft-fc8": 1.5})
+    path = runs / "ft-fc8" / "predictions.csv"
+    rows = list(csvmod.reader(open(path)))
+    with open(path, "w", newline="") as f:
+        csvmod.writer(f).writerows(rows[:-40])  # 40 candidates fewer
+    with pytest.raises(MedftError, match="40 only there"):
+        score_app("pe", runs, tmp_path / "scores", data_dir=data)

@@ -125,7 +125,9 @@ def _predict(app: str, out: Path, data: Path, engine: Engine, mean: tuple[float,
         predictor = engine.predictor(deploy, best, mean, batch)
         folder = predict_cimt_maps(data / "test_rois", out / "cimt_maps", predictor, stride=cimt_stride,
                                    batch=batch, log=log)
-        write_text_atomic(target, "# cimt is scored from cimt_maps/ (dense prediction per ROI pixel)\n")
+        from medft.evaluate.io import CIMT_DONE
+
+        write_text_atomic(target, CIMT_DONE)
         return folder
     _, score = binary_scores(probs, labels)
     units = aggregate_units(rows, score)

@@ -21,6 +21,8 @@ PREDICTIONS = "predictions.csv"
 LESIONS = "lesions.csv"
 CASES = "cases.csv"
 CIMT_DIR = "cimt_maps"
+#: what ``medft predict cimt`` writes to predictions.csv after the last ROI's map: the set is complete
+CIMT_DONE = "# cimt is scored from cimt_maps/ (dense prediction per ROI pixel)\n"
 LOG = "log.csv"
 PRED_COLUMNS = ("case", "unit", "lesion", "label", "score")
 #: images per case column of cases.csv, per detection app

@@ -153,8 +153,10 @@ def _score_detection(app: str, runs: list[io.RunFolder], data_dir: Path, opt: Op
     ops = np.asarray(opt.operating_points, float)
     out = []
     dets = {}
+    units = None
     for run in runs:
         pred = io.read_predictions(run.path / io.PREDICTIONS, detection=True)
+        units = same_units(pred, units, runs[0].name)
         if uses_frame and pred.frame is None:
             raise MedftError(f"{pred.path}: lesions.csv counts lesions per frame, so predictions need a "
                              "'frame' column")
@@ -195,6 +197,19 @@ def _score_detection(app: str, runs: list[io.RunFolder], data_dir: Path, opt: Op
         }
         out.append(res)
     return out
+
+
+def same_units(pred: io.Predictions, first: set | None, first_name: str) -> set:
+    """The (case, unit) keys of ``pred``; every configuration must score the same ones, or the
+    paired comparisons (and the FP denominators) would compare different candidate sets."""
+    keys = set(zip(pred.case, pred.unit))
+    if first is not None and keys != first:
+        only_here, only_there = sorted(keys - first), sorted(first - keys)
+        example = (only_here or only_there)[0]
+        raise MedftError(f"{pred.path}: scores {len(keys)} units, {first_name} scores {len(first)} "
+                         f"({len(only_here)} only here, {len(only_there)} only there, e.g. case {example[0]!r} "
+                         f"unit {example[1]!r}): predict every configuration on the same test set")
+    return keys
 
 
 def _score_frames(runs: list[io.RunFolder], opt: Options) -> tuple[list[RunScores], list[dict]]:
@@ -243,6 +258,10 @@ def _score_frames(runs: list[io.RunFolder], opt: Options) -> tuple[list[RunScore
 def _score_cimt(runs: list[io.RunFolder], snake: dict) -> list[RunScores]:
     out, ref = [], None
     for run in runs:
+        if not (run.path / io.PREDICTIONS).is_file():  # predict writes it after the last ROI's map
+            n = len(list((run.path / io.CIMT_DIR).glob("*.npz")))
+            raise MedftError(f"{run.path}: prediction did not finish ({n} ROI map(s) in {io.CIMT_DIR}, no "
+                             f"{io.PREDICTIONS}); rerun `medft predict cimt ...`")
         paths = io.cimt_roi_paths(run.path)
         names = [p.stem for p in paths]
         ref = ref or names

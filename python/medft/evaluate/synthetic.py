@@ -107,6 +107,7 @@ def write_cimt(root: Path, noises: dict[str, float], *, n_rois: int = 8, seed: i
             d.mkdir(parents=True, exist_ok=True)
             np.savez(d / f"roi{k:02d}.npz", p_li=p_li, p_ma=p_ma, gt_li=gt_li, gt_ma=gt_ma,
                      spacing_mm=np.float64(0.09), image=image)
+        (runs / name / io.PREDICTIONS).write_text(io.CIMT_DONE)  # as predict marks a finished set
     return runs
 
 
