@@ -293,3 +293,21 @@ def test_score_refuses_configurations_scored_on_different_candidates(tmp_path):
         csvmod.writer(f).writerows(rows[:-40])  # 40 candidates fewer
     with pytest.raises(MedftError, match="40 only there"):
         score_app("pe", runs, tmp_path / "scores", data_dir=data)
+
+
+@pytest.mark.parametrize("content", [b"case,unit,lesion,label,score\nc1,u1,,0\n",
+                                     b"case,unit,lesion,label,score\nc1,u1,,0,0.5,extra\n",
+                                     b"case,unit,lesion,label,score\nc\xff1,u1,,0,0.5\n"])
+def test_bad_csv_rows_are_one_line_errors(tmp_path, content):
+    from medft.evaluate.io import read_predictions
+
+    (tmp_path / "predictions.csv").write_bytes(content)
+    with pytest.raises(MedftError, match="predictions.csv: (line 2|not UTF-8)"):
+        read_predictions(tmp_path / "predictions.csv", detection=True)
+
+
+def test_a_missing_docker_is_named(tmp_path):
+    from medft.engines.cli import DockerRunner, run_tool
+
+    with pytest.raises(MedftError, match="cannot run medft-no-such-docker: not installed"):
+        run_tool("caffe", ["--version"], runner=DockerRunner("img", docker="medft-no-such-docker"))

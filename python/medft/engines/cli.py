@@ -68,7 +68,10 @@ def _die_with_parent() -> None:
 def spawn(argv: list[str], env: dict[str, str], **kwargs) -> subprocess.Popen:
     """Start a Caffe tool in its own process group, remembered until it is stopped or exits; it is
     terminated if this process dies first."""
-    proc = subprocess.Popen(argv, env=env, start_new_session=True, preexec_fn=_die_with_parent, **kwargs)
+    try:
+        proc = subprocess.Popen(argv, env=env, start_new_session=True, preexec_fn=_die_with_parent, **kwargs)
+    except FileNotFoundError:
+        raise MedftError(f"cannot run {argv[0]}: not installed (or not on PATH)") from None
     _CHILDREN.add(proc)
     return proc
 
@@ -124,11 +127,12 @@ class DockerRunner:
 
 
 def run_tool(name: str, args: list[str], *, gpu_build: bool = False, what: str | None = None,
-             runner: LocalRunner | DockerRunner | None = None) -> str:
-    """Run Caffe tool ``name`` with ``args`` to completion; its combined output (every glog line
-    with its timestamp), or an error naming the command with the output's tail."""
+             runner: LocalRunner | DockerRunner | None = None, mounts: list[Path] = ()) -> str:
+    """Run Caffe tool ``name`` with ``args`` to completion (in a container, ``mounts`` mounted);
+    its combined output (every glog line with its timestamp), or an error naming the command
+    with the output's tail."""
     runner = runner or LocalRunner(gpu_build)
-    argv = [runner.tool(name), *args]
+    argv = runner.argv([runner.tool(name), *args], list(mounts), None)
     proc = spawn(argv, runner.env(log_everything=True), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         out, _ = proc.communicate()

@@ -34,17 +34,25 @@ def read_table(path: Path, required: tuple[str, ...]) -> dict[str, list[str]]:
     path = Path(path)
     if not path.is_file():
         raise MedftError(f"{path}: no such file")
-    with path.open(newline="") as f:
-        reader = csv.DictReader(f)
-        header = [h.strip() for h in (reader.fieldnames or [])]
-        missing = [c for c in required if c not in header]
-        if missing:
-            raise MedftError(f"{path}: missing column(s) {', '.join(missing)}; "
-                             f"found {', '.join(header) or 'no header'}; need {', '.join(required)}")
-        cols: dict[str, list[str]] = {h: [] for h in header}
-        for row in reader:
-            for raw, h in zip(reader.fieldnames or [], header):
-                cols[h].append((row.get(raw) or "").strip())
+    try:
+        with path.open(newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            header = [h.strip() for h in (reader.fieldnames or [])]
+            missing = [c for c in required if c not in header]
+            if missing:
+                raise MedftError(f"{path}: missing column(s) {', '.join(missing)}; "
+                                 f"found {', '.join(header) or 'no header'}; need {', '.join(required)}")
+            cols: dict[str, list[str]] = {h: [] for h in header}
+            for row in reader:
+                if None in row or any(row.get(raw) is None for raw in reader.fieldnames or []):
+                    raise MedftError(f"{path}: line {reader.line_num} has {len(reader.fieldnames or [])} columns "
+                                     "expected, another number found")
+                for raw, h in zip(reader.fieldnames or [], header):
+                    cols[h].append((row.get(raw) or "").strip())
+    except UnicodeDecodeError as e:
+        raise MedftError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    except csv.Error as e:
+        raise MedftError(f"{path}: not a CSV file ({e})") from None
     if not cols[required[0]]:
         raise MedftError(f"{path}: no data rows")
     return cols

@@ -45,12 +45,22 @@ def read_csv(path: Path, rule: str, columns: tuple[str, ...]) -> list[dict[str, 
     """Rows of a CSV with a header that has at least ``columns``."""
     if not path.is_file():
         raise bad_input(path, rule, "missing file")
-    with open(path, newline="") as f:
-        reader = csv.DictReader(f)
-        missing = [c for c in columns if c not in (reader.fieldnames or [])]
-        if missing:
-            raise bad_input(path, rule, f"missing column(s) {', '.join(missing)}; header is {reader.fieldnames}")
-        return [dict(r) for r in reader]
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            missing = [c for c in columns if c not in (reader.fieldnames or [])]
+            if missing:
+                raise bad_input(path, rule, f"missing column(s) {', '.join(missing)}; header is {reader.fieldnames}")
+            rows = []
+            for r in reader:
+                if None in r or any(v is None for v in r.values()):
+                    raise bad_input(path, rule, f"line {reader.line_num}: {len(reader.fieldnames)} columns expected")
+                rows.append(dict(r))
+            return rows
+    except UnicodeDecodeError as e:
+        raise bad_input(path, rule, f"not UTF-8 text ({e.reason} at byte {e.start})") from None
+    except csv.Error as e:
+        raise bad_input(path, rule, f"not a CSV file ({e})") from None
 
 
 def to_number(path: Path, rule: str, row: int, col: str, text: str, kind=float) -> float:
