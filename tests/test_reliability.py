@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -311,3 +312,23 @@ def test_a_missing_docker_is_named(tmp_path):
 
     with pytest.raises(MedftError, match="cannot run medft-no-such-docker: not installed"):
         run_tool("caffe", ["--version"], runner=DockerRunner("img", docker="medft-no-such-docker"))
+
+
+def test_gpu_without_a_usable_gpu_is_one_line(dataset, tmp_path):  # noqa: F811
+    """--gpu where there is no GPU build or no GPU: a message, not Caffe's abort."""
+    from medft.engines.device import gpu_facts
+
+    if "error" not in gpu_facts(0):
+        pytest.skip("a GPU is present here")
+    r = subprocess.run([sys.executable, "-m", "medft", "train", "polyp", "scratch", "--data",
+                        str(Path(dataset).parent), "--runs", str(tmp_path), "--gpu", "0", "--max-epochs", "1"],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert re.search(r"GPU build\) is not built|--gpu 0: ", r.stderr.strip().splitlines()[-1])
+
+
+def test_a_test_split_without_both_classes_is_refused(tmp_path):
+    from medft.prep.testing import tiny_build
+
+    with pytest.raises(MedftError, match="the test split would hold"):
+        tiny_build("polyp", tmp_path, max_test_patches=10)

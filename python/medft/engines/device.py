@@ -112,8 +112,12 @@ def gpu_facts(gpu: int = 0) -> dict:
 
 
 def require_gpu_build(dev: Device) -> None:
-    """Refuse a GPU device when the GPU build is missing, before Caffe can abort on it."""
+    """Refuse a GPU device when the GPU build or a usable GPU of that index is missing, before
+    Caffe can abort on it."""
     if dev.is_gpu:
         from medft.engines.env import caffe_root
 
         caffe_root(gpu=True)
+        facts = gpu_facts(dev.gpu)
+        if "error" in facts:
+            raise MedftError(f"--gpu {dev.gpu}: {facts['error']}")
