@@ -6,6 +6,6 @@ set -eu
 out=$1; shift
 py=${PYTHON:-.venv/bin/python}
 for app in polyp pe frames cimt; do
-    [ -d "$out/synthetic/$app" ] || "$py" -m medft.cli prep synth "$app" --out "$out/synthetic"
+    [ -d "$out/synthetic/$app" ] || "$py" -m medft synth "$app" --out "$out/synthetic"
     "$py" -m medft.cli prep "$app" --input "$out/synthetic/$app" --out "$out" "$@"
 done

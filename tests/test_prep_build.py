@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from medft.apps import APP_NAMES, get_app
+from medft.cli import main as cli_main
 from medft.commands import prep as prep_cmd
 from medft.errors import MedftError
 from medft.prep.lmdb_writer import lmdb_fingerprint, read_lmdb
@@ -150,7 +151,7 @@ def test_help_states_every_default():
 
 
 def test_cli_synth_verify_and_prep(tmp_path, capsys):
-    assert main(["prep", "synth", "cimt", "--out", str(tmp_path / "in"), "--cases", "4", "--per-case", "1"]) == 0
+    assert cli_main(["synth", "cimt", "--out", str(tmp_path / "in"), "--cases", "4", "--per-case", "1"]) == 0
     assert main(["prep", "cimt", "--input", str(tmp_path / "in" / "cimt"), "--verify"]) == 0
     assert "OK" in capsys.readouterr().out
     argv = [

@@ -633,7 +633,7 @@ def run_benchmarks(opts: BenchOptions, only: tuple[str, ...] = DEFAULT_BENCHMARK
             t = time.perf_counter()
             try:
                 results[key] = fn()
-            except Exception as e:  # noqa: BLE001 - one failed benchmark must not lose the others
+            except Exception as e:  # one failed benchmark must not lose the others
                 results[key] = {"error": f"{type(e).__name__}: {e}"}
                 log(f"medft bench: {key} FAILED: {e}")
             results[key]["benchmark_seconds"] = time.perf_counter() - t

@@ -1,6 +1,6 @@
 """``medft``: one command, a subcommand per stage of the study.
 
-    medft doctor     what Caffe this is (version, mode, path, BLAS)
+    medft doctor     which Caffe builds are installed (CPU, GPU) and what the GPU is
     medft gen        write prototxt/ and solvers/ (Tables I and II)
     medft synth      write the synthetic input set of an application
     medft prep       build the LMDBs of an application (section VI)
@@ -22,29 +22,9 @@ import sys
 from medft import __version__
 from medft.errors import MedftError
 
-#: subcommand -> issue that brings it (for the "not yet" message)
-STAGES: dict[str, str] = {
-    "doctor": "#2",
-    "gen": "#2",
-    "synth": "#3",
-    "prep": "#3",
-    "pretrain": "#4",
-    "train": "#4",
-    "predict": "#4",
-    "score": "#5",
-    "report": "#5",
-    "demo": "#7",
-    "bench": "#7",
-}
-
-
-def _load(stage: str):
-    try:
-        return importlib.import_module(f"medft.commands.{stage}")
-    except ModuleNotFoundError as e:
-        if e.name == f"medft.commands.{stage}":
-            return None
-        raise
+#: the stages, in the order of the study; each is the module medft.commands.<stage>
+STAGES: tuple[str, ...] = ("doctor", "gen", "synth", "prep", "pretrain", "train", "predict", "score", "report",
+                           "demo", "bench")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,23 +33,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ap.add_argument("--version", action="version", version=f"medft {__version__}")
     sub = ap.add_subparsers(dest="stage", metavar="STAGE", required=True)
-    for stage, issue in STAGES.items():
-        mod = _load(stage)
-        if mod is None:
-            p = sub.add_parser(stage, help=f"(not yet: arrives with issue {issue})")
-            p.set_defaults(_run=lambda args, s=stage, i=issue: _not_yet(s, i))
-            p.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
-            continue
+    for stage in STAGES:
+        mod = importlib.import_module(f"medft.commands.{stage}")
         p = sub.add_parser(stage, help=mod.HELP.replace("%", "%%"), description=(mod.__doc__ or mod.HELP),
                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
         mod.add_arguments(p)
         p.set_defaults(_run=mod.run)
     return ap
-
-
-def _not_yet(stage: str, issue: str) -> int:
-    print(f"medft {stage}: not yet: this stage is not built yet (issue {issue}).", file=sys.stderr)
-    return 3
 
 
 def _terminate(signum, frame) -> None:

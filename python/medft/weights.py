@@ -270,7 +270,7 @@ def check_covers(caffemodel: str | Path, net_path: str | Path) -> None:
     caffemodel = Path(caffemodel)
     try:
         have = layer_shapes(caffemodel)
-    except Exception as e:  # noqa: BLE001 - any parse failure means the file is not usable weights
+    except Exception as e:  # any parse failure means the file is not usable weights
         raise MedftError(f"{caffemodel}: not a readable caffemodel ({type(e).__name__}: {e})") from None
     _, want = net_shapes(read_prototxt(net_path, pb.NetParameter()), (1, 3, INPUT_SIZE, INPUT_SIZE))
     for name, shapes in want.items():

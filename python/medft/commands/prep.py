@@ -3,7 +3,6 @@
     medft prep polyp --input data/polyp --out data/lmdb              # full training set
     medft prep polyp --input data/polyp --out data/lmdb --fraction 0.25
     medft prep cimt  --input data/cimt --verify                       # check the input format only
-    medft prep synth pe --out data/synth                              # write the synthetic input set
     medft prep frames --synthetic --out data/lmdb --crops 20          # synthetic input, then prep
 
 Output: <out>/<app>[-f<fraction>]/ with train/val/test LMDBs, manifests, mean, splits.json and
@@ -21,7 +20,7 @@ from medft.apps import APP_NAMES, get_app
 from medft.commands._types import nonneg_int, open_fraction, positive_int
 from medft.errors import MedftError
 
-HELP = "build the LMDBs of an application (section VI), or write its synthetic input set"
+HELP = "build the LMDBs of an application (section VI)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -34,14 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument(
         "app",
         metavar="APP",
-        help=f"one of {', '.join(APP_NAMES)}, or 'synth' to write a synthetic input set (then name the app, or 'all')",
-    )
-    p.add_argument(
-        "synth_app",
-        metavar="SYNTH_APP",
-        nargs="?",
-        default=None,
-        help="with 'synth': the application to synthesise, or 'all' (default: all)",
+        help=f"one of {', '.join(APP_NAMES)} (`medft synth` writes a synthetic input set)",
     )
     p.add_argument(
         "--input",
@@ -137,45 +129,22 @@ def app_options(args: argparse.Namespace) -> dict:
     return {}
 
 
-def synth_size(args: argparse.Namespace, app: str):
-    from medft.prep.synthetic import DEFAULT_SIZES, SynthSize  # noqa: PLC0415
-
-    d = DEFAULT_SIZES[app]
-    return SynthSize(cases=args.cases or d.cases, per_case=args.per_case or d.per_case, seed=args.seed)
-
-
-def run_synth(args: argparse.Namespace) -> int:
-    from medft.prep.synthetic import write_synthetic  # noqa: PLC0415
-
-    if args.out is None:
-        raise MedftError("synth needs --out DIR")
-    apps = APP_NAMES if args.synth_app in (None, "all") else (get_app(args.synth_app).name,)
-    for app in apps:
-        path = write_synthetic(app, args.out, synth_size(args, app), force=args.force)
-        print(f"medft prep synth: wrote {path}")
-    return 0
-
-
 def run(args: argparse.Namespace) -> int:
-    if args.app == "synth":
-        return run_synth(args)
     get_app(args.app)
-    if args.synth_app is not None:
-        raise MedftError(f"unexpected argument {args.synth_app!r} after {args.app!r}")
-    from medft.prep import build as B  # noqa: PLC0415
+    from medft.prep import build as B
 
     if args.synthetic:
         if args.out is None:
             raise MedftError("--synthetic needs --out DIR")
         args.input = args.out / "synthetic" / args.app
         if not args.input.exists():
-            from medft.prep.synthetic import write_synthetic  # noqa: PLC0415
+            from medft.prep.synthetic import synth_size, write_synthetic
 
-            write_synthetic(args.app, args.input.parent, synth_size(args, args.app))
+            write_synthetic(args.app, args.input.parent, synth_size(args.app, args.cases, args.per_case, args.seed))
     if args.input is None:
         raise MedftError("--input DIR is required (or --synthetic)")
     if args.verify:
-        from medft.prep.verify import verify_input  # noqa: PLC0415
+        from medft.prep.verify import verify_input
 
         for line in verify_input(args.app, args.input):
             print(f"medft prep {args.app}: {args.input}: OK: {line}")

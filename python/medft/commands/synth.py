@@ -1,8 +1,6 @@
-"""Write the embedded synthetic data set of an application in its documented input format.
-
-The same as ``medft prep synth <app>``: colonoscopy-like frames with polyps, masks and
-candidates; CT-like volumes with vessels and emboli; informative vs blurred frames;
-ultrasound-like CIMT ROIs with two interfaces. Formats: data_prep/README.md.
+"""Write the embedded synthetic data set of an application in its documented input format:
+colonoscopy-like frames with polyps, masks and candidates; CT-like volumes with vessels and emboli;
+informative vs blurred frames; ultrasound-like CIMT ROIs with two interfaces. Formats: data_prep/README.md.
 """
 
 from __future__ import annotations
@@ -10,10 +8,9 @@ from __future__ import annotations
 import argparse
 
 from medft.apps import APP_NAMES
-from medft.commands import prep
 from medft.commands._types import nonneg_int, positive_int
 
-HELP = "write the synthetic input set of an application (same as `medft prep synth`)"
+HELP = "write the synthetic input set of an application"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -28,7 +25,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
+    from medft.apps import get_app
+    from medft.prep.synthetic import synth_size, write_synthetic
 
-    args.out = Path(args.out)
-    return prep.run_synth(args)
+    apps = APP_NAMES if args.synth_app == "all" else (get_app(args.synth_app).name,)
+    for app in apps:
+        path = write_synthetic(app, args.out, synth_size(app, args.cases, args.per_case, args.seed), force=args.force)
+        print(f"medft synth: wrote {path}")
+    return 0

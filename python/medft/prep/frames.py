@@ -110,7 +110,7 @@ def reduce(specs: list[Spec], fraction: str, rng: np.random.Generator) -> list[S
 
 def resize_frame(img: np.ndarray) -> np.ndarray:
     """H x W x 3 -> 350 x 500 x 3 float (bilinear, anti-aliased when shrinking)."""
-    from skimage.transform import resize  # noqa: PLC0415
+    from skimage.transform import resize
 
     if img.shape[:2] == (FRAME_H, FRAME_W):
         return img.astype(np.float32)

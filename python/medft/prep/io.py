@@ -13,7 +13,7 @@ from medft.prep.common import bad_input
 
 def read_image(path: Path, rule: str, mode: str = "rgb") -> np.ndarray:
     """A uint8 image: H x W x 3 for ``mode="rgb"``, H x W for ``"gray"`` (lossless PNG expected)."""
-    from PIL import Image  # noqa: PLC0415
+    from PIL import Image
 
     if not path.is_file():
         raise bad_input(path, rule, "missing file")
@@ -87,7 +87,7 @@ def read_label(path: Path, rule: str, row: int, text: str, num_classes: int) -> 
 
 def _raw_pixdim(path: Path, header_type) -> list[float]:
     """pixdim[1:4] as the file holds it: nibabel's checked header turns a 0 spacing into 1 mm."""
-    import nibabel as nib  # noqa: PLC0415
+    import nibabel as nib
 
     with nib.openers.ImageOpener(str(path)) as f:
         hdr = header_type.from_fileobj(f, check=False)
@@ -96,7 +96,7 @@ def _raw_pixdim(path: Path, header_type) -> list[float]:
 
 def read_volume(path: Path, rule: str, dtype=np.float32) -> tuple[np.ndarray, tuple[float, float, float]]:
     """(voxels in array order i, j, k; spacing in mm along i, j, k) of a 3-D NIfTI file."""
-    import nibabel as nib  # noqa: PLC0415
+    import nibabel as nib
 
     if not path.is_file():
         raise bad_input(path, rule, "missing file")

@@ -54,7 +54,7 @@ class PolypData:
 
 def image_size(path: Path, rule: str) -> tuple[int, int]:
     """(height, width) of a PNG from its header, without decoding it."""
-    from PIL import Image  # noqa: PLC0415
+    from PIL import Image
 
     if not path.is_file():
         raise bad_input(path, rule, "missing file")

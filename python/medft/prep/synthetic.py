@@ -39,7 +39,7 @@ class SynthSize:
 
 # ----------------------------------------------------------------------------- writers
 def write_png(path: Path, img: np.ndarray) -> None:
-    from PIL import Image  # noqa: PLC0415
+    from PIL import Image
 
     buf = io.BytesIO()
     Image.fromarray(np.clip(np.rint(img), 0, 255).astype(np.uint8)).save(buf, format="PNG")
@@ -55,7 +55,7 @@ def write_csv(path: Path, header: list[str], rows: list[list]) -> None:
 
 
 def write_nifti(path: Path, vol: np.ndarray, spacing: tuple[float, float, float]) -> None:
-    import nibabel as nib  # noqa: PLC0415
+    import nibabel as nib
 
     img = nib.Nifti1Image(vol, affine=np.diag([*spacing, 1.0]))
     img.header.set_zooms(spacing)
@@ -138,7 +138,7 @@ def polyp_candidate_generator(
     Returns ``[((x0, y0, x1, y1), score), ...]`` (x1, y1 exclusive), strongest first; the box side
     is 3 x the best sigma, the score the DoG response (the handcrafted baseline's confidence).
     """
-    from skimage.feature import peak_local_max  # noqa: PLC0415
+    from skimage.feature import peak_local_max
 
     gray = np.asarray(img, dtype=np.float64).mean(axis=2)
     resp = np.stack([ndimage.gaussian_filter(gray, s) - ndimage.gaussian_filter(gray, 2.5 * s) for s in sigmas])
@@ -356,13 +356,19 @@ DEFAULT_SIZES: dict[str, SynthSize] = {
 }
 
 
+def synth_size(app: str, cases: int | None = None, per_case: int | None = None, seed: int = 0) -> SynthSize:
+    """The synthetic set's size: the application's default where ``cases`` or ``per_case`` is None."""
+    d = DEFAULT_SIZES[app]
+    return SynthSize(cases=cases or d.cases, per_case=per_case or d.per_case, seed=seed)
+
+
 def write_synthetic(app: str, out: str | Path, size: SynthSize | None = None, force: bool = False) -> Path:
     """Write the synthetic input set of ``app`` to ``<out>/<app>`` (atomically); return that path."""
-    import os  # noqa: PLC0415
-    import shutil  # noqa: PLC0415
+    import os
+    import shutil
 
-    from medft.apps import get_app  # noqa: PLC0415
-    from medft.prep.lmdb_writer import (  # noqa: PLC0415
+    from medft.apps import get_app
+    from medft.prep.lmdb_writer import (
         collect_stale_tmp,
         mark_output,
         refuse_existing,
