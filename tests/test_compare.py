@@ -10,7 +10,7 @@ from medft.evaluate.froc import Detections, sensitivity_at_fp_score
 from medft.evaluate.roc import roc_events, sensitivity_at_fpr_score
 from scipy import stats
 
-from tests.test_roc import ASAH, ASAH_POOR, PROC_TESTS
+from tests.refdata import ASAH, ASAH_POOR, PROC_TESTS
 
 
 def test_overlap():

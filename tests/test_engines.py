@@ -13,7 +13,7 @@ from medft.errors import MedftError
 from medft.schema import net_weights, pb, read_net, read_prototxt
 from medft.train import run_dir, train
 
-from tests.test_train import _opts, dataset  # noqa: F401  (fixture)
+from tests.conftest import train_opts as _opts
 
 
 def test_engine_names():
@@ -42,7 +42,7 @@ def test_docker_command_line(tmp_path):
 
 
 @pytest.mark.caffe
-def test_cli_engine_trains_the_same_weights_as_pycaffe(dataset, tmp_path, caffe):  # noqa: F811
+def test_cli_engine_trains_the_same_weights_as_pycaffe(dataset, tmp_path, caffe):
     """Four epochs with dropout on (AlexNet's 0.5) and validation after each: the newest snapshots
     of in-process pycaffe and of one `caffe train` process are the same weights (float rounding).
     Validation must draw nothing from Caffe's random stream, or dropout masks would diverge."""
@@ -74,7 +74,7 @@ def test_cli_engine_trains_the_same_weights_as_pycaffe(dataset, tmp_path, caffe)
 
 
 @pytest.mark.caffe
-def test_weights_json_is_the_same_for_every_engine(dataset, tmp_path, caffe):  # noqa: F811
+def test_weights_json_is_the_same_for_every_engine(dataset, tmp_path, caffe):
     """One weight-transfer planner: pycaffe and `caffe train --weights` runs write the same
     weights.json (source, description, copied / initialised / ignored layers)."""
     import json

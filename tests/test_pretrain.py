@@ -11,7 +11,7 @@ from medft.errors import MedftError
 from medft.pretrain import CLASSES, PretrainOptions, pretrain, render, solver_param, source_images
 from medft.weights import copy_pretrained, describe, sidecar_path
 
-from tests.test_weights import POLYP_DEPLOY, TRANSFERRED
+from tests.conftest import POLYP_DEPLOY, TRANSFERRED
 
 TINY = PretrainOptions(iterations=3, batch=4, images=20, heldout=4, seed=7)
 

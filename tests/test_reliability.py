@@ -20,13 +20,12 @@ from medft.errors import MedftError
 from medft.predict import predict_run
 from medft.train import run_dir, train
 
-from tests.test_train import _opts, dataset  # noqa: F401  (fixture)
-
-pytestmark = pytest.mark.caffe
+from tests.conftest import train_opts as _opts
 
 
 @pytest.fixture(scope="module")
-def done_run(dataset, tmp_path_factory):  # noqa: F811
+def done_run(dataset, tmp_path_factory):
+    """A finished 2-epoch run (real Caffe)."""
     runs = tmp_path_factory.mktemp("runs")
     train(_opts(dataset, runs, max_epochs=2), log=lambda *_: None)
     return runs
@@ -38,7 +37,8 @@ def _copy_run(runs: Path, tmp_path: Path) -> Path:
     return dst
 
 
-def test_missing_best_model_is_refused_not_reported_done(done_run, dataset, tmp_path):  # noqa: F811
+@pytest.mark.caffe
+def test_missing_best_model_is_refused_not_reported_done(done_run, dataset, tmp_path):
     runs = _copy_run(done_run, tmp_path)
     (run_dir(runs, "polyp", "scratch") / "best.caffemodel").unlink()
     with pytest.raises(MedftError, match="best.caffemodel: missing"):
@@ -47,7 +47,8 @@ def test_missing_best_model_is_refused_not_reported_done(done_run, dataset, tmp_
         predict_run("polyp", "scratch", dataset, runs=runs, log=lambda *_: None)
 
 
-def test_stale_best_model_is_refused(done_run, dataset, tmp_path):  # noqa: F811
+@pytest.mark.caffe
+def test_stale_best_model_is_refused(done_run, dataset, tmp_path):
     runs = _copy_run(done_run, tmp_path)
     out = run_dir(runs, "polyp", "scratch")
     newest = sorted((out / "snapshots").glob("*.caffemodel"))[-1]
@@ -61,8 +62,9 @@ def test_stale_best_model_is_refused(done_run, dataset, tmp_path):  # noqa: F811
         predict_run("polyp", "scratch", dataset, runs=runs, log=lambda *_: None)
 
 
+@pytest.mark.caffe
 @pytest.mark.parametrize("kind", ["empty", "other-app"])
-def test_predict_refuses_weights_that_do_not_fit_the_net(done_run, dataset, tmp_path, kind, caffe):  # noqa: F811
+def test_predict_refuses_weights_that_do_not_fit_the_net(done_run, dataset, tmp_path, kind, caffe):
     runs = _copy_run(done_run, tmp_path)
     out = run_dir(runs, "polyp", "scratch")
     if kind == "empty":
@@ -82,14 +84,14 @@ def test_predict_refuses_weights_that_do_not_fit_the_net(done_run, dataset, tmp_
         predict_run("polyp", "scratch", dataset, runs=runs, force=True, log=lambda *_: None)
 
 
-def test_options_that_train_nothing_are_refused_before_anything_is_written(dataset, tmp_path):  # noqa: F811
+def test_options_that_train_nothing_are_refused_before_anything_is_written(dataset, tmp_path):
     for bad in ({"max_epochs": 0}, {"patience": 0}, {"train_batch": 0}, {"seed": -1}):
         with pytest.raises(MedftError, match="must be a whole number"):
             train(_opts(dataset, tmp_path, **bad), log=lambda *_: None)
     assert not run_dir(tmp_path, "polyp", "scratch").exists()
 
 
-def test_resume_refuses_other_data(dataset, tmp_path):  # noqa: F811
+def test_resume_refuses_other_data(dataset, tmp_path):
     out = run_dir(tmp_path, "polyp", "scratch")
     out.mkdir(parents=True)
     (out / "run.json").write_text(json.dumps({"status": "running", "resume": {"fingerprint": "other", "n_train": 8}}))
@@ -97,7 +99,7 @@ def test_resume_refuses_other_data(dataset, tmp_path):  # noqa: F811
         train(_opts(dataset, tmp_path), log=lambda *_: None)
 
 
-def test_a_second_process_in_the_same_run_folder_is_refused(dataset, tmp_path):  # noqa: F811
+def test_a_second_process_in_the_same_run_folder_is_refused(dataset, tmp_path):
     from medft.util.lock import folder_lock
 
     out = run_dir(tmp_path, "polyp", "scratch")
@@ -123,8 +125,9 @@ def _caffe_train_pids() -> set[int]:
     return {int(p) for p in r.stdout.split()}
 
 
+@pytest.mark.caffe
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
-def test_cli_engine_child_dies_with_the_driver(dataset, tmp_path, sig):  # noqa: F811
+def test_cli_engine_child_dies_with_the_driver(dataset, tmp_path, sig):
     """Killing `medft train --engine cli` (politely or not) leaves no `caffe train` behind."""
     before = _caffe_train_pids()
     data_root = Path(dataset).parent
@@ -144,7 +147,8 @@ def test_cli_engine_child_dies_with_the_driver(dataset, tmp_path, sig):  # noqa:
     assert not (_caffe_train_pids() & child), f"caffe train {child} outlived the driver ({sig.name})"
 
 
-def test_a_moved_run_folder_resumes(done_run, dataset, tmp_path):  # noqa: F811
+@pytest.mark.caffe
+def test_a_moved_run_folder_resumes(done_run, dataset, tmp_path):
     """Caffe's solverstate names its caffemodel by absolute path; medft points it at the one beside it."""
     first = tmp_path / "first"
     train(_opts(dataset, first, max_epochs=2), log=lambda *_: None)
@@ -159,7 +163,8 @@ def test_a_moved_run_folder_resumes(done_run, dataset, tmp_path):  # noqa: F811
     assert any("resuming" in m for m in messages) and rec["epochs"] == 3 and rec["status"] == "done"
 
 
-def test_a_damaged_snapshot_is_named_not_an_abort(done_run, dataset, tmp_path):  # noqa: F811
+@pytest.mark.caffe
+def test_a_damaged_snapshot_is_named_not_an_abort(done_run, dataset, tmp_path):
     runs = _copy_run(done_run, tmp_path)
     out = run_dir(runs, "polyp", "scratch")
     record = json.loads((out / "run.json").read_text())
@@ -172,7 +177,7 @@ def test_a_damaged_snapshot_is_named_not_an_abort(done_run, dataset, tmp_path): 
         train(_opts(dataset, runs, max_epochs=3), log=lambda *_: None)
 
 
-def test_a_truncated_lmdb_is_named_before_caffe_maps_it(dataset, tmp_path):  # noqa: F811
+def test_a_truncated_lmdb_is_named_before_caffe_maps_it(dataset, tmp_path):
     from medft.engines.base import lmdb_size
 
     data = tmp_path / "polyp"
@@ -314,7 +319,7 @@ def test_a_missing_docker_is_named(tmp_path):
         run_tool("caffe", ["--version"], runner=DockerRunner("img", docker="medft-no-such-docker"))
 
 
-def test_gpu_without_a_usable_gpu_is_one_line(dataset, tmp_path):  # noqa: F811
+def test_gpu_without_a_usable_gpu_is_one_line(dataset, tmp_path):
     """--gpu where there is no GPU build or no GPU: a message, not Caffe's abort."""
     from medft.engines.device import gpu_facts
 

@@ -4,58 +4,16 @@ from __future__ import annotations
 
 import csv
 import json
-from pathlib import Path
 
-import lmdb
 import numpy as np
 import pytest
 from medft.errors import MedftError
 from medft.predict import aggregate_units, predict_run
-from medft.schema import array_to_datum
-from medft.train import TrainOptions, binary_scores, read_dataset, run_dir, step_lr, train, validation_auc
+from medft.train import binary_scores, read_dataset, run_dir, step_lr, train, validation_auc
+
+from tests.conftest import train_opts as _opts
 
 pytestmark = pytest.mark.caffe
-
-MANIFEST = ("key", "case", "frame_or_slice", "unit", "lesion", "label", "aug", "score")
-
-
-def _write_split(folder: Path, name: str, n: int, seed: int) -> None:
-    """Bright patches are positive, dark negative: learnable in a few SGD steps."""
-    rng = np.random.default_rng(seed)
-    env = lmdb.open(str(folder / f"{name}_lmdb"), map_size=1 << 28)
-    rows = []
-    with env.begin(write=True) as txn:
-        for i in range(n):
-            label = i % 2
-            base = 170 if label else 70
-            img = np.clip(rng.normal(base, 30, size=(3, 227, 227)), 0, 255).astype(np.uint8)
-            key = f"{(i * 7919) % 1000:08d}"
-            txn.put(key.encode(), array_to_datum(img, label).SerializeToString())
-            rows.append({"key": key, "case": f"c{i // 4}", "frame_or_slice": "0", "unit": f"u{i // 4}x{label}",
-                         "lesion": f"L{i // 4}" if label else "", "label": label, "aug": "", "score": ""})
-    env.close()
-    with open(folder / f"{name}_manifest.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=MANIFEST)
-        w.writeheader()
-        w.writerows(sorted(rows, key=lambda r: r["key"]))
-
-
-@pytest.fixture(scope="module")
-def dataset(tmp_path_factory) -> Path:
-    d = tmp_path_factory.mktemp("data") / "polyp"
-    d.mkdir()
-    for name, n, seed in (("train", 8, 1), ("val", 6, 2), ("test", 8, 3)):
-        _write_split(d, name, n, seed)
-    (d / "prep.json").write_text(json.dumps({"mean_value": [120.0, 120.0, 120.0], "fingerprint": "tiny"}))
-    return d
-
-
-def _opts(dataset, runs, **kw) -> TrainOptions:
-    base = dict(app="polyp", config="scratch", data=str(dataset), runs=str(runs), train_batch=4, test_batch=3,
-                max_epochs=2, patience=5)
-    base.update(kw)
-    return TrainOptions(**base)
-
 
 def test_step_lr_and_scores():
     assert step_lr(0, 10) == 0.001 and step_lr(9, 10) == 0.001

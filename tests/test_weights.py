@@ -23,10 +23,8 @@ from medft.weights import (
     verify_sha1,
 )
 
-from tests.conftest import ROOT
+from tests.conftest import POLYP_DEPLOY, TRANSFERRED
 
-POLYP_DEPLOY = ROOT / "prototxt/polyp/ft-conv1/deploy.prototxt"
-TRANSFERRED = ["conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7"]
 UNREACHABLE = "http://127.0.0.1:9/bvlc_alexnet.caffemodel"  # discard port: connection refused
 
 

@@ -24,7 +24,7 @@ def run(args: argparse.Namespace) -> int:
         for name in ("cpu", "gpu"):
             b = rep["builds"][name]
             print(f"{name.upper()} build: " + ("not built: " + b["error"] if "error" in b else
-                                                f"{b['caffe_version']} ({b['source']}), mode {b['mode']}"))
+                                                f"{b['caffe_version']}"))
             for k, v in b.items():
                 if k not in ("error", "tools", "caffe_version", "source", "mode"):
                     print(f"  {k:14s} {v}")
