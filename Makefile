@@ -2,6 +2,7 @@
 #
 #   make demo              the main job on the embedded synthetic default
 #   make test              install everything (Debian packages, venv, Caffe), lint, run the tests
+#   make test-fast         the pure-Python tests alone (no Caffe needed, about a minute)
 #   make <app>-<config>    one cell of the study, e.g. make polyp-ft-conv1
 #   make <app>-all         an application's grid;  make <app>-report  its report
 #   make setup | caffe | weights | prototxt | bench | clean | help
@@ -39,12 +40,13 @@ CONFIGS := $(shell PYTHONPATH=python $(SYS_PY) -c 'from medft.schedule import CO
 CELLS   := $(foreach a,$(APPS),$(foreach c,$(CONFIGS),$(a)-$(c)))
 FRACTIONS = $(shell $(PY) -c 'from medft.prep.common import FRACTIONS; print(*FRACTIONS["$(1)"][1:])')
 
-.PHONY: help setup deps venv caffe caffe-gpu gpu-bundle gpu-measure test-gpu prototxt schema test lint bench clean \
+.PHONY: help setup deps venv caffe caffe-gpu gpu-bundle gpu-measure test-gpu test-fast prototxt schema test lint \
+        bench clean \
         clean-caffe demo cell weights \
         $(CELLS) $(addsuffix -all,$(APPS)) $(addsuffix -report,$(APPS))
 
 help:
-	@sed -n '2,13p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,14p' Makefile | sed 's/^# \{0,1\}//'
 
 ## --- installation -----------------------------------------------------------------------------
 deps:  ## Debian packages for Caffe and the venv (installs them when run as root)
@@ -88,6 +90,9 @@ lint: venv
 
 test: setup lint
 	$(PY) -m pytest -q tests
+
+test-fast: venv  ## the pure-Python tests: no Caffe, no slow ones (about a minute)
+	$(PY) -m pytest -q -m "not caffe and not slow and not gpu" tests
 
 bench: setup  ## timings beside their Caffe references, written to bench/ (GPU=N: on that GPU)
 	$(MEDFT) bench --out bench$(if $(GPU),/gpu-$(GPU),) $(if $(GPU),--gpu $(GPU),)

@@ -42,6 +42,13 @@ def test_unknown_app_is_one_line():
     assert "unknown application 'liver'; valid: polyp, pe, frames, cimt" in r.stderr
 
 
+@pytest.mark.parametrize("argv,expect", [
+    (["train", "polyp", "ft-conv9"], "unknown configuration 'ft-conv9'; valid: ft-conv1, ft-conv2"),
+    (["train", "lung", "scratch"], "unknown application 'lung'; valid: polyp, pe, frames, cimt"),
+    (["train", "polyp", "scratch", "--init", "uniform"], "unknown init 'uniform'; valid: gaussian, xavier, msra"),
+    (["predict", "polyp", "scratch", "--engine", "tensorflow", "--data", "/nonexistent"], None),
+    (["prep", "liver", "--synthetic", "--out", "/tmp/x"], "valid: polyp, pe, frames, cimt"),
+])
 def test_bad_names_are_one_line_errors(argv, expect):
     r = medft(*argv)
     assert r.returncode == 2, r.stderr

@@ -51,7 +51,7 @@ def data(raw, tmp_path_factory) -> Path:
     return out
 
 
-TRAIN = ("--batch", "8", "--test-batch", "10", "--max-epochs", "3", "--patience", "5")
+TRAIN = ("--batch", "8", "--test-batch", "10", "--max-epochs", "2", "--patience", "5")
 
 
 @pytest.fixture(scope="module")
