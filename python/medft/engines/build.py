@@ -232,29 +232,34 @@ GPU_REMOVED_FILES: tuple[tuple[str, str], ...] = (
 )
 
 
-def makefile_config(numpy_include: str) -> str:
-    """The ``Makefile.config`` of the CPU build on Debian 12 with Python 3.11."""
+_TAIL = "BUILD_DIR := build\nDISTRIBUTE_DIR := distribute\nTEST_GPUID := 0\nQ ?= @\n"
+
+
+def _blas_python(numpy_include: str) -> str:
+    """The config lines both builds share: OpenBLAS and the Python that pycaffe links."""
     py = f"python{sys.version_info.major}.{sys.version_info.minor}"
     boost_py = f"boost_python{sys.version_info.major}{sys.version_info.minor}"
+    return f"""BLAS := open
+BLAS_INCLUDE := /usr/include/x86_64-linux-gnu/openblas-pthread
+BLAS_LIB := /usr/lib/x86_64-linux-gnu/openblas-pthread
+PYTHON_INCLUDE := /usr/include/{py} {numpy_include}
+PYTHON_LIB := /usr/lib/x86_64-linux-gnu
+PYTHON_LIBRARIES := {boost_py} {py}
+"""
+
+
+def makefile_config(numpy_include: str) -> str:
+    """The ``Makefile.config`` of the CPU build on Debian 12 with Python 3.11."""
     return f"""# Written by medft.caffe_build: CPU-only Caffe for Debian 12.
 CPU_ONLY := 1
 USE_OPENCV := 1
 USE_LEVELDB := 1
 USE_LMDB := 1
 OPENCV_VERSION := 3
-BLAS := open
-BLAS_INCLUDE := /usr/include/x86_64-linux-gnu/openblas-pthread
-BLAS_LIB := /usr/lib/x86_64-linux-gnu/openblas-pthread
-PYTHON_INCLUDE := /usr/include/{py} {numpy_include}
-PYTHON_LIB := /usr/lib/x86_64-linux-gnu
-PYTHON_LIBRARIES := {boost_py} {py}
+{_blas_python(numpy_include)}\
 INCLUDE_DIRS := $(PYTHON_INCLUDE) /usr/local/include /usr/include/hdf5/serial /usr/include/opencv4
 LIBRARY_DIRS := $(PYTHON_LIB) /usr/local/lib /usr/lib /usr/lib/x86_64-linux-gnu/hdf5/serial
-BUILD_DIR := build
-DISTRIBUTE_DIR := distribute
-TEST_GPUID := 0
-Q ?= @
-"""
+{_TAIL}"""
 
 
 def cuda_arch_flags(archs: tuple[str, ...] = CUDA_ARCHS, ptx: str = CUDA_PTX) -> str:
@@ -270,8 +275,6 @@ def gpu_makefile_config(numpy_include: str, cuda_dir: str, cudnn_dir: str,
     The rpaths point at the wheels' libraries in the cache; elsewhere (a GPU machine with its own
     CUDA 13 libraries) ``LD_LIBRARY_PATH`` supplies them.
     """
-    py = f"python{sys.version_info.major}.{sys.version_info.minor}"
-    boost_py = f"boost_python{sys.version_info.major}{sys.version_info.minor}"
     return f"""# Written by medft.engines.build: Caffe with CUDA 13 and cuDNN 9 (NVIDIA's PyPI wheels).
 USE_CUDNN := 1
 CUDA_DIR := {cuda_dir}
@@ -280,22 +283,13 @@ NVCCFLAGS += -std={CUDA_CXX_STD}
 USE_OPENCV := 0
 USE_LEVELDB := 1
 USE_LMDB := 1
-BLAS := open
-BLAS_INCLUDE := /usr/include/x86_64-linux-gnu/openblas-pthread
-BLAS_LIB := /usr/lib/x86_64-linux-gnu/openblas-pthread
-PYTHON_INCLUDE := /usr/include/{py} {numpy_include}
-PYTHON_LIB := /usr/lib/x86_64-linux-gnu
-PYTHON_LIBRARIES := {boost_py} {py}
+{_blas_python(numpy_include)}\
 # CUDA 13 keeps thrust/cub under include/cccl (nvcc finds them; g++ compiling Caffe's .cpp needs the path)
 INCLUDE_DIRS := $(PYTHON_INCLUDE) {cudnn_dir}/include {cuda_dir}/include/cccl /usr/local/include \
     /usr/include/hdf5/serial
 LIBRARY_DIRS := $(PYTHON_LIB) {cudnn_dir}/lib /usr/local/lib /usr/lib /usr/lib/x86_64-linux-gnu/hdf5/serial
 LINKFLAGS += -Wl,-rpath,{cuda_dir}/lib -Wl,-rpath,{cudnn_dir}/lib
-BUILD_DIR := build
-DISTRIBUTE_DIR := distribute
-TEST_GPUID := 0
-Q ?= @
-"""
+{_TAIL}"""
 
 
 def cache_root() -> Path:

@@ -133,14 +133,21 @@ def run_tool(name: str, args: list[str], *, gpu_build: bool = False, what: str |
     with the output's tail."""
     runner = runner or LocalRunner(gpu_build)
     argv = runner.argv([runner.tool(name), *args], list(mounts), None)
-    proc = spawn(argv, runner.env(log_everything=True), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    rc, out = run_to_end(argv, runner.env(log_everything=True))
+    if rc != 0:
+        raise MedftError(f"{what or name} failed ({rc}): {' '.join(argv)}\n{out[-3000:]}")
+    return out
+
+
+def run_to_end(argv: list[str], env: dict[str, str], merge_stderr: bool = True) -> tuple[int, str]:
+    """Run a tool (see :func:`spawn`) until it exits; (exit status, its stderr or all its output)."""
+    proc = spawn(argv, env, stdout=subprocess.PIPE, text=True,
+                 stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE)
     try:
-        out, _ = proc.communicate()
+        out, err = proc.communicate()
     finally:
         _stop(proc)
-    if proc.returncode != 0:
-        raise MedftError(f"{what or name} failed ({proc.returncode}): {' '.join(argv)}\n{out[-3000:]}")
-    return out
+    return proc.returncode, out if merge_stderr else err
 
 
 def write_patch_lmdb(path: Path, patches: np.ndarray) -> None:
@@ -329,14 +336,9 @@ class CliEngine:
             net_path.write_text(to_text(self.feature_net(deploy, lmdb_path, mean_bgr, batch)))
             argv = self.extract_command(caffemodel, net_path, work / "prob_lmdb", math.ceil(n / batch), self._gpu,
                                         mounts=[Path(lmdb_path).resolve()])
-            env = dict(self.runner.env(), GLOG_minloglevel="1")
-            proc = spawn(argv, env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            try:
-                _, err = proc.communicate()
-            finally:
-                _stop(proc)
-            if proc.returncode != 0:
-                raise MedftError(f"extract_features failed ({proc.returncode}):\n{err[-3000:]}")
+            rc, err = run_to_end(argv, dict(self.runner.env(), GLOG_minloglevel="1"), merge_stderr=False)
+            if rc != 0:
+                raise MedftError(f"extract_features failed ({rc}):\n{err[-3000:]}")
             # extract_features writes each row as a Datum of float_data (C x 1 x 1), keys in input order
             probs = [arr.ravel() for _, arr, _ in read_lmdb(work / "prob_lmdb")]
         finally:
