@@ -420,6 +420,8 @@ def _train_loop(opts: TrainOptions, engine: Engine, ds: Dataset, out: Path, solv
         prepare_resume(resume[0])
         it = engine.start(solver_path, resume=resume[0], gpu=opts.gpu, snapshot_every=stepsize)
         rows = [r for r in rows if int(r["iteration"]) <= it]
+        if (out / "weights.json").is_file():  # what the interrupted start copied, kept for run.json
+            report = json.loads((out / "weights.json").read_text())
         log(f"medft train: resuming {out} from iteration {it} ({resume[0].name})")
     else:
         it = engine.start(solver_path, weights=weights, gpu=opts.gpu, snapshot_every=stepsize)
