@@ -120,7 +120,7 @@ cell:
 	  --batch $(BATCH) --max-epochs $(EPOCHS) --patience $(PATIENCE) --engine $(ENGINE) $(if $(GPU),--gpu $(GPU),)
 	$(MEDFT) predict $(APP) $(CONFIG) --init $(INIT) --data $(DATA) --runs $(RUNS) --fraction $(FRACTION) \
 	  --engine $(ENGINE) $(if $(GPU),--gpu $(GPU),)
-	$(MEDFT) score $(APP) --runs $(RUNS)/$(APP) --data $(DATA)/$(APP) --out $(RUNS)/$(APP)/scores --force
+	$(MEDFT) score $(APP) --runs $(RUNS) --data $(DATA) --out $(RUNS)/$(APP)/scores --force
 
 # The grid of one application: the nine configurations, the reduced-data runs (scratch and
 # ft-conv1 at each fraction: Figs. 2b, 4b, 6b) and the convergence study (scratch inits: Fig. 10).
@@ -139,7 +139,7 @@ $(addsuffix -all,$(APPS)): %-all: setup
 	  if [ -n "$$failed" ]; then echo "make $*-all: reduced-data cells that failed:$$failed" >&2; exit 1; fi
 
 $(addsuffix -report,$(APPS)): %-report: setup
-	$(MEDFT) report $* --runs $(RUNS)/$* --data $(DATA)/$* --out $(RUNS)/$*/report --force
+	$(MEDFT) report $* --runs $(RUNS) --data $(DATA) --out $(RUNS)/$*/report --force
 
 ## --- housekeeping -------------------------------------------------------------------------------
 clean:  ## remove the venv and caches of this checkout (not data/, runs/ or the Caffe cache)

@@ -24,7 +24,7 @@ def test_every_cell_target_runs_the_four_stages(app):
         assert f"medft prep {app} --synthetic --out /d" in out
         assert f"medft train {app} {config} --init gaussian --data /d --runs /r" in out
         assert f"medft predict {app} {config}" in out
-        assert f"medft score {app} --runs /r/{app} --data /d/{app}" in out
+        assert f"medft score {app} --runs /r --data /d" in out
 
 
 def test_knobs_reach_the_commands():

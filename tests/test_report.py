@@ -20,7 +20,8 @@ def polyp(tmp_path_factory):
 def test_polyp_report_cli(polyp, tmp_path, capsys):
     runs, data = polyp
     out = tmp_path / "rep"
-    argv = ["report", "polyp", "--runs", str(runs), "--data", str(data), "--out", str(out), "--n-boot", "200"]
+    argv = ["report", "polyp", "--runs", str(runs.parent), "--data", str(data.parent), "--out", str(out),
+            "--n-boot", "200"]
     assert cli.main(argv) == 0
     md = (out / "report.md").read_text()
     for part in ("## Configurations at the operating points", "@0.05 binormal", "paired case bootstrap",
@@ -42,7 +43,7 @@ def test_polyp_report_cli(polyp, tmp_path, capsys):
 def test_score_is_reproducible(polyp, tmp_path):
     runs, data = polyp
     for name in ("a", "b"):
-        assert cli.main(["score", "polyp", "--runs", str(runs), "--data", str(data), "--out",
+        assert cli.main(["score", "polyp", "--runs", str(runs.parent), "--data", str(data.parent), "--out",
                          str(tmp_path / name), "--n-boot", "100", "--configs", "scratch", "ft-conv1"]) == 0
     assert (tmp_path / "a/comparisons.csv").read_text() == (tmp_path / "b/comparisons.csv").read_text()
 

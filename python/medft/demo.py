@@ -69,11 +69,10 @@ def commands(plan: DemoPlan) -> list[list[str]]:
         cmds.append(["predict", plan.app, config, "--data", data, "--runs", runs, "--cimt-stride",
                      str(z["cimt_stride"]), *gpu])
     cmds.append(["predict", plan.app, "handcrafted", "--data", data, "--runs", runs])
-    app_data, app_runs = f"{data}/{plan.app}", f"{runs}/{plan.app}"
     points = ["--operating-points", DEMO_OPERATING_POINTS[plan.app]] if plan.app in DEMO_OPERATING_POINTS else []
-    cmds.append(["score", plan.app, "--runs", app_runs, "--data", app_data, "--out", f"{app_runs}/scores",
+    cmds.append(["score", plan.app, "--runs", runs, "--data", data, "--out", f"{runs}/{plan.app}/scores",
                  "--force", *points])
-    cmds.append(["report", plan.app, "--runs", app_runs, "--data", app_data, "--out", f"{plan.out}/report",
+    cmds.append(["report", plan.app, "--runs", runs, "--data", data, "--out", f"{plan.out}/report",
                  "--force", *points])
     return cmds
 

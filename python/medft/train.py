@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 from google.protobuf import text_format
 
-from medft import __version__
+from medft import __version__, paths
 from medft.alexnet import NetOptions, deploy_net, train_val_net
 from medft.apps import get_app
 from medft.engines import make_engine
@@ -88,9 +88,8 @@ class TrainOptions:
 
 
 def run_dir(runs: str | Path, app: str, variant: str, fraction: str = "1") -> Path:
-    """``<runs>/<app>/<variant>`` or ``<runs>/<app>/<variant>-<fraction>`` for reduced data
-    (e.g. ``scratch-0.25``, ``ft-conv1-1patient``), the folder names `medft score` reads."""
-    return Path(runs) / app / (variant if fraction == "1" else f"{variant}-{fraction}")
+    """The run folder (:func:`medft.paths.run_dir`)."""
+    return paths.run_dir(runs, app, variant, fraction)
 
 
 def step_lr(iteration: int, stepsize: int) -> float:

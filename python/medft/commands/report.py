@@ -9,8 +9,8 @@ Refuses to overwrite an existing report.md without --force.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
+from medft import paths
 from medft.commands._types import nonneg_int
 from medft.commands.score import OWN_DEFAULT, add_common, common_kwargs
 from medft.evaluate import report
@@ -47,8 +47,8 @@ def command_line(args: argparse.Namespace) -> str:
 
 def run(args: argparse.Namespace) -> int:
     kw = common_kwargs(args)
-    runs = args.runs or Path("runs") / args.app
-    path = report.make_report(args.app, runs, args.out, figure_configs=args.figure_configs,
+    path = report.make_report(args.app, paths.app_runs(args.runs, args.app), args.out,
+                              figure_configs=args.figure_configs,
                               n_maps=args.maps, command=command_line(args), **kw)
     print(f"medft report {args.app}: wrote {path}")
     return 0

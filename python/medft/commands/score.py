@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from medft import paths
 from medft.apps import APP_NAMES, get_app
 from medft.commands._types import nonneg_int, positive_int
 from medft.evaluate import bootstrap, froc_binormal, pipeline
@@ -36,11 +37,12 @@ def _floats(text: str) -> tuple[float, ...]:
 def add_common(p: argparse.ArgumentParser) -> None:
     """Arguments shared by ``medft score`` and ``medft report``."""
     p.add_argument("app", help=f"application: {', '.join(APP_NAMES)} (required)")
-    p.add_argument("--runs", type=Path, default=None,
-                   help="folder of run folders (default: runs/<app>)" + OWN_DEFAULT)
-    p.add_argument("--data", type=Path, default=None,
-                   help="data folder with lesions.csv and cases.csv, polyp/pe only (default: data/<app>)"
-                   + OWN_DEFAULT)
+    p.add_argument("--runs", type=Path, default=Path(paths.RUNS_ROOT),
+                   help="root of the run folders, as for train and predict: <runs>/<app>/<variant> "
+                        "(default: runs)" + OWN_DEFAULT)
+    p.add_argument("--data", type=Path, default=Path(paths.DATA_ROOT),
+                   help="root of the prepared data, as for train and predict: lesions.csv and cases.csv "
+                        "of <data>/<app> (polyp, pe) (default: data)" + OWN_DEFAULT)
     p.add_argument("--configs", nargs="+", default=None, metavar="NAME",
                    help="run folders to score, e.g. scratch ft-conv1 scratch-50 "
                         "(default: every folder found)" + OWN_DEFAULT)
@@ -69,7 +71,7 @@ def add_common(p: argparse.ArgumentParser) -> None:
 def common_kwargs(args: argparse.Namespace) -> dict:
     """Keyword arguments of :func:`pipeline.score_app` from parsed arguments."""
     get_app(args.app)
-    return {"data_dir": args.data, "configs": args.configs,
+    return {"data_dir": paths.dataset_dir(args.data, args.app), "configs": args.configs,
             "options": pipeline.Options(args.operating_points, args.n_boot, args.seed, 0.95, args.resample,
                                         args.n_bins),
             "snake": {"alpha": args.snake_alpha, "beta": args.snake_beta}, "force": args.force}
@@ -81,8 +83,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     kw = common_kwargs(args)
-    runs = args.runs or Path("runs") / args.app
-    scores = pipeline.score_app(args.app, runs, args.out, **kw)
+    scores = pipeline.score_app(args.app, paths.app_runs(args.runs, args.app), args.out, **kw)
     print(f"medft score {args.app}: {len(scores.runs)} run folders -> {args.out}")
     for r in scores.runs:
         print(f"  {r.run.name}")

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from medft.errors import MedftError
+from medft.paths import parse_run_name
 
 PREDICTIONS = "predictions.csv"
 LESIONS = "lesions.csv"
@@ -136,7 +137,6 @@ def read_ground_truth(data_dir: Path, app: str):
     return les["case"], keys, cases["case"], n_images, uses_frame
 
 
-_FRACTION = re.compile(r"^(?P<config>.+?)-(?P<fraction>\d+(?:\.\d+)?|1patient)(?:%|pct)?$")
 
 
 @dataclass(frozen=True)
@@ -175,8 +175,7 @@ def discover_runs(runs_dir: Path, app: str, configs: list[str] | None = None) ->
     found = {}
     for p in sorted(runs_dir.iterdir()):
         if (p / marker).exists():
-            m = _FRACTION.match(p.name)
-            config, frac = (m["config"], m["fraction"]) if m else (p.name, "")
+            config, frac = parse_run_name(p.name)
             found[p.name] = RunFolder(p.name, config, frac, p)
     if not found:
         raise MedftError(f"{runs_dir}: no run folder with {marker}")

@@ -31,14 +31,14 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
 def write_detection(root: Path, app: str, separations: dict[str, float], *, n_cases: int = 20,
                     lesions_per_case: int = 3, negatives_per_case: int = 40, images_per_case: int = 50,
                     seed: int = 0) -> tuple[Path, Path]:
-    """Write ``root/data/{lesions,cases}.csv`` and ``root/runs/<config>/predictions.csv``.
+    """Write ``root/data/<app>/{lesions,cases}.csv`` and ``root/runs/<app>/<config>/predictions.csv``.
 
     Each lesion gets 0-3 candidates (0 = missed by the generator); each config's latent
     score is ``separation * label + shared noise + own noise``.  Polyp lesions are counted
     per frame (``frame`` column).  Returns ``(runs_dir, data_dir)``.
     """
     rng = np.random.default_rng(seed)
-    runs, data = Path(root) / "runs", Path(root) / "data"
+    runs, data = Path(root) / "runs" / app, Path(root) / "data" / app
     per_frame = app == "polyp"
     cases = [f"c{i:03d}" for i in range(n_cases)]
     _write_csv(data / io.CASES, ["case", io.IMAGE_COLUMN[app]], [(c, images_per_case) for c in cases])
@@ -65,14 +65,14 @@ def write_detection(root: Path, app: str, separations: dict[str, float], *, n_ca
 
 def write_frames(root: Path, separations: dict[str, float], *, n_videos: int = 6, per_video: int = 60,
                  seed: int = 0) -> Path:
-    """Write ``root/runs/<config>/predictions.csv`` for frame classification; returns the runs dir."""
+    """Write ``root/runs/frames/<config>/predictions.csv`` for frame classification; returns that runs dir."""
     rng = np.random.default_rng(seed)
     n = n_videos * per_video
     case = np.repeat([f"v{i}" for i in range(n_videos)], per_video)
     label = rng.integers(0, 2, n)
     label[:2] = (0, 1)
     shared = rng.normal(size=n)
-    runs = Path(root) / "runs"
+    runs = Path(root) / "runs" / "frames"
     for name, sep in separations.items():
         score = _sigmoid(sep * (label - 0.5) + 0.6 * shared + 0.6 * rng.normal(size=n))
         rows = [(c, f"f{i}", "", lab, f"{s:.6f}") for i, (c, lab, s) in enumerate(zip(case, label, score))]
@@ -95,8 +95,8 @@ def synthetic_roi(rng: np.random.Generator, h: int = 60, w: int = 120, noise: fl
 
 
 def write_cimt(root: Path, noises: dict[str, float], *, n_rois: int = 8, seed: int = 0) -> Path:
-    """Write ``root/runs/<config>/cimt_maps/<roi>.npz`` (maps noisier for larger ``noise``)."""
-    runs = Path(root) / "runs"
+    """Write ``root/runs/cimt/<config>/cimt_maps/<roi>.npz`` (maps noisier for larger ``noise``)."""
+    runs = Path(root) / "runs" / "cimt"
     for name, noise in noises.items():
         rng = np.random.default_rng(seed)
         for k in range(n_rois):

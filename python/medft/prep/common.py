@@ -82,12 +82,10 @@ def split_sizes(total: int, val_fraction: float = VAL_FRACTION) -> tuple[int, in
 
 
 def dataset_dir(out: str | Path, app: str, fraction: str = "1") -> Path:
-    """Output folder of ``app`` at ``fraction``: ``<out>/<app>`` or ``<out>/<app>-f<fraction>``.
+    """The data-set folder (:func:`medft.paths.dataset_dir`)."""
+    from medft.paths import dataset_dir as build
 
-    Other stages call this so that LMDB paths are spelled in one place.
-    """
-    fraction = check_fraction(app, fraction)
-    return Path(out) / (app if fraction == "1" else f"{app}-f{fraction}")
+    return build(out, app, fraction)
 
 
 def bad_input(path: str | Path, rule: str, problem: str) -> MedftError:

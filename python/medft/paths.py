@@ -1,0 +1,72 @@
+"""Every root, folder and file name of the study, each built in one place with its parser beside it.
+
+    <data>/<app>[-f<fraction>]/       a prepared data set (train/val/test LMDBs, manifests, prep.json)
+    <runs>/<app>/<variant>[-<fraction>]/   a run folder (nets, solver, log.csv, run.json, best.caffemodel)
+    <runs>/<app>/scores/  <runs>/<app>/report/   what `medft score` and `medft report` write
+
+``--data`` and ``--runs`` name the roots in every stage (prep's ``--out`` is the data root).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from medft.errors import MedftError
+
+DATA_ROOT = "data"
+RUNS_ROOT = "runs"
+
+# files of a run folder
+RUN_RECORD = "run.json"
+LOG = "log.csv"
+BEST_MODEL = "best.caffemodel"
+PREDICTIONS = "predictions.csv"
+SCORES = "scores"
+REPORT = "report"
+
+_RUN_NAME = re.compile(r"^(?P<variant>.+?)-(?P<fraction>\d+(?:\.\d+)?|1patient)(?:%|pct)?$")
+_DATASET_NAME = re.compile(r"^(?P<app>[a-z]+)(?:-f(?P<fraction>.+))?$")
+
+
+def dataset_dir(data_root: str | Path, app: str, fraction: str = "1") -> Path:
+    """``<data>/<app>`` or ``<data>/<app>-f<fraction>`` (the fraction checked against the app's)."""
+    from medft.prep.common import check_fraction
+
+    fraction = check_fraction(app, fraction)
+    return Path(data_root) / (app if fraction == "1" else f"{app}-f{fraction}")
+
+
+def parse_dataset_dir(path: str | Path) -> tuple[str, str]:
+    """(app, fraction) of a data-set folder name; the inverse of :func:`dataset_dir`."""
+    m = _DATASET_NAME.match(Path(path).name)
+    if not m:
+        raise MedftError(f"{path}: not a data-set folder name (<app> or <app>-f<fraction>)")
+    return m["app"], m["fraction"] or "1"
+
+
+def app_runs(runs_root: str | Path, app: str) -> Path:
+    """``<runs>/<app>``: the run folders of one application."""
+    return Path(runs_root) / app
+
+
+def run_dir(runs_root: str | Path, app: str, variant: str, fraction: str = "1") -> Path:
+    """``<runs>/<app>/<variant>`` or ``<runs>/<app>/<variant>-<fraction>`` for reduced data
+    (e.g. ``scratch-0.25``, ``ft-conv1-1patient``)."""
+    return app_runs(runs_root, app) / (variant if fraction == "1" else f"{variant}-{fraction}")
+
+
+def parse_run_name(name: str) -> tuple[str, str]:
+    """(variant, fraction label, "" for all data) of a run folder name; the inverse of :func:`run_dir`."""
+    m = _RUN_NAME.match(name)
+    return (m["variant"], m["fraction"]) if m else (name, "")
+
+
+def scores_dir(runs_root: str | Path, app: str) -> Path:
+    """``<runs>/<app>/scores``: where `medft score` writes by default."""
+    return app_runs(runs_root, app) / SCORES
+
+
+def report_dir(runs_root: str | Path, app: str) -> Path:
+    """``<runs>/<app>/report``: where `medft report` writes by default."""
+    return app_runs(runs_root, app) / REPORT

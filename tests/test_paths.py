@@ -1,0 +1,44 @@
+"""medft.paths: every folder built in one place, each parser the inverse of its builder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from medft import paths
+from medft.errors import MedftError
+
+
+@pytest.mark.parametrize("app,fraction,name", [("polyp", "1", "polyp"), ("polyp", "0.25", "polyp-f0.25"),
+                                               ("frames", "0.01", "frames-f0.01"), ("cimt", "1patient",
+                                                                                    "cimt-f1patient")])
+def test_dataset_dir_and_its_parser(app, fraction, name):
+    d = paths.dataset_dir("data", app, fraction)
+    assert d == Path("data") / name
+    assert paths.parse_dataset_dir(d) == (app, fraction)
+
+
+def test_a_fraction_the_app_does_not_have_is_refused():
+    with pytest.raises(MedftError, match="valid"):
+        paths.dataset_dir("data", "polyp", "0.1")
+
+
+@pytest.mark.parametrize("variant,fraction,name", [("scratch", "1", "scratch"), ("ft-conv1", "0.5", "ft-conv1-0.5"),
+                                                   ("scratch-xavier", "1", "scratch-xavier"),
+                                                   ("ft-conv1", "1patient", "ft-conv1-1patient")])
+def test_run_dir_and_its_parser(variant, fraction, name):
+    d = paths.run_dir("runs", "pe", variant, fraction)
+    assert d == Path("runs") / "pe" / name
+    assert paths.parse_run_name(d.name) == (variant, "" if fraction == "1" else fraction)
+
+
+def test_every_stage_takes_the_same_roots():
+    """train, predict, score and report: --data and --runs are roots, not per-application folders."""
+    from medft.cli import build_parser
+
+    parser = build_parser()
+    for argv in (["train", "polyp", "scratch"], ["predict", "polyp", "scratch"], ["score", "polyp", "--out", "o"],
+                 ["report", "polyp", "--out", "o"]):
+        args = parser.parse_args([*argv, "--data", "D", "--runs", "R"])
+        assert str(args.data) == "D" and str(args.runs) == "R"
+    assert paths.scores_dir("R", "pe") == Path("R/pe/scores") and paths.report_dir("R", "pe") == Path("R/pe/report")
