@@ -18,6 +18,7 @@ from pathlib import Path
 import lmdb
 import numpy as np
 
+from medft.apps import BOXPLOT, get_app
 from medft.engines import make_engine
 from medft.engines.base import Engine
 from medft.errors import MedftError
@@ -121,7 +122,7 @@ def _predict(app: str, out: Path, data: Path, engine: Engine, mean: tuple[float,
     patch_rows = [{"key": k, "case": r["case"], "unit": r["unit"], "label": r["label"],
                    **{c: f"{v:.6f}" for c, v in zip(prob_cols, p)}} for k, r, p in zip(keys, rows, probs)]
     write_rows_csv(out / "test_patches.csv", patch_rows, ["key", "case", "unit", "label", *prob_cols])
-    if app == "cimt":  # scored per ROI pixel, not per patch unit
+    if get_app(app).evaluation == BOXPLOT:  # scored per ROI pixel, not per patch unit
         predictor = engine.predictor(deploy, best, mean, batch)
         folder = predict_cimt_maps(data / "test_rois", out / "cimt_maps", predictor, stride=cimt_stride,
                                    batch=batch, log=log)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from medft.apps import APPS, BOXPLOT, get_app
 from medft.errors import MedftError
 from medft.paths import parse_run_name
 
@@ -27,7 +28,8 @@ CIMT_DONE = "# cimt is scored from cimt_maps/ (dense prediction per ROI pixel)\n
 LOG = "log.csv"
 PRED_COLUMNS = ("case", "unit", "lesion", "label", "score")
 #: images per case column of cases.csv, per detection app
-IMAGE_COLUMN = {"polyp": "n_frames", "pe": "n_volumes"}
+#: cases.csv's image-count column of each FROC application (medft.apps.App.image_column)
+IMAGE_COLUMN = {a.name: a.image_column for a in APPS.values() if a.image_column}
 
 
 def read_table(path: Path, required: tuple[str, ...]) -> dict[str, list[str]]:
@@ -171,7 +173,7 @@ def discover_runs(runs_dir: Path, app: str, configs: list[str] | None = None) ->
     runs_dir = Path(runs_dir)
     if not runs_dir.is_dir():
         raise MedftError(f"{runs_dir}: no such runs folder")
-    marker = CIMT_DIR if app == "cimt" else PREDICTIONS
+    marker = CIMT_DIR if get_app(app).evaluation == BOXPLOT else PREDICTIONS
     found = {}
     for p in sorted(runs_dir.iterdir()):
         if (p / marker).exists():

@@ -17,23 +17,17 @@ from pathlib import Path
 import numpy as np
 
 from medft import __version__
-from medft.apps import get_app
+from medft.apps import APPS, BOXPLOT, FROC, ROC, get_app
 from medft.errors import MedftError
 from medft.evaluate import bootstrap as bs
 from medft.evaluate import cimt, compare, froc, froc_binormal, io, roc
 from medft.schema import write_text_atomic
 
-#: operating points (x of the curve) per application: FPs per frame (polyp), FPs per volume
-#: (PE), false-positive rate (frames; the paper's Table S3 points)
-OPERATING_POINTS: dict[str, tuple[float, ...]] = {
-    "polyp": (0.01, 0.05, 0.10),
-    "pe": (1.0, 2.0, 3.0),
-    "frames": (0.10, 0.15, 0.20),
-}
-#: what the bootstrap resamples by default: cases (videos, patients) or units (frames)
-RESAMPLE: dict[str, str] = {"polyp": "case", "pe": "case", "frames": "unit"}
-X_LABEL = {"polyp": "false positives per frame", "pe": "false positives per volume",
-           "frames": "false positive rate"}
+#: the applications' defaults (medft.apps.App): operating points, bootstrap unit, x axis
+OPERATING_POINTS: dict[str, tuple[float, ...]] = {a.name: a.operating_points for a in APPS.values()
+                                                  if a.operating_points}
+RESAMPLE: dict[str, str] = {a.name: a.resample for a in APPS.values() if a.operating_points}
+X_LABEL: dict[str, str] = {a.name: a.x_label for a in APPS.values() if a.x_label}
 #: CIMT measurements compared between configurations
 CIMT_METRICS = ("li_error", "ma_error", "imt_error")
 
@@ -51,10 +45,11 @@ class Options:
     grid_points: int = 41
 
     def resolved(self, app: str) -> Options:
-        if app == "cimt":
+        a = get_app(app)
+        if not a.operating_points:
             return self
-        return Options(tuple(self.operating_points or OPERATING_POINTS[app]), self.n_boot, self.seed,
-                       self.level, self.resample or RESAMPLE[app], self.n_bins, self.grid_points)
+        return Options(tuple(self.operating_points or a.operating_points), self.n_boot, self.seed,
+                       self.level, self.resample or a.resample, self.n_bins, self.grid_points)
 
 
 @dataclass
@@ -309,19 +304,20 @@ def score_app(app: str, runs_dir: Path, out: Path, *, data_dir: Path | None = No
         raise MedftError(f"unknown resampling unit {opt.resample!r}; valid: case, unit")
     runs = io.discover_runs(runs_dir, app, configs)
     tables: dict[str, list[dict]] = {}
-    if app in ("polyp", "pe"):
+    kind = get_app(app).evaluation
+    if kind == FROC:
         data_dir = Path(data_dir) if data_dir else Path("data") / app
         results = _score_detection(app, runs, data_dir, opt)
         first = results[0].summary
         data = {k: first[k] for k in ("cases", "images", "lesions", "candidates", "generator")}
-    elif app == "frames":
+    elif kind == ROC:
         results, tables["auc_comparisons"] = _score_frames(runs, opt)
         data = {k: results[0].summary[k] for k in ("units", "positives")}
     else:
         snake = snake or {}
         results = _score_cimt(runs, snake)
         data = {"rois": results[0].summary["rois"]}
-    if app == "cimt":
+    if kind == BOXPLOT:
         samples = {m: {r.run.name: np.array([x[m] for x in r.rois]) for r in results} for m in CIMT_METRICS}
         tables["comparisons"] = [row for m in CIMT_METRICS
                                  for row in compare.compare_paired_samples(samples[m], m)]
@@ -332,7 +328,7 @@ def score_app(app: str, runs_dir: Path, out: Path, *, data_dir: Path | None = No
         tables["comparisons"] = compare.compare_operating_points([r.points for r in results], level=opt.level,
                                                                  n_perm=opt.n_boot, seed=opt.seed)
     prov = {"runs": [_run_record(r.run) for r in results], "versions": versions(),
-            "options": {**opt.__dict__, "snake": snake} if app == "cimt" else dict(opt.__dict__),
+            "options": {**opt.__dict__, "snake": snake} if kind == BOXPLOT else dict(opt.__dict__),
             "data_dir": str(data_dir) if data_dir else None}
     scores = Scores(app, opt, results, tables, data, prov)
     _write(scores, out)
@@ -356,11 +352,12 @@ def _write(s: Scores, out: Path) -> None:
 
 
 def _tests_used(app: str) -> dict[str, str]:
-    if app == "cimt":
+    kind = get_app(app).evaluation
+    if kind == BOXPLOT:
         return {"paired": "Wilcoxon signed-rank (two-sided, paired by ROI)"}
-    unit = "cases" if app != "frames" else "resampling units (see options)"
-    boot = "case bootstrap" if app != "frames" else "bootstrap (resampling unit in options)"
-    out = {"intervals": "percentile case-level bootstrap" if app != "frames"
+    unit = "cases" if kind == FROC else "resampling units (see options)"
+    boot = "case bootstrap" if kind == FROC else "bootstrap (resampling unit in options)"
+    out = {"intervals": "percentile case-level bootstrap" if kind == FROC
            else "percentile bootstrap (resampling unit in options)",
            "paired": f"paired permutation: the two configurations swapped within random {unit} "
                      "(n_boot permutations, each system's scores replaced by their ranks); two-sided p randomised "
@@ -368,7 +365,7 @@ def _tests_used(app: str) -> dict[str, str]:
            "diff interval": f"paired {boot} of the difference on shared resamples (percentile)",
            "ci_rule": "non-overlapping 95% intervals => p < .05 (paper, section VI); n/a where an "
                       "interval is missing"}
-    if app == "frames":
+    if kind == ROC:
         out["auc"] = "DeLong 95% CI; DeLong paired test"
     else:
         out["binormal"] = ("Edwards et al. 2002 IDCA ML binormal fit; delta-method CI over (a, b, nu, lam) "

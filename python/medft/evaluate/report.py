@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from medft.apps import get_app
+from medft.apps import BOXPLOT, ROC, get_app
 from medft.errors import MedftError
 from medft.evaluate import io, pipeline, plots
 from medft.evaluate.compare import to_markdown
@@ -55,7 +55,7 @@ def _curve_figure(s: pipeline.Scores, runs: list[pipeline.RunScores], path: Path
         p = r.points
         curves.append(plots.Curve(label, r.curve["x"], r.curve["y"], p.x, p.value, p.lo, p.hi,
                                   color=colors[r.run.config], style=fractions.index(r.run.fraction)))
-    if s.app == "frames":
+    if get_app(s.app).evaluation == ROC:
         return plots.plot_curves(curves, path, xlabel=pipeline.X_LABEL[s.app], title=title,
                                  ylabel="true positive rate", xlim=(0, 1), diagonal=True)
     x_max = 1.5 * max(float(np.max(s.options.operating_points)), 1e-9)
@@ -108,7 +108,7 @@ def _ci(v, lo, hi) -> str:
 
 
 def _summary_table(s: pipeline.Scores) -> str:
-    if s.app == "cimt":
+    if get_app(s.app).evaluation == BOXPLOT:
         rows = []
         for r in s.runs:
             row = {"config": r.run.name}
@@ -155,7 +155,7 @@ def write_report(s: pipeline.Scores, out: Path, figs: list[tuple[str, Path]], co
     lines += [_summary_table(s), "## Pairwise comparisons", ""]
     lines += [f"- {k}: {v}" for k, v in tests.items()] + [""]
     cols = (["metric", "a", "b", "mean_a", "mean_b", "median_diff", "n", "p_value", "test"]
-            if s.app == "cimt" else
+            if get_app(s.app).evaluation == BOXPLOT else
             ["a", "b", "fp_rate", "value_a", "value_b", "diff", "diff_lo", "diff_hi", "p_value", "test",
              "ci_rule"])
     lines += [to_markdown(s.tables["comparisons"], cols)]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from medft.apps import get_app
+from medft.apps import APPS, get_app
 from medft.errors import MedftError
 
 #: side of every patch written (Table I input)
@@ -22,12 +22,8 @@ ONE_PATIENT = "1patient"
 VAL_FRACTION = 0.2
 
 #: reduced training sets of Figs. 2(b), 4(b), 6(b) and section VI-D, per application
-FRACTIONS: dict[str, tuple[str, ...]] = {
-    "polyp": ("1", "0.5", "0.25"),  # by video
-    "pe": ("1", "0.5", "0.25"),  # by PE
-    "frames": ("1", "0.1", "0.05", "0.01"),  # by frame
-    "cimt": ("1", ONE_PATIENT),  # a single training patient
-}
+#: reduced training sets per application (polyp and pe by case, frames by frame, cimt: one patient)
+FRACTIONS: dict[str, tuple[str, ...]] = {a.name: a.fractions for a in APPS.values()}
 
 
 @dataclass(slots=True)
