@@ -42,3 +42,4 @@ def test_every_stage_takes_the_same_roots():
         args = parser.parse_args([*argv, "--data", "D", "--runs", "R"])
         assert str(args.data) == "D" and str(args.runs) == "R"
     assert paths.scores_dir("R", "pe") == Path("R/pe/scores") and paths.report_dir("R", "pe") == Path("R/pe/report")
+

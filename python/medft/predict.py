@@ -26,6 +26,7 @@ from medft.prep.manifest import write_rows_csv
 from medft.schema import write_npy_atomic, write_npz_atomic, write_text_atomic
 from medft.train import binary_scores, run_dir
 from medft.util import faults
+from medft.util.progress import duration
 
 PRED_COLUMNS = ("case", "unit", "lesion", "label", "score")
 
@@ -190,5 +191,6 @@ def predict_cimt_maps(rois: Path, out: Path, predictor: Callable[[np.ndarray], n
         write_npz_atomic(out / f.name, p_li=p_li, p_ma=p_ma, gt_li=d["lumen_intima_y"].astype(float),
                          gt_ma=d["media_adventitia_y"].astype(float), image=d["image"])
         rate = (time.time() - t0) / k
-        log(f"medft predict: cimt ROI {k}/{len(files)} {f.stem}  {rate:.1f} s/ROI  ETA {rate * (len(files) - k):.0f} s")
+        log(f"medft predict: cimt ROI {k}/{len(files)} {f.stem}  {rate:.1f} s/ROI  "
+            f"ETA {duration(rate * (len(files) - k))}")
     return out

@@ -53,6 +53,7 @@ from medft.prep.lmdb_writer import LmdbWriter, shuffled_keys
 from medft.provenance import git_commit
 from medft.schema import pb, write_text_atomic
 from medft.solver import RANDOM_SEED
+from medft.util.progress import duration
 from medft.weights import STANDIN, describe, read_sidecar, sha1_of, sidecar_path, standin_path
 
 __all__ = ["CLASSES", "PretrainOptions", "render", "source_images", "write_source_lmdb", "solver_param",
@@ -239,10 +240,6 @@ def _heldout_accuracy(engine, work: Path, weights: Path, opts: PretrainOptions, 
 
 # --- training -----------------------------------------------------------------------------------
 
-def _eta(seconds: float) -> str:
-    m, s = divmod(int(round(seconds)), 60)
-    return f"{m}m{s:02d}s"
-
 
 def existing(out: Path, opts: PretrainOptions) -> bool:
     """True if ``out`` is a finished stand-in of exactly this budget and seed (so it is reused).
@@ -326,7 +323,7 @@ def pretrain(opts: PretrainOptions | None = None, out: str | Path | None = None,
     finally:
         caffe.close()
         shutil.rmtree(work, ignore_errors=True)
-    log(f"pretrain: saved {out} in {_eta(time.monotonic() - t0)}: final loss {meta['final_loss']:.3f}, "
+    log(f"pretrain: saved {out} in {duration(time.monotonic() - t0)}: final loss {meta['final_loss']:.3f}, "
         f"train acc {meta['train_accuracy']:.2f}, held-out acc {heldout}; {describe(out)}")
     return out
 
@@ -350,7 +347,7 @@ def _train(engine, solver_path: Path, model: Path, opts: PretrainOptions, log) -
             rate = it * opts.batch / max(now - t0, 1e-9)
             log(f"pretrain: iter {it}/{opts.iterations}  loss {loss:.3f} (mean of last {len(losses)}: "
                 f"{np.mean(losses):.3f})  train acc {np.mean(hits):.2f}  {rate:.1f} img/s  "
-                f"ETA {_eta((opts.iterations - it) * opts.batch / rate)}")
+                f"ETA {duration((opts.iterations - it) * opts.batch / rate)}")
 
     engine.start(solver_path, snapshot_every=opts.iterations)
     engine.train_until(opts.iterations, on_iter=progress)

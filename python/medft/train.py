@@ -47,6 +47,7 @@ from medft.schema import write_text_atomic
 from medft.solver import MAX_EPOCHS, RANDOM_SEED, SolverOptions, iters_per_epoch, solver
 from medft.util import faults
 from medft.util.lock import folder_lock
+from medft.util.progress import duration
 
 PATIENCE = 5  # epochs without a better validation AUC before stopping (the paper gives none)
 LOG_COLUMNS = ("epoch", "iteration", "loss", "lr", "val_auc", "images_per_s", "seconds")
@@ -246,11 +247,6 @@ def write_log(path: Path, rows: list[dict]) -> None:
     from medft.prep.manifest import write_rows_csv
 
     write_rows_csv(path, rows, LOG_COLUMNS)
-
-
-def _fmt_eta(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    return f"{seconds // 3600:d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
 def _check_weights(opts: TrainOptions) -> Path | None:
@@ -466,7 +462,7 @@ def _train_loop(opts: TrainOptions, engine: Engine, ds: Dataset, out: Path, solv
         remaining = min(opts.max_epochs - epoch, opts.patience - since_best)
         log(f"epoch {epoch:3d}/{opts.max_epochs}  iter {stats.iteration:6d}  loss {row['loss']}  "
             f"lr {row['lr']}  val AUC {auc:.4f}  best {float(best['val_auc']):.4f} (epoch {best['epoch']})  "
-            f"{stats.images_per_s:.1f} img/s  ETA <= {_fmt_eta(remaining * (time.time() - t0))}")
+            f"{stats.images_per_s:.1f} img/s  ETA <= {duration(remaining * (time.time() - t0))}")
     stop = "patience" if since_best >= opts.patience else "max_epochs"
     record = {
         "status": "done", "app": opts.app, "config": opts.config, "variant": opts.variant,

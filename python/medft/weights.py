@@ -28,6 +28,7 @@ from pathlib import Path
 from medft.engines.build import cache_root
 from medft.errors import MedftError
 from medft.schema import pb, read_net
+from medft.util.progress import eta
 
 __all__ = [
     "BVLC_ALEXNET_URL", "BVLC_ALEXNET_SHA1", "BVLC_ALEXNET_ITERATIONS", "bvlc_path",
@@ -107,9 +108,8 @@ def _progress(done: int, total: int | None, t0: float, final: bool = False) -> N
     mb, dt = done / 1e6, max(time.monotonic() - t0, 1e-6)
     rate = mb / dt
     if total:
-        eta = (total - done) / 1e6 / rate if rate > 0 else float("inf")
         line = (f"{mb:7.1f}/{total / 1e6:.1f} MB ({100 * done / total:3.0f}%)  {rate:5.1f} MB/s  "
-                f"ETA {eta:4.0f}s")
+                f"ETA {eta(done, total, dt)}")
     else:
         line = f"{mb:7.1f} MB  {rate:5.1f} MB/s"
     tty = sys.stderr.isatty()
