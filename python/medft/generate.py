@@ -131,3 +131,9 @@ def write_all(out: str | Path, apps: tuple[str, ...] = APP_NAMES) -> list[Path]:
         write_text_atomic(path, f.text)
         written.append(path)
     return written
+
+
+def stale_files(out: str | Path, apps: tuple[str, ...] = APP_NAMES) -> list[str]:
+    """Generated files missing under ``out`` or differing from what :func:`generate_all` makes."""
+    return [f.path for f in generate_all(apps)
+            if not (Path(out) / f.path).is_file() or (Path(out) / f.path).read_text() != f.text]

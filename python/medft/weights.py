@@ -375,3 +375,20 @@ def copy_pretrained(net, caffemodel: str | Path) -> CopyReport:
     net.copy_from(str(path))
     report.seconds = round(time.monotonic() - t0, 3)
     return report
+
+
+def default_pretrained(config: str, log=print) -> str | None:
+    """The weights a configuration starts from when none are given: None for scratch, else BVLC
+    AlexNet if present, else the offline stand-in (said plainly); neither is an error naming both."""
+    from medft.schedule import get_config
+
+    if not get_config(config).pretrained:
+        return None
+    found = find_pretrained()
+    if found is None:
+        raise MedftError(f"{config} needs pretrained AlexNet weights: run `make weights` (BVLC, online) or "
+                         "`medft pretrain` (offline stand-in), or pass --weights")
+    path, kind = found
+    if kind != "bvlc":
+        log(f"medft train: using the offline STAND-IN pretrained model {path} (not ImageNet)")
+    return str(path)

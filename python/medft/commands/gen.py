@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 
 from medft.apps import APP_NAMES, get_app
-from medft.generate import generate_all, write_all
+from medft.generate import generate_all, stale_files, write_all
 
 HELP = "write prototxt/ and solvers/ for every app x configuration (Tables I and II)"
 
@@ -29,11 +29,7 @@ def run(args: argparse.Namespace) -> int:
     for a in apps:
         get_app(a)
     if args.check:
-        from pathlib import Path
-
-        stale = [f.path for f in generate_all(apps)
-                 if not (Path(args.out) / f.path).is_file()
-                 or (Path(args.out) / f.path).read_text() != f.text]
+        stale = stale_files(args.out, apps)
         for path in stale:
             print(f"stale: {path}")
         print(f"medft gen --check: {len(stale)} stale file(s)")

@@ -52,30 +52,14 @@ def dataset_folder(args: argparse.Namespace):
     return dataset_dir(args.data, args.app, args.fraction)
 
 
-def default_weights(config: str) -> str | None:
-    from medft.errors import MedftError
-    from medft.schedule import get_config
-
-    if not get_config(config).pretrained:
-        return None
-    from medft.weights import find_pretrained
-
-    found = find_pretrained()
-    if found is None:
-        raise MedftError(f"{config} needs pretrained AlexNet weights: run `make weights` (BVLC, online) or "
-                         "`medft pretrain` (offline stand-in), or pass --weights")
-    path, kind = found
-    if kind != "bvlc":
-        print(f"medft train: using the offline STAND-IN pretrained model {path} (not ImageNet)")
-    return str(path)
-
-
 def run(args: argparse.Namespace) -> int:
     from medft.schedule import get_config, variant_name
 
     get_config(args.config)
     variant_name(args.config, args.init)
-    weights = args.weights if args.weights else default_weights(args.config)
+    from medft.weights import default_pretrained
+
+    weights = args.weights if args.weights else default_pretrained(args.config)
     opts = TrainOptions(app=args.app, config=args.config, data=str(dataset_folder(args)), runs=args.runs,
                         init=args.init, fraction=args.fraction, weights=weights, engine=args.engine,
                         gpu=args.gpu, train_batch=args.batch, test_batch=args.test_batch,
