@@ -1,4 +1,4 @@
-"""`medft bench` (medft/bench.py): log parsing, the output files, and the smallest real runs.
+"""`medft bench` (medft/bench/): the output files, and the smallest real runs.
 
 No timing thresholds: only that every number is positive and finite and the table is well formed.
 """

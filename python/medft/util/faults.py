@@ -12,11 +12,11 @@ import signal
 
 #: every point, where it sits
 POINTS = {
-    "prep:before-record": "prep: LMDBs and manifests written, prep.json not yet, folder not renamed",
-    "train:after-best-model": "train: a new best epoch's model copied under its pending name, its record not yet",
-    "train:after-best-record": "train: pending model and record written, log.csv row not yet",
-    "train:after-log": "train: log.csv row written, the pending best not yet renamed, snapshots not pruned",
-    "predict:before-predictions": "predict: test_probs.npy written, predictions.csv not yet",
+    "prep:before-record": "prep: LMDBs and manifests written; prep.json absent, folder not renamed",
+    "train:after-best-model": "train: a new best epoch's model copied under its pending name, its record absent",
+    "train:after-best-record": "train: pending model and record written, the log.csv row absent",
+    "train:after-log": "train: log.csv row written, the pending best not renamed, snapshots not pruned",
+    "predict:before-predictions": "predict: test_probs.npy written, predictions.csv absent",
 }
 
 
