@@ -9,7 +9,8 @@ import pytest
 from medft import cli, weights
 from medft.errors import MedftError
 from medft.pretrain import CLASSES, PretrainOptions, pretrain, render, solver_param, source_images
-from medft.weights import copy_pretrained, describe, sidecar_path
+from medft.transfer import copy_pretrained
+from medft.weights import describe, sidecar_path
 
 from tests.conftest import POLYP_DEPLOY, TRANSFERRED
 

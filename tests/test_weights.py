@@ -12,9 +12,9 @@ from medft import weights
 from medft.errors import MedftError
 from medft.pretrain import source_task_deploy
 from medft.schema import pb, read_net, write_net_binary, write_text_atomic
+from medft.transfer import copy_pretrained
 from medft.weights import (
     BVLC_ALEXNET_SHA1,
-    copy_pretrained,
     describe,
     download_bvlc_alexnet,
     find_pretrained,

@@ -77,8 +77,8 @@ def predict_run(app: str, variant: str, data: str | Path, runs: str | Path = "ru
     data = Path(data)
     mean = tuple(json.loads(record.read_text())["data"]["mean_bgr"])
     from medft.train import check_best, settle_best
+    from medft.transfer import check_covers
     from medft.util.lock import folder_lock
-    from medft.weights import check_covers
 
     with folder_lock(out, "predict"):
         settle_best(out)

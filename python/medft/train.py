@@ -210,7 +210,7 @@ def prepare_resume(state: Path) -> None:
     from google.protobuf.message import DecodeError
 
     from medft.schema import pb, read_net
-    from medft.weights import check_covers
+    from medft.transfer import check_covers
 
     model = state.with_suffix(".caffemodel")
     try:

@@ -238,7 +238,7 @@ class CliEngine:
                         *[Path(layer.data_param.source) for layer in net.layer if layer.type == "Data"]]
         if weights is not None:
             self._mounts.append(Path(weights).parent)
-            from medft.weights import plan_copy_into
+            from medft.transfer import plan_copy_into
 
             rep = plan_copy_into(weights, sp.net)
             self.weights_report = {**rep.to_dict(), "summary": rep.summary()}

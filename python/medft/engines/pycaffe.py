@@ -64,7 +64,7 @@ class PycaffeEngine:
         if resume is not None:
             self.solver.restore(str(resume))
         elif weights is not None:
-            from medft.weights import copy_pretrained
+            from medft.transfer import copy_pretrained
 
             rep = copy_pretrained(self.solver.net, weights)
             self.weights_report = {**rep.to_dict(), "summary": rep.summary()}
