@@ -9,8 +9,12 @@ from medft.engines import build as cb
 from medft.errors import MedftError
 
 
-def test_key_is_stable_and_names_version():
-    assert cb.build_key() == cb.build_key()
+def test_key_names_version_and_changes_with_the_patches(monkeypatch):
+    key = cb.build_key()
+    assert len(key) == 12 and int(key, 16) >= 0
+    monkeypatch.setattr(cb, "SOURCE_PATCHES", cb.SOURCE_PATCHES[:-1])
+    assert cb.build_key() != key, "a different patch set must be a different build"
+    monkeypatch.undo()
     assert cb.install_dir().name == f"brocolli-caffe-9.0.2-{cb.build_key()}"
 
 

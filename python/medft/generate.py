@@ -13,13 +13,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from google.protobuf import text_format
-
 from medft.alexnet import NetOptions, deploy_net, last_layer_name, train_val_net
 from medft.apps import APP_NAMES, get_app
 from medft.schedule import BASE_LR, GAMMA, LAYERS, MOMENTUM, all_variants, get_config, variant_name
 from medft.schema import write_text_atomic
 from medft.solver import WEIGHT_DECAY, SolverOptions, paper_sizes, solver
+from medft.util.prototxt import to_text
 
 REGENERATE = "make prototxt  (python -m medft gen --out .)"
 
@@ -30,10 +29,6 @@ def header(what: str, app: str, variant: str) -> str:
         f"# Source: python/medft/{{alexnet,schedule,solver}}.py (Tables I and II of Tajbakhsh et al. 2016).\n"
         f"# Regenerate: {REGENERATE}\n"
     )
-
-
-def to_text(message) -> str:
-    return text_format.MessageToString(message, float_format=".7g")
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,6 @@ from itertools import islice
 from pathlib import Path
 
 import numpy as np
-from google.protobuf import text_format
 
 from medft import __version__
 from medft.alexnet import INPUT_SIZE, source_task_net
@@ -50,6 +49,7 @@ from medft.schema import pb, write_text_atomic
 from medft.solver import RANDOM_SEED
 from medft.source_task import CLASSES, render, source_images, write_source_lmdb
 from medft.util.progress import duration
+from medft.util.prototxt import to_text
 from medft.weights import STANDIN, describe, read_sidecar, sha1_of, sidecar_path, standin_path
 
 __all__ = ["CLASSES", "PretrainOptions", "render", "source_images", "write_source_lmdb", "solver_param",
@@ -107,7 +107,7 @@ def _heldout_accuracy(engine, work: Path, weights: Path, opts: PretrainOptions, 
         return None
     batch = min(opts.heldout, 25)
     path = work / "deploy.prototxt"
-    write_text_atomic(path, text_format.MessageToString(source_task_deploy(batch=batch)))
+    write_text_atomic(path, to_text(source_task_deploy(batch=batch)))
     predictor = engine.predictor(path, weights, mean, batch)
     images, labels = zip(*[(img, lab) for img, lab in islice(source_images(opts.heldout, opts.seed, split=1),
                                                               opts.heldout)], strict=True)
@@ -168,8 +168,8 @@ def pretrain(opts: PretrainOptions | None = None, out: str | Path | None = None,
         net_path, solver_path = work / "train.prototxt", work / "solver.prototxt"
         net = source_task_net(len(CLASSES), str(lmdb_path), opts.batch, mean)
         net.layer.add(name="accuracy", type="Accuracy", bottom=["fc8", "label"], top=["accuracy"])
-        write_text_atomic(net_path, text_format.MessageToString(net))
-        write_text_atomic(solver_path, text_format.MessageToString(
+        write_text_atomic(net_path, to_text(net))
+        write_text_atomic(solver_path, to_text(
             solver_param(str(net_path), opts.iterations, opts.seed)))
         stats = _train(caffe, solver_path, work / "model.caffemodel", opts, log)
         heldout = _heldout_accuracy(caffe, work, work / "model.caffemodel", opts, mean)

@@ -32,7 +32,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-from google.protobuf import text_format
 
 from medft import __version__, paths
 from medft.alexnet import NetOptions, deploy_net, train_val_net
@@ -48,6 +47,7 @@ from medft.solver import MAX_EPOCHS, RANDOM_SEED, SolverOptions, iters_per_epoch
 from medft.util import faults
 from medft.util.lock import folder_lock
 from medft.util.progress import duration
+from medft.util.prototxt import to_text
 
 PATIENCE = 5  # epochs without a better validation AUC before stopping (the paper gives none)
 LOG_COLUMNS = ("epoch", "iteration", "loss", "lr", "val_auc", "images_per_s", "seconds")
@@ -168,10 +168,8 @@ def write_run_files(opts: TrainOptions, ds: Dataset, out: Path) -> tuple[Path, i
                           deploy_batch=opts.test_batch)
     tv = out / "train_val.prototxt"
     header = f"# medft {__version__} run {opts.app}/{opts.variant}: written by medft train\n"
-    write_text_atomic(tv, header + text_format.MessageToString(
-        train_val_net(opts.app, opts.config, opts.init, net_opts), float_format=".7g"))
-    write_text_atomic(out / "deploy.prototxt", header + text_format.MessageToString(
-        deploy_net(opts.app, opts.config, opts.init, net_opts), float_format=".7g"))
+    write_text_atomic(tv, header + to_text(train_val_net(opts.app, opts.config, opts.init, net_opts)))
+    write_text_atomic(out / "deploy.prototxt", header + to_text(deploy_net(opts.app, opts.config, opts.init, net_opts)))
     sp = solver(SolverOptions(n_train=ds.n_train, n_val=ds.n_val, train_batch=net_opts.train_batch,
                               test_batch=net_opts.test_batch, net=str(tv.resolve()),
                               snapshot_prefix=str((out / "snapshots" / opts.variant).resolve()),
@@ -184,7 +182,7 @@ def write_run_files(opts: TrainOptions, ds: Dataset, out: Path) -> tuple[Path, i
     (out / "snapshots").mkdir(parents=True, exist_ok=True)
     path = out / "solver.prototxt"
     write_text_atomic(path, header + f"# stepsize = ceil({ds.n_train} / {net_opts.train_batch}) = one epoch\n"
-                      + text_format.MessageToString(sp, float_format=".7g"))
+                      + to_text(sp))
     return path, sp.stepsize
 
 

@@ -6,7 +6,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from google.protobuf import text_format
+
+from medft.util.prototxt import to_text
 
 Log = Callable[[str], None]
 
@@ -31,7 +32,7 @@ def run_caffe_tool(argv: list[str], what: str, gpu: int | None = None) -> str:
 
 
 def write_text(path: Path, message) -> Path:
-    path.write_text(text_format.MessageToString(message, float_format=".7g"))
+    path.write_text(to_text(message))
     return path
 
 
