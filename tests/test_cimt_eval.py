@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from medft.errors import MedftError
 from medft.evaluate import cimt, io
-from medft.evaluate.synthetic import synthetic_roi
+
+from tests.synthetic_scores import synthetic_roi
 
 
 def centre_predictor(calls):

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from medft.errors import MedftError
 from medft.prep.build import PrepConfig, build
-from medft.prep.testing import TINY_OPTIONS, tiny_input
+from medft.prep.tiny import TINY_OPTIONS, tiny_input
 from medft.prep.verify import verify_input
 from PIL import Image
 

@@ -17,7 +17,7 @@ from medft.errors import MedftError
 from medft.prep.lmdb_writer import lmdb_fingerprint, read_lmdb
 from medft.prep.manifest import COLUMNS, read_manifest
 from medft.prep.mean import read_mean_binaryproto
-from medft.prep.testing import tiny_build
+from medft.prep.tiny import tiny_build
 
 SPLITS = ("train", "val", "test")
 

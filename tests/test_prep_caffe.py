@@ -10,7 +10,7 @@ import pytest
 from medft.apps import APP_NAMES
 from medft.prep.lmdb_writer import read_lmdb
 from medft.prep.mean import read_mean_binaryproto
-from medft.prep.testing import tiny_build
+from medft.prep.tiny import tiny_build
 
 pytestmark = pytest.mark.caffe
 

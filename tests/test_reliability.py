@@ -276,7 +276,8 @@ def test_degenerate_numbers_are_refused_in_one_line(argv, tmp_path):
 # -- scoring refuses incomplete or unequal prediction sets ----------------------------------------------
 def test_score_refuses_a_half_written_cimt_set(tmp_path):
     from medft.evaluate.pipeline import score_app
-    from medft.evaluate.synthetic import write_cimt
+
+    from tests.synthetic_scores import write_cimt
 
     runs = write_cimt(tmp_path, {"scratch": 0.3}, n_rois=4)
     (runs / "scratch" / "predictions.csv").unlink()  # predict was killed after some ROIs
@@ -290,7 +291,8 @@ def test_score_refuses_configurations_scored_on_different_candidates(tmp_path):
     import csv as csvmod
 
     from medft.evaluate.pipeline import score_app
-    from medft.evaluate.synthetic import write_detection
+
+    from tests.synthetic_scores import write_detection
 
     runs, data = write_detection(tmp_path, "pe", {"scratch": 1.0, "ft-fc8": 1.5})
     path = runs / "ft-fc8" / "predictions.csv"
@@ -333,7 +335,7 @@ def test_gpu_without_a_usable_gpu_is_one_line(dataset, tmp_path):
 
 
 def test_a_test_split_without_both_classes_is_refused(tmp_path):
-    from medft.prep.testing import tiny_build
+    from medft.prep.tiny import tiny_build
 
     with pytest.raises(MedftError, match="the test split would hold"):
         tiny_build("polyp", tmp_path, max_test_patches=10)

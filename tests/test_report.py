@@ -5,7 +5,9 @@ import json
 import pytest
 from medft import cli
 from medft.errors import MedftError
-from medft.evaluate import report, synthetic
+from medft.evaluate import report
+
+from tests import synthetic_scores as synthetic
 
 
 @pytest.fixture(scope="module")

@@ -179,6 +179,7 @@ def imagenet_models(caffe, tmp_path_factory):
 
 
 @pytest.mark.caffe
+@pytest.mark.slow  # its fixture writes two full-size AlexNet caffemodels (~240 MB each)
 @pytest.mark.parametrize("form", ["v2", "v1"])
 def test_copy_pretrained_copies_by_name_and_leaves_fc8_polyp(caffe, imagenet_models, form):
     net = caffe.Net(str(POLYP_DEPLOY), caffe.TEST)

@@ -22,7 +22,7 @@ def bench_lmdb(n: int, work: Path, log: Log = print) -> dict:
     from PIL import Image
 
     from medft.prep.lmdb_writer import LmdbWriter, read_lmdb
-    from medft.prep.testing import tiny_build
+    from medft.prep.tiny import tiny_build
 
     log(f"  source patches: tiny synthetic polyp dataset -> {n} patches")
     built = tiny_build("polyp", work / "lmdb_src", max_patches=10**6, max_test_patches=max(n, 250), force=True)

@@ -1,7 +1,6 @@
 """Small, seeded scoring inputs in the exact format of ``eval/README.md``.
 
-For tests, ``make bench`` and trying ``medft score``/``medft report`` without trained nets:
-the functions write a runs folder (and for detection a data folder) whose configurations
+For the tests: the functions write a runs folder (and for detection a data folder) whose configurations
 differ only in how well their scores separate the classes.  Not a stand-in for real
 predictions; only the file format and the statistics are exercised.
 """
@@ -12,7 +11,6 @@ import csv
 from pathlib import Path
 
 import numpy as np
-
 from medft.evaluate import io
 
 

@@ -1,4 +1,4 @@
-"""Tiny end-to-end datasets for tests and notebooks: synthetic input -> built dataset folder."""
+"""Tiny data sets for benchmarks, notebooks and tests: synthetic input -> built data-set folder."""
 
 from __future__ import annotations
 
