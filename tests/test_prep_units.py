@@ -244,3 +244,13 @@ def test_mean_accumulator_by_hand():
     assert channel_means(img) == [5.0, 10.0, 127.5]
     with pytest.raises(MedftError):
         MeanAccumulator().mean_image()
+
+
+def test_every_application_module_provides_the_prep_interface():
+    from medft.apps import APP_NAMES
+    from medft.prep.build import app_module
+
+    for app in APP_NAMES:
+        mod = app_module(app)
+        for name in ("load", "verify", "cases", "plan", "reduce", "renderer"):
+            assert callable(getattr(mod, name)), (app, name)

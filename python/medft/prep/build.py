@@ -85,9 +85,12 @@ class PrepConfig:
 
 
 def app_module(app: str) -> ModuleType:
-    """The ``medft.prep.<app>`` module (after validating the name)."""
+    """The ``medft.prep.<app>`` module (after validating the name), checked against the
+    :class:`~medft.prep.protocol.AppPrep` interface."""
+    from medft.prep.protocol import check_module
+
     get_app(app)
-    return importlib.import_module(f"medft.prep.{app}")
+    return check_module(importlib.import_module(f"medft.prep.{app}"))
 
 
 def classes_by_group(specs: Sequence[Spec], group: Callable[[Spec], str]) -> dict[str, set[int]]:
