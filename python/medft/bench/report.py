@@ -3,8 +3,6 @@ bench.json/.md/.csv."""
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
 import os
@@ -31,6 +29,7 @@ from medft.bench.options import BENCHMARKS, DEFAULT_BENCHMARKS, ROW_COLUMNS, Ben
 from medft.bench.torch_alexnet import bench_torch
 from medft.bench.training import bench_train
 from medft.errors import MedftError, unknown_name
+from medft.util.csvtext import csv_text
 
 
 # -- running and writing ----------------------------------------------------------------------------
@@ -145,13 +144,9 @@ def markdown_table(rows: list[dict]) -> str:
 
 
 def csv_table(rows: list[dict]) -> str:
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=list(ROW_COLUMNS), lineterminator="\n")
-    w.writeheader()
-    for r in rows:
-        w.writerow({k: ("" if r[k] is None else (f"{r[k]:.6g}" if isinstance(r[k], float) else r[k]))
-                    for k in ROW_COLUMNS})
-    return buf.getvalue()
+    """bench.csv: the table's rows, floats with 6 significant digits."""
+    return csv_text(({k: ("" if r[k] is None else (f"{r[k]:.6g}" if isinstance(r[k], float) else r[k]))
+                      for k in ROW_COLUMNS} for r in rows), ROW_COLUMNS)
 
 
 def machine_line(m: dict) -> str:

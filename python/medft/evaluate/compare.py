@@ -17,8 +17,6 @@ A verdict needs both intervals: where one is missing (NaN) the CI rule reads ``n
 
 from __future__ import annotations
 
-import csv
-import io
 import itertools
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +28,7 @@ from medft.errors import MedftError
 from medft.evaluate import bootstrap as bs
 from medft.evaluate.roc import delong_paired_test
 from medft.schema import write_text_atomic
+from medft.util.csvtext import csv_text
 
 
 @dataclass(frozen=True)
@@ -157,12 +156,7 @@ def to_csv(rows: list[dict], digits: int = 6) -> str:
     """CSV text of ``rows`` (columns of the first row; floats with ``digits`` decimals)."""
     if not rows:
         return ""
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
-    w.writeheader()
-    for r in rows:
-        w.writerow({k: _fmt(v, digits) for k, v in r.items()})
-    return buf.getvalue()
+    return csv_text(({k: _fmt(v, digits) for k, v in r.items()} for r in rows), list(rows[0]))
 
 
 def to_markdown(rows: list[dict], columns: list[str] | None = None, digits: int = 3) -> str:

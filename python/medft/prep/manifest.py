@@ -7,13 +7,12 @@ Columns (one place for them; data_prep/README.md explains each):
 from __future__ import annotations
 
 import csv
-import io
 from collections.abc import Sequence
 from pathlib import Path
 
 from medft.errors import MedftError
 from medft.prep.common import Spec
-from medft.schema import write_text_atomic
+from medft.util.csvtext import write_csv
 
 COLUMNS: tuple[str, ...] = ("key", "case", "frame_or_slice", "unit", "lesion", "label", "aug", "score")
 
@@ -38,12 +37,8 @@ def manifest_rows(keys: Sequence[str], specs: Sequence[Spec]) -> list[dict[str, 
 
 
 def write_rows_csv(path: Path, rows: Sequence[dict[str, str]], columns: Sequence[str]) -> None:
-    """Write ``rows`` as CSV with ``columns``, atomically."""
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=list(columns), lineterminator="\n")
-    w.writeheader()
-    w.writerows(rows)
-    write_text_atomic(path, buf.getvalue())
+    """Write ``rows`` as CSV with ``columns``, atomically (:func:`medft.util.csvtext.write_csv`)."""
+    write_csv(path, rows, columns)
 
 
 def write_manifest(path: Path, keys: Sequence[str], specs: Sequence[Spec]) -> None:

@@ -15,7 +15,6 @@ but not trivial (a CNN can learn them, handcrafted rules make mistakes on them):
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -47,11 +46,10 @@ def write_png(path: Path, img: np.ndarray) -> None:
 
 
 def write_csv(path: Path, header: list[str], rows: list[list]) -> None:
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(header)
-    w.writerows(rows)
-    write_text_atomic(path, buf.getvalue())
+    """``rows`` (lists in ``header`` order) as an atomic CSV file."""
+    from medft.util.csvtext import write_csv as write_dicts
+
+    write_dicts(path, (dict(zip(header, r, strict=True)) for r in rows), header)
 
 
 def write_nifti(path: Path, vol: np.ndarray, spacing: tuple[float, float, float]) -> None:
