@@ -41,10 +41,9 @@ from pathlib import Path
 
 import numpy as np
 
-from medft import __version__
 from medft.alexnet import INPUT_SIZE, source_task_net
 from medft.errors import MedftError
-from medft.provenance import git_commit
+from medft.provenance import stamp
 from medft.schema import pb, write_text_atomic
 from medft.solver import RANDOM_SEED
 from medft.source_task import CLASSES, render, source_images, write_source_lmdb
@@ -189,9 +188,7 @@ def pretrain(opts: PretrainOptions | None = None, out: str | Path | None = None,
             "seconds": seconds,
             "caffe_version": caffe_version(gpu is not None),
             "engine": engine, "device": "CPU" if gpu is None else f"GPU {gpu}",
-            "medft_version": __version__,
-            "git_commit": git_commit(),
-            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            **stamp(),
             "sha1": sha1_of(work / "model.caffemodel"),
         }
         # sidecar first: a model without its sidecar is never taken for a finished stand-in

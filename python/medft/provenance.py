@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import platform
 import subprocess
+import time
 from pathlib import Path
 
 
@@ -14,3 +16,11 @@ def git_commit() -> str | None:
         return r.stdout.strip() or None if r.returncode == 0 else None
     except (OSError, subprocess.SubprocessError):
         return None
+
+
+def stamp() -> dict[str, str | None]:
+    """``medft_version``, ``python``, ``git_commit`` and ``created``: the block every record carries."""
+    from medft import __version__
+
+    return {"medft_version": __version__, "python": platform.python_version(), "git_commit": git_commit(),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}

@@ -23,7 +23,6 @@ import csv
 import json
 import math
 import os
-import platform
 import re
 import shutil
 import sys
@@ -40,7 +39,7 @@ from medft.engines import make_engine
 from medft.engines.base import Engine, lmdb_size
 from medft.engines.env import caffe_version
 from medft.errors import MedftError
-from medft.provenance import git_commit
+from medft.provenance import stamp
 from medft.schedule import BASE_LR, GAMMA, get_config, variant_name
 from medft.schema import write_text_atomic
 from medft.solver import MAX_EPOCHS, RANDOM_SEED, SolverOptions, iters_per_epoch, solver
@@ -475,8 +474,7 @@ def _train_loop(opts: TrainOptions, engine: Engine, ds: Dataset, out: Path, solv
                  "mean_bgr": list(ds.mean_bgr), "fingerprint": ds.fingerprint},
         "weights": {"path": str(weights) if weights else None, "description": _describe(weights),
                     "copy": report},
-        "versions": {"medft": __version__, "python": platform.python_version(),
-                     "caffe": caffe_version(opts.gpu is not None), "git_commit": git_commit()},
+        "versions": {**stamp(), "caffe": caffe_version(opts.gpu is not None)},
         "caffe_build": _caffe_build(opts.gpu is not None),
         "device": _device_record(opts.gpu),
         "seconds": round(time.time() - t_start, 1),

@@ -31,7 +31,6 @@ from types import ModuleType
 import numpy as np
 from tqdm import tqdm
 
-from medft import __version__
 from medft.apps import get_app
 from medft.errors import MedftError
 from medft.prep.common import (
@@ -58,7 +57,7 @@ from medft.prep.mean import MeanAccumulator, write_mean
 from medft.prep.splits import check_classes, check_disjoint, read_split_table, split_groups
 from medft.prep.stratify import cap_by_unit, class_counts, stratify
 from medft.prep.verify import verify_input
-from medft.provenance import git_commit
+from medft.provenance import stamp
 from medft.schema import write_text_atomic
 from medft.util import faults
 
@@ -300,9 +299,7 @@ def build(cfg: PrepConfig) -> dict:
             "input_stats": {**getattr(ds, "stats", {}), **extra_stats},
             "fingerprint": {**fingerprints, "data": _combine(fingerprints[n] for n in SPLITS)},
             "seconds": {**timings, "total": round(time.time() - t0, 3)},
-            "medft_version": __version__,
-            "git_commit": git_commit(),
-            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            **stamp(),
         }
         faults.point("prep:before-record")
         write_text_atomic(tmp / "prep.json", json.dumps(record, indent=2) + "\n")
