@@ -101,6 +101,38 @@ CUDA_PTX = "90"
 #: The C++ standard that CUDA 13's headers (CCCL) require of nvcc.
 CUDA_CXX_STD = "c++17"
 
+def _cudnn_query(kind: str, args: tuple[str, str, str, str], call_args: str, fallback: str, note: str) -> str:
+    """One of the three algorithm pickers (forward, backward filter, backward data) as C++."""
+    enum = {"Fwd": "FWD", "BwdFilter": "BWD_FILTER", "BwdData": "BWD_DATA"}[kind]
+    query = {"Fwd": "Forward", "BwdFilter": "BackwardFilter", "BwdData": "BackwardData"}[kind]
+    name = {"Fwd": "fwd", "BwdFilter": "bwd_filter", "BwdData": "bwd_data"}[kind]
+    count = f"CUDNN_CONVOLUTION_{enum}_ALGO_COUNT"
+    call = f"cudnnGetConvolution{query}Algorithm_v7(h, {call_args}, {count}, &n, perf)"
+    if kind != "Fwd":
+        call = f"cudnnGetConvolution{query}Algorithm_v7(h, {call_args},\n      {count}, &n, perf)"
+    a, b, c, d = args
+    return (f"static cudnnConvolution{kind}Algo_t medft_{name}_algo(cudnnHandle_t h, {a},\n"
+            f"    {b}, {c}, {d}, size_t limit) {{\n"
+            f"  cudnnConvolution{kind}AlgoPerf_t perf[{count}];\n"
+            f"  int n = 0;\n"
+            f"  CUDNN_CHECK({call});\n"
+            f"  int k = medft_cudnn_pick(perf, n, limit);\n"
+            f"  return k >= 0 ? perf[k].algo : CUDNN_CONVOLUTION_{enum}_ALGO_{fallback};  // {note}\n"
+            f"}}\n")
+
+
+_CUDNN_QUERIES = (
+    _cudnn_query("Fwd", ("cudnnTensorDescriptor_t x", "cudnnFilterDescriptor_t w", "cudnnConvolutionDescriptor_t c",
+                         "cudnnTensorDescriptor_t y"), "x, w, c, y", "IMPLICIT_GEMM", "no workspace, deterministic")
+    + _cudnn_query("BwdFilter", ("cudnnTensorDescriptor_t x", "cudnnTensorDescriptor_t dy",
+                                 "cudnnConvolutionDescriptor_t c", "cudnnFilterDescriptor_t dw"),
+                   "x, dy, c, dw", "1", "deterministic")
+    + _cudnn_query("BwdData", ("cudnnFilterDescriptor_t w", "cudnnTensorDescriptor_t dy",
+                               "cudnnConvolutionDescriptor_t c", "cudnnTensorDescriptor_t dx"),
+                   "w, dy, c, dx", "1", "deterministic")
+)
+
+
 _CUDNN_HELPERS = r"""
 // medft: cuDNN 8 removed cudnnGetConvolution{Forward,BackwardFilter,BackwardData}Algorithm and the
 // *_SPECIFY_WORKSPACE_LIMIT preferences. The _v7 queries rank every algorithm; take the first that
@@ -118,33 +150,7 @@ static int medft_cudnn_pick(const Perf* perf, int n, size_t limit) {
   }
   return -1;
 }
-static cudnnConvolutionFwdAlgo_t medft_fwd_algo(cudnnHandle_t h, cudnnTensorDescriptor_t x,
-    cudnnFilterDescriptor_t w, cudnnConvolutionDescriptor_t c, cudnnTensorDescriptor_t y, size_t limit) {
-  cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
-  int n = 0;
-  CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(h, x, w, c, y, CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &n, perf));
-  int k = medft_cudnn_pick(perf, n, limit);
-  return k >= 0 ? perf[k].algo : CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM;  // no workspace, deterministic
-}
-static cudnnConvolutionBwdFilterAlgo_t medft_bwd_filter_algo(cudnnHandle_t h, cudnnTensorDescriptor_t x,
-    cudnnTensorDescriptor_t dy, cudnnConvolutionDescriptor_t c, cudnnFilterDescriptor_t dw, size_t limit) {
-  cudnnConvolutionBwdFilterAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
-  int n = 0;
-  CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, x, dy, c, dw,
-      CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &n, perf));
-  int k = medft_cudnn_pick(perf, n, limit);
-  return k >= 0 ? perf[k].algo : CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1;  // deterministic
-}
-static cudnnConvolutionBwdDataAlgo_t medft_bwd_data_algo(cudnnHandle_t h, cudnnFilterDescriptor_t w,
-    cudnnTensorDescriptor_t dy, cudnnConvolutionDescriptor_t c, cudnnTensorDescriptor_t dx, size_t limit) {
-  cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
-  int n = 0;
-  CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(h, w, dy, c, dx,
-      CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &n, perf));
-  int k = medft_cudnn_pick(perf, n, limit);
-  return k >= 0 ? perf[k].algo : CUDNN_CONVOLUTION_BWD_DATA_ALGO_1;  // deterministic
-}
-
+""" + _CUDNN_QUERIES + r"""
 template <typename Dtype>
 void CuDNNConvolutionLayer<Dtype>::LayerSetUp("""
 
