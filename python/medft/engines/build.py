@@ -648,7 +648,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if is_installed(install_dir(args.gpu)) else 1
     try:
         if args.deps_only:
-            missing = missing_debian_packages()
+            missing = missing_debian_packages(GPU_DEBIAN_PACKAGES if args.gpu else DEBIAN_PACKAGES)
             if missing and args.install_deps:
                 install_debian_packages(missing)
             elif missing:
