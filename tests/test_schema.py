@@ -58,10 +58,23 @@ def test_every_message_and_field_equals_caffe_proto(caffe):
     assert phase_ours == {v.name: v.number for v in caffe_pb2.DESCRIPTOR.enum_types_by_name["Phase"].values}
 
 
-def test_comparison_would_catch_a_wrong_number():
-    fake = pb.FillerParameter.DESCRIPTOR.fields_by_name["std"]
-    mean = pb.FillerParameter.DESCRIPTOR.fields_by_name["mean"]
-    assert _field_facts(fake) != _field_facts(mean)
+def test_comparison_would_catch_a_wrong_number_or_default():
+    """A copy of our schema with one field number and one default changed: the facts the comparison
+    uses must tell each changed field from the original, and only those."""
+    from google.protobuf import descriptor_pb2, descriptor_pool
+
+    fdp = descriptor_pb2.FileDescriptorProto()
+    pb.DESCRIPTOR.CopyToProto(fdp)
+    filler = next(m for m in fdp.message_type if m.name == "FillerParameter")
+    next(f for f in filler.field if f.name == "std").number = 99
+    next(f for f in filler.field if f.name == "mean").default_value = "0.5"
+    pool = descriptor_pool.DescriptorPool()
+    pool.Add(fdp)
+    tampered = pool.FindMessageTypeByName("medft.caffe.FillerParameter")
+    original = pb.FillerParameter.DESCRIPTOR
+    for name in ("std", "mean"):
+        assert _field_facts(tampered.fields_by_name[name]) != _field_facts(original.fields_by_name[name]), name
+    assert _field_facts(tampered.fields_by_name["min"]) == _field_facts(original.fields_by_name["min"])
 
 
 def test_datum_round_trip_through_caffe_io(caffe):

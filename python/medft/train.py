@@ -36,7 +36,7 @@ from medft import __version__, paths
 from medft.alexnet import NetOptions, deploy_net, train_val_net
 from medft.apps import get_app
 from medft.engines import make_engine
-from medft.engines.base import Engine, lmdb_size
+from medft.engines.base import Engine, StepStats, lmdb_size
 from medft.engines.env import caffe_version
 from medft.errors import MedftError
 from medft.provenance import stamp
@@ -399,75 +399,94 @@ def check_best(out: Path) -> None:
                          "damaged); `medft train --force` retrains the run")
 
 
-def _train_loop(opts: TrainOptions, engine: Engine, ds: Dataset, out: Path, solver_path: Path, stepsize: int,
-                weights: Path | None, log) -> dict:
-    """Start or resume, then train epoch by epoch until patience or the epoch limit."""
-    cfg = get_config(opts.config)
-    record_path = out / "run.json"
-    rows = read_log(out / "log.csv")
+def _start_or_resume(opts: TrainOptions, engine: Engine, out: Path, solver_path: Path, stepsize: int,
+                     weights: Path | None, log) -> tuple[int, list[dict], dict | None]:
+    """Start the solver from ``weights`` or resume the newest logged snapshot; (iteration reached,
+    log rows up to it, the weight-copy report)."""
+    rows = read_log(out / paths.LOG)
     resume = latest_state(out, {int(r["iteration"]) for r in rows})
-    report = None
-    t_start = time.time()
     if resume:
         prepare_resume(resume[0])
         it = engine.start(solver_path, resume=resume[0], gpu=opts.gpu, snapshot_every=stepsize)
-        rows = [r for r in rows if int(r["iteration"]) <= it]
-        if (out / "weights.json").is_file():  # what the interrupted start copied, kept for run.json
-            report = json.loads((out / "weights.json").read_text())
+        report = json.loads((out / "weights.json").read_text()) if (out / "weights.json").is_file() else None
         log(f"medft train: resuming {out} from iteration {it} ({resume[0].name})")
-    else:
-        it = engine.start(solver_path, weights=weights, gpu=opts.gpu, snapshot_every=stepsize)
-        report = engine.weights_report
-        if report is not None:
-            write_text_atomic(out / "weights.json", json.dumps(report, indent=2) + "\n")
-            log("medft train: " + report["summary"])
-        rows = []
-    epoch_iters = stepsize
-    epoch = it // epoch_iters
+        return it, [r for r in rows if int(r["iteration"]) <= it], report
+    it = engine.start(solver_path, weights=weights, gpu=opts.gpu, snapshot_every=stepsize)
+    report = engine.weights_report
+    if report is not None:
+        write_text_atomic(out / "weights.json", json.dumps(report, indent=2) + "\n")
+        log("medft train: " + report["summary"])
+    return it, [], report
+
+
+def _one_epoch(opts: TrainOptions, engine: Engine, ds: Dataset, out: Path, epoch: int, stepsize: int,
+               best: dict | None) -> tuple[dict, bool, StepStats]:
+    """Train epoch ``epoch`` (1-based), snapshot, score validation; stage the model if it is the new
+    best. (log row, whether it is the new best, the engine's stats)."""
+    t0 = time.time()
+    stats = engine.train_until(epoch * stepsize)
+    model, _state = engine.snapshot()
+    probs, labels = engine.predict_lmdb(ds.val_lmdb, ds.mean_bgr, opts.test_batch, deploy=out / "deploy.prototxt")
+    auc = validation_auc(probs, labels)
+    row = {"epoch": epoch, "iteration": stats.iteration,
+           "loss": f"{float(np.mean(stats.losses)) if stats.losses else float('nan'):.6f}",
+           "lr": f"{step_lr(stats.iteration - stepsize, stepsize):.8g}", "val_auc": f"{auc:.6f}",
+           "images_per_s": f"{stats.images_per_s:.2f}", "seconds": f"{time.time() - t0:.2f}"}
+    better = best is None or auc > float(best["val_auc"])
+    if better:
+        stage_best(out, model, row)  # the model is safe before the log names it
+        faults.point("train:after-best-record")
+    return row, better, stats
+
+
+def _train_loop(opts: TrainOptions, engine: Engine, ds: Dataset, out: Path, solver_path: Path, stepsize: int,
+                weights: Path | None, log) -> dict:
+    """Start or resume, then train epoch by epoch until patience or the epoch limit; record the run."""
+    t_start = time.time()
+    it, rows, report = _start_or_resume(opts, engine, out, solver_path, stepsize, weights, log)
+    epoch = it // stepsize
     best = max(rows, key=lambda r: float(r["val_auc"]), default=None)
     if best is not None:
         check_best(out)  # the selected weights survived the interruption
     since_best = 0 if best is None else epoch - int(best["epoch"])
-    deploy = out / "deploy.prototxt"
-    log(f"medft train: {opts.app}/{opts.variant} ({cfg.paper_name}), {ds.n_train} train / {ds.n_val} val "
-        f"patches, {epoch_iters} iterations per epoch, up to {opts.max_epochs} epochs, patience "
+    log(f"medft train: {opts.app}/{opts.variant} ({get_config(opts.config).paper_name}), {ds.n_train} train / "
+        f"{ds.n_val} val patches, {stepsize} iterations per epoch, up to {opts.max_epochs} epochs, patience "
         f"{opts.patience}, engine {opts.engine}, {'GPU ' + str(opts.gpu) if opts.gpu is not None else 'CPU'}")
     while epoch < opts.max_epochs and since_best < opts.patience:
         t0 = time.time()
-        stats = engine.train_until((epoch + 1) * epoch_iters)
         epoch += 1
-        model, state = engine.snapshot()
-        probs, labels = engine.predict_lmdb(ds.val_lmdb, ds.mean_bgr, opts.test_batch, deploy=deploy)
-        auc = validation_auc(probs, labels)
-        row = {"epoch": epoch, "iteration": stats.iteration,
-               "loss": f"{float(np.mean(stats.losses)) if stats.losses else float('nan'):.6f}",
-               "lr": f"{step_lr(stats.iteration - epoch_iters, stepsize):.8g}", "val_auc": f"{auc:.6f}",
-               "images_per_s": f"{stats.images_per_s:.2f}", "seconds": f"{time.time() - t0:.2f}"}
-        if best is None or auc > float(best["val_auc"]):
-            best = row
-            since_best = 0
-            stage_best(out, model, row)  # the model is safe before the log names it
-            faults.point("train:after-best-record")
-        else:
-            since_best += 1
+        row, better, stats = _one_epoch(opts, engine, ds, out, epoch, stepsize, best)
+        best, since_best = (row, 0) if better else (best, since_best + 1)
         rows.append(row)
-        write_log(out / "log.csv", rows)
+        write_log(out / paths.LOG, rows)
         faults.point("train:after-log")
-        if best is row:
+        if better:
             commit_best(out)
         prune_snapshots(out, keep_iteration=stats.iteration)
         remaining = min(opts.max_epochs - epoch, opts.patience - since_best)
         log(f"epoch {epoch:3d}/{opts.max_epochs}  iter {stats.iteration:6d}  loss {row['loss']}  "
-            f"lr {row['lr']}  val AUC {auc:.4f}  best {float(best['val_auc']):.4f} (epoch {best['epoch']})  "
-            f"{stats.images_per_s:.1f} img/s  ETA <= {duration(remaining * (time.time() - t0))}")
-    stop = "patience" if since_best >= opts.patience else "max_epochs"
-    record = {
+            f"lr {row['lr']}  val AUC {float(row['val_auc']):.4f}  best {float(best['val_auc']):.4f} "
+            f"(epoch {best['epoch']})  {stats.images_per_s:.1f} img/s  "
+            f"ETA <= {duration(remaining * (time.time() - t0))}")
+    record = _record(opts, ds, stepsize, weights, report, best, epoch,
+                     "patience" if since_best >= opts.patience else "max_epochs", time.time() - t_start)
+    write_text_atomic(out / paths.RUN_RECORD, json.dumps(record, indent=2) + "\n")
+    log(f"medft train: done, best val AUC {float(best['val_auc']):.4f} at epoch {best['epoch']} "
+        f"-> {out / paths.BEST_MODEL}")
+    return record
+
+
+def _record(opts: TrainOptions, ds: Dataset, stepsize: int, weights: Path | None, report: dict | None,
+            best: dict, epochs: int, stopped_by: str, seconds: float) -> dict:
+    """run.json of a finished run: what was selected, from what data and weights, on what build and device."""
+    cfg = get_config(opts.config)
+    return {
         "status": "done", "app": opts.app, "config": opts.config, "variant": opts.variant,
-        "paper_name": cfg.paper_name, "fraction": opts.fraction, "stopped_by": stop,
+        "paper_name": cfg.paper_name, "fraction": opts.fraction, "stopped_by": stopped_by,
         "pretrained": _describe(weights) or "none: trained from scratch",
         "best": {k: (float(v) if k in ("val_auc", "loss", "lr") else int(v) if k in ("epoch", "iteration") else v)
-                 for k, v in best.items()} if best else None,
-        "epochs": epoch, "iterations_per_epoch": epoch_iters,
+                 for k, v in best.items()},
+        "epochs": epochs, "iterations_per_epoch": stepsize,
         "resume": _start_record(opts, ds, stepsize)["resume"],
         "options": {k: v for k, v in asdict(opts).items() if k != "force"},
         "data": {"folder": str(ds.root), "n_train": ds.n_train, "n_val": ds.n_val,
@@ -477,13 +496,9 @@ def _train_loop(opts: TrainOptions, engine: Engine, ds: Dataset, out: Path, solv
         "versions": {**stamp(), "caffe": caffe_version(opts.gpu is not None)},
         "caffe_build": _caffe_build(opts.gpu is not None),
         "device": _device_record(opts.gpu),
-        "seconds": round(time.time() - t_start, 1),
+        "seconds": round(seconds, 1),
         "argv": sys.argv,
     }
-    write_text_atomic(record_path, json.dumps(record, indent=2) + "\n")
-    log(f"medft train: done, best val AUC {float(best['val_auc']):.4f} at epoch {best['epoch']} "
-        f"-> {out / 'best.caffemodel'}")
-    return record
 
 
 def _describe(weights: Path | None) -> str | None:
