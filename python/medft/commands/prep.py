@@ -136,11 +136,9 @@ def run(args: argparse.Namespace) -> int:
     if args.synthetic:
         if args.out is None:
             raise MedftError("--synthetic needs --out DIR")
-        args.input = args.out / "synthetic" / args.app
-        if not args.input.exists():
-            from medft.prep.synthetic import synth_size, write_synthetic
+        from medft.prep.synthetic import ensure_synthetic, synth_size
 
-            write_synthetic(args.app, args.input.parent, synth_size(args.app, args.cases, args.per_case, args.seed))
+        args.input = ensure_synthetic(args.app, args.out, synth_size(args.app, args.cases, args.per_case, args.seed))
     if args.input is None:
         raise MedftError("--input DIR is required (or --synthetic)")
     if args.verify:

@@ -41,6 +41,7 @@ import time
 from pathlib import Path
 
 from medft.errors import MedftError
+from medft.util.atomic import replace_path
 
 SDIST_NAME = "brocolli-caffe"
 SDIST_VERSION = "9.0.2"
@@ -475,9 +476,7 @@ def install_toolkit(python: str = sys.executable) -> dict[str, Path]:
         version = subprocess.run([str(nvcc), "--version"], capture_output=True, text=True).stdout.strip()
         (stage / "TOOLKIT.json").write_text(json.dumps(
             {"wheels": list(CUDA_WHEELS), "nvcc": version.splitlines()[-1] if version else None}, indent=2) + "\n")
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(stage, target)
+        replace_path(stage, target)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
     return toolkit_paths(target)
@@ -623,9 +622,7 @@ def install_from(src: Path, target: Path, build_seconds: float = 0.0, extra: dic
             "built": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             **(extra or {}),
         }, indent=2) + "\n")
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(stage, target)
+        replace_path(stage, target)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
 

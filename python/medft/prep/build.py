@@ -49,7 +49,6 @@ from medft.prep.lmdb_writer import (
     lmdb_fingerprint,
     mark_output,
     refuse_existing,
-    replace_path,
     shuffled_keys,
 )
 from medft.prep.manifest import write_manifest, write_rows_csv
@@ -60,6 +59,7 @@ from medft.prep.verify import verify_input
 from medft.provenance import stamp
 from medft.schema import write_text_atomic
 from medft.util import faults
+from medft.util.atomic import replace_path
 
 SPLITS = ("train", "val", "test")
 LESION_COLUMNS = ("case", "frame_or_slice", "lesion", "subset", "candidates")

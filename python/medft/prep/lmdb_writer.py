@@ -18,6 +18,7 @@ import numpy as np
 
 from medft.errors import MedftError
 from medft.schema import array_to_datum, datum_to_array
+from medft.util.atomic import replace_path
 
 KEY_DIGITS = 8
 
@@ -82,17 +83,6 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
-
-
-def replace_path(tmp: Path, final: Path) -> None:
-    """Move finished ``tmp`` to ``final``, replacing what was there only once ``tmp`` is complete."""
-    old = None
-    if final.exists():
-        old = final.with_name(f".{final.name}.old-{os.getpid()}")
-        os.replace(final, old)
-    os.replace(tmp, final)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True) if old.is_dir() else old.unlink()
 
 
 class LmdbWriter:

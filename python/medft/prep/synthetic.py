@@ -360,18 +360,21 @@ def synth_size(app: str, cases: int | None = None, per_case: int | None = None, 
     return SynthSize(cases=cases or d.cases, per_case=per_case or d.per_case, seed=seed)
 
 
+def ensure_synthetic(app: str, data_root: str | Path, size: SynthSize | None = None) -> Path:
+    """``<data_root>/synthetic/<app>``: the synthetic input set that ``medft prep --synthetic`` reads,
+    written first if it is not there."""
+    path = Path(data_root) / "synthetic" / app
+    return path if path.exists() else write_synthetic(app, path.parent, size)
+
+
 def write_synthetic(app: str, out: str | Path, size: SynthSize | None = None, force: bool = False) -> Path:
     """Write the synthetic input set of ``app`` to ``<out>/<app>`` (atomically); return that path."""
     import os
     import shutil
 
     from medft.apps import get_app
-    from medft.prep.lmdb_writer import (
-        collect_stale_tmp,
-        mark_output,
-        refuse_existing,
-        replace_path,
-    )
+    from medft.prep.lmdb_writer import collect_stale_tmp, mark_output, refuse_existing
+    from medft.util.atomic import replace_path
 
     get_app(app)
     final = Path(out) / app
