@@ -18,6 +18,7 @@ from pathlib import Path
 import lmdb
 import numpy as np
 
+from medft import paths
 from medft.apps import BOXPLOT, get_app
 from medft.engines import make_engine
 from medft.engines.base import Engine
@@ -66,11 +67,11 @@ def predict_run(app: str, variant: str, data: str | Path, runs: str | Path = "ru
     """Write ``test_probs.npy``, ``test_patches.csv`` and ``predictions.csv`` into the run folder."""
 
     out = run_dir(runs, app, variant, fraction)
-    best, deploy, record = out / "best.caffemodel", out / "deploy.prototxt", out / "run.json"
+    best, deploy, record = out / paths.BEST_MODEL, out / "deploy.prototxt", out / paths.RUN_RECORD
     for p in (best, deploy, record):
         if not p.is_file():
             raise MedftError(f"{p}: missing; train first (`medft train {app} ...`)")
-    target = out / "predictions.csv"
+    target = out / paths.PREDICTIONS
     if target.is_file() and not force:
         log(f"medft predict: {target} exists; --force redoes it")
         return target
@@ -104,7 +105,7 @@ def _predict(app: str, out: Path, data: Path, engine: Engine, mean: tuple[float,
              cimt_stride: int, log) -> Path:
     from medft.prep.manifest import read_manifest
 
-    best, deploy, target = out / "best.caffemodel", out / "deploy.prototxt", out / "predictions.csv"
+    best, deploy, target = out / paths.BEST_MODEL, out / "deploy.prototxt", out / paths.PREDICTIONS
     test_lmdb, manifest_path = data / "test_lmdb", data / "test_manifest.csv"
     keys = lmdb_keys(test_lmdb)
     log(f"medft predict: {app}/{out.name}: {len(keys)} test patches with {best}")
@@ -154,7 +155,7 @@ def handcrafted_predictions(app: str, data: str | Path, runs: str | Path = "runs
     if not np.isfinite(score).all():
         raise MedftError(f"{Path(data) / 'test_manifest.csv'}: non-finite candidate score")
     units = aggregate_units(rows, score)
-    target = Path(runs) / app / "handcrafted" / "predictions.csv"
+    target = paths.run_dir(runs, app, "handcrafted") / paths.PREDICTIONS
     write_rows_csv(target, units, PRED_COLUMNS)
     log(f"medft predict: handcrafted baseline (candidate generator scores), {len(units)} units -> {target}")
     return target

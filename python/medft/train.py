@@ -282,7 +282,7 @@ def train(opts: TrainOptions, engine: Engine | None = None, log=print) -> dict:
         elif record.get("status") == "running":
             check_resumable(record, ds, opts, out)
         solver_path, stepsize = write_run_files(opts, ds, out)
-        write_text_atomic(out / "run.json", json.dumps(_start_record(opts, ds, stepsize), indent=2) + "\n")
+        write_text_atomic(out / paths.RUN_RECORD, json.dumps(_start_record(opts, ds, stepsize), indent=2) + "\n")
         engine = engine or make_engine(opts.engine, opts.gpu)
         try:
             return _train_loop(opts, engine, ds, out, solver_path, stepsize, weights, log)
@@ -304,7 +304,7 @@ def _start_record(opts: TrainOptions, ds: Dataset, stepsize: int) -> dict:
 
 def read_record(out: Path) -> dict:
     """run.json of a run folder ({} if there is none); a file that is not JSON is named."""
-    path = out / "run.json"
+    path = out / paths.RUN_RECORD
     if not path.is_file():
         return {}
     try:
@@ -332,10 +332,10 @@ def _clear_run(out: Path) -> None:
     """Remove what medft train wrote in ``out`` (nothing else), keeping the folder and its lock."""
     for name in ("snapshots",):
         shutil.rmtree(out / name, ignore_errors=True)
-    for name in ("log.csv", "run.json", "best.caffemodel", BEST_RECORD, _PENDING_MODEL, _PENDING_RECORD,
+    for name in (paths.LOG, paths.RUN_RECORD, paths.BEST_MODEL, BEST_RECORD, _PENDING_MODEL, _PENDING_RECORD,
                  "weights.json", "train_val.prototxt",
                  "deploy.prototxt", "solver.prototxt", "solver_cli.prototxt", "caffe_train.log",
-                 "predictions.csv", "test_probs.npy", "test_patches.csv"):
+                 paths.PREDICTIONS, "test_probs.npy", "test_patches.csv"):
         (out / name).unlink(missing_ok=True)
     shutil.rmtree(out / "cimt_maps", ignore_errors=True)
 
@@ -360,7 +360,7 @@ def stage_best(out: Path, model: Path, row: dict) -> None:
 
 def commit_best(out: Path) -> None:
     """Second half: the pending model and record become best.caffemodel and best.json."""
-    os.replace(out / _PENDING_MODEL, out / "best.caffemodel")
+    os.replace(out / _PENDING_MODEL, out / paths.BEST_MODEL)
     os.replace(out / _PENDING_RECORD, out / BEST_RECORD)
 
 
@@ -371,7 +371,7 @@ def settle_best(out: Path) -> None:
     if not (out / _PENDING_MODEL).exists():
         pending.unlink(missing_ok=True)
         return
-    rows = read_log(out / "log.csv")
+    rows = read_log(out / paths.LOG)
     best = max(rows, key=lambda r: float(r["val_auc"]), default=None)
     meta = json.loads(pending.read_text()) if pending.is_file() else {}
     if best is not None and meta and int(meta.get("epoch", -1)) == int(best["epoch"]):
@@ -385,8 +385,8 @@ def check_best(out: Path) -> None:
     """best.caffemodel must be the snapshot that log.csv selects (best.json's SHA-1); refuse otherwise."""
     from medft.weights import sha1_of
 
-    best, meta_path = out / "best.caffemodel", out / BEST_RECORD
-    rows = read_log(out / "log.csv")
+    best, meta_path = out / paths.BEST_MODEL, out / BEST_RECORD
+    rows = read_log(out / paths.LOG)
     if not rows:
         raise MedftError(f"{out}: no log.csv rows: the run never finished an epoch; --force starts it over")
     want = max(rows, key=lambda r: float(r["val_auc"]))

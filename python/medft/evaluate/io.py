@@ -15,17 +15,18 @@ from pathlib import Path
 
 import numpy as np
 
+from medft import paths
 from medft.apps import APPS, BOXPLOT, get_app
 from medft.errors import MedftError
 from medft.paths import parse_run_name
 
-PREDICTIONS = "predictions.csv"
+PREDICTIONS = paths.PREDICTIONS
 LESIONS = "lesions.csv"
 CASES = "cases.csv"
 CIMT_DIR = "cimt_maps"
 #: what ``medft predict cimt`` writes to predictions.csv after the last ROI's map: the set is complete
 CIMT_DONE = "# cimt is scored from cimt_maps/ (dense prediction per ROI pixel)\n"
-LOG = "log.csv"
+LOG = paths.LOG
 PRED_COLUMNS = ("case", "unit", "lesion", "label", "score")
 #: images per case column of cases.csv, per detection app
 #: cases.csv's image-count column of each FROC application (medft.apps.App.image_column)

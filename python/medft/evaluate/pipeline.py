@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from medft import __version__
+from medft import __version__, paths
 from medft.apps import APPS, BOXPLOT, FROC, ROC, get_app
 from medft.errors import MedftError
 from medft.evaluate import bootstrap as bs
@@ -87,7 +87,7 @@ def versions() -> dict[str, str]:
 
 def _run_record(run: io.RunFolder) -> dict:
     rec = {"folder": str(run.path), "config": run.config, "fraction": run.fraction}
-    meta = run.path / "run.json"
+    meta = run.path / paths.RUN_RECORD
     if meta.is_file():
         try:
             data = json.loads(meta.read_text())
