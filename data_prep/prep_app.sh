@@ -7,5 +7,5 @@ app=$1; input=$2; out=$3; shift 3
 py=${PYTHON:-.venv/bin/python}
 fractions=$("$py" -c "from medft.prep import FRACTIONS; print(' '.join(FRACTIONS['$app']))")
 for f in $fractions; do
-    "$py" -m medft.cli prep "$app" --input "$input" --out "$out" --fraction "$f" "$@"
+    "$py" -m medft prep "$app" --input "$input" --out "$out" --fraction "$f" "$@"
 done

@@ -55,7 +55,7 @@ def has(module: str) -> bool:
 
 
 def summarise(out: Path, gpu: int, steps: dict, facts: dict) -> dict:
-    """The numbers of the issue's goals from what the steps wrote."""
+    """The numbers the speed goals are judged on, from what the steps wrote."""
     s: dict = {"card": facts.get("gpu", {}).get("name"), "facts": facts, "steps": steps}
     bench_json = out / "bench" / "bench.json"
     if bench_json.is_file():

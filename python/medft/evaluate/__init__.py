@@ -1,4 +1,4 @@
-"""Scoring and statistics of the study (issue 5): a small library, one module per method.
+"""Scoring and statistics of the study: a small library, one module per method.
 
 ``froc``           empirical FROC of candidate detectors (polyp, PE)
 ``froc_binormal``  Edwards et al. (2002) ML binormal FROC and its intervals

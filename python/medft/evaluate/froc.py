@@ -1,6 +1,6 @@
 """FROC analysis of a candidate-based detector (polyp and PE detection, paper Figs. 2 and 4).
 
-Counting rules (issue 5, and the paper's section VI-A/B):
+Counting rules (medft's reading of the paper's section VI-A/B):
 
 * A candidate is called positive when its score (the mean positive-class probability over
   its patches) is at least the threshold.
