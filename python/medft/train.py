@@ -282,7 +282,7 @@ def train(opts: TrainOptions, engine: Engine | None = None, log=print) -> dict:
         elif record.get("status") == "running":
             check_resumable(record, ds, opts, out)
         solver_path, stepsize = write_run_files(opts, ds, out)
-        write_text_atomic(out / paths.RUN_RECORD, json.dumps(_start_record(opts, ds, stepsize), indent=2) + "\n")
+        write_text_atomic(out / paths.RUN_RECORD, json.dumps(_start_record(opts, ds), indent=2) + "\n")
         engine = engine or make_engine(opts.engine, opts.gpu)
         try:
             return _train_loop(opts, engine, ds, out, solver_path, stepsize, weights, log)
@@ -294,12 +294,18 @@ def train(opts: TrainOptions, engine: Engine | None = None, log=print) -> dict:
 RESUME_KEYS = ("fingerprint", "n_train", "n_val", "train_batch", "stepsize")
 
 
-def _start_record(opts: TrainOptions, ds: Dataset, stepsize: int) -> dict:
+def resume_facts(opts: TrainOptions, ds: Dataset) -> dict:
+    """What must match for a run to resume (:data:`RESUME_KEYS`): data fingerprint and sizes, the
+    training batch and the epoch length it gives (the solver's stepsize)."""
+    batch = min(opts.train_batch, ds.n_train)
+    return {"fingerprint": ds.fingerprint, "n_train": ds.n_train, "n_val": ds.n_val, "train_batch": batch,
+            "stepsize": iters_per_epoch(ds.n_train, batch)}
+
+
+def _start_record(opts: TrainOptions, ds: Dataset) -> dict:
     """run.json while training: enough to refuse resuming a different run in the same folder."""
     return {"status": "running", "app": opts.app, "config": opts.config, "variant": opts.variant,
-            "resume": {"fingerprint": ds.fingerprint, "n_train": ds.n_train, "n_val": ds.n_val,
-                       "train_batch": min(opts.train_batch, ds.n_train), "stepsize": stepsize},
-            "options": {k: v for k, v in asdict(opts).items() if k != "force"}}
+            "resume": resume_facts(opts, ds), "options": {k: v for k, v in asdict(opts).items() if k != "force"}}
 
 
 def read_record(out: Path) -> dict:
@@ -318,9 +324,7 @@ def read_record(out: Path) -> dict:
 
 def check_resumable(record: dict, ds: Dataset, opts: TrainOptions, out: Path) -> None:
     """Refuse to resume an interrupted run whose data set, batch or epoch length differ from now."""
-    iters = iters_per_epoch(ds.n_train, min(opts.train_batch, ds.n_train))
-    now = {"fingerprint": ds.fingerprint, "n_train": ds.n_train, "n_val": ds.n_val,
-           "train_batch": min(opts.train_batch, ds.n_train), "stepsize": iters}
+    now = resume_facts(opts, ds)
     was = record.get("resume", {})
     diff = [f"{k} {was.get(k)!r} -> {now[k]!r}" for k in RESUME_KEYS if k in was and was[k] != now[k]]
     if diff:
@@ -487,7 +491,7 @@ def _record(opts: TrainOptions, ds: Dataset, stepsize: int, weights: Path | None
         "best": {k: (float(v) if k in ("val_auc", "loss", "lr") else int(v) if k in ("epoch", "iteration") else v)
                  for k, v in best.items()},
         "epochs": epochs, "iterations_per_epoch": stepsize,
-        "resume": _start_record(opts, ds, stepsize)["resume"],
+        "resume": resume_facts(opts, ds),
         "options": {k: v for k, v in asdict(opts).items() if k != "force"},
         "data": {"folder": str(ds.root), "n_train": ds.n_train, "n_val": ds.n_val,
                  "mean_bgr": list(ds.mean_bgr), "fingerprint": ds.fingerprint},
