@@ -11,6 +11,7 @@ import csv
 from pathlib import Path
 
 import numpy as np
+from medft.apps import get_app
 from medft.evaluate import io
 
 
@@ -39,7 +40,7 @@ def write_detection(root: Path, app: str, separations: dict[str, float], *, n_ca
     runs, data = Path(root) / "runs" / app, Path(root) / "data" / app
     per_frame = app == "polyp"
     cases = [f"c{i:03d}" for i in range(n_cases)]
-    _write_csv(data / io.CASES, ["case", io.IMAGE_COLUMN[app]], [(c, images_per_case) for c in cases])
+    _write_csv(data / io.CASES, ["case", get_app(app).image_column], [(c, images_per_case) for c in cases])
     lesion_rows, cands = [], []
     for c in cases:
         for j in range(lesions_per_case):

@@ -13,7 +13,7 @@ import argparse
 from pathlib import Path
 
 from medft import paths
-from medft.apps import APP_NAMES, get_app
+from medft.apps import APP_NAMES, APPS, get_app
 from medft.commands._types import nonneg_int, positive_int
 from medft.evaluate import bootstrap, froc_binormal, pipeline
 from medft.evaluate.cimt import SNAKE
@@ -47,8 +47,8 @@ def add_common(p: argparse.ArgumentParser) -> None:
                    help="run folders to score, e.g. scratch ft-conv1 scratch-50 "
                         "(default: every folder found)" + OWN_DEFAULT)
     p.add_argument("--out", type=Path, required=True, help="output folder (required)" + OWN_DEFAULT)
-    defaults = ", ".join(f"{a} {','.join(f'{v:g}' for v in ops)}"
-                         for a, ops in pipeline.OPERATING_POINTS.items())
+    curves = [a for a in APPS.values() if a.operating_points]  # the applications scored by a curve
+    defaults = ", ".join(f"{a.name} {','.join(f'{v:g}' for v in a.operating_points)}" for a in curves)
     p.add_argument("--operating-points", type=_floats, default=None, metavar="X1,X2,...",
                    help=f"FP rates to read sensitivities at (default per app: {defaults})" + OWN_DEFAULT)
     p.add_argument("--n-boot", type=positive_int, default=bootstrap.N_BOOT,
@@ -56,7 +56,7 @@ def add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=nonneg_int, default=bootstrap.SEED, help="bootstrap seed (default: %(default)s)")
     p.add_argument("--resample", choices=("case", "unit"), default=None,
                    help="bootstrap unit: case (video/patient) or unit (candidate/frame) "
-                        f"(default per app: {', '.join(f'{a} {u}' for a, u in pipeline.RESAMPLE.items())})"
+                        f"(default per app: {', '.join(f'{a.name} {a.resample}' for a in curves)})"
                         + OWN_DEFAULT)
     p.add_argument("--n-bins", type=positive_int, default=froc_binormal.N_BINS,
                    help="score categories of the binormal FROC fit (default: %(default)s)")

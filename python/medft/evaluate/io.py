@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from medft import paths
-from medft.apps import APPS, BOXPLOT, get_app
+from medft.apps import BOXPLOT, get_app
 from medft.errors import MedftError
 from medft.paths import parse_run_name
 
@@ -29,8 +29,6 @@ CIMT_DONE = "# cimt is scored from cimt_maps/ (dense prediction per ROI pixel)\n
 LOG = paths.LOG
 PRED_COLUMNS = ("case", "unit", "lesion", "label", "score")
 #: images per case column of cases.csv, per detection app
-#: cases.csv's image-count column of each FROC application (medft.apps.App.image_column)
-IMAGE_COLUMN = {a.name: a.image_column for a in APPS.values() if a.image_column}
 
 
 def read_table(path: Path, required: tuple[str, ...]) -> dict[str, list[str]]:
@@ -128,7 +126,7 @@ def read_ground_truth(data_dir: Path, app: str):
     lesion is then one occurrence in one frame, the polyp counting) and ``lesion`` otherwise.
     """
     data_dir = Path(data_dir)
-    col = IMAGE_COLUMN[app]
+    col = get_app(app).image_column
     cases = read_table(data_dir / CASES, ("case", col))
     n_images = _numbers(data_dir / CASES, col, cases[col])
     les = read_table(data_dir / LESIONS, ("case", "lesion"))

@@ -17,17 +17,12 @@ from pathlib import Path
 import numpy as np
 
 from medft import __version__, paths
-from medft.apps import APPS, BOXPLOT, FROC, ROC, get_app
+from medft.apps import BOXPLOT, FROC, ROC, get_app
 from medft.errors import MedftError
 from medft.evaluate import bootstrap as bs
 from medft.evaluate import cimt, compare, froc, froc_binormal, io, roc
 from medft.schema import write_text_atomic
 
-#: the applications' defaults (medft.apps.App): operating points, bootstrap unit, x axis
-OPERATING_POINTS: dict[str, tuple[float, ...]] = {a.name: a.operating_points for a in APPS.values()
-                                                  if a.operating_points}
-RESAMPLE: dict[str, str] = {a.name: a.resample for a in APPS.values() if a.operating_points}
-X_LABEL: dict[str, str] = {a.name: a.x_label for a in APPS.values() if a.x_label}
 #: CIMT measurements compared between configurations
 CIMT_METRICS = ("li_error", "ma_error", "imt_error")
 

@@ -56,10 +56,10 @@ def _curve_figure(s: pipeline.Scores, runs: list[pipeline.RunScores], path: Path
         curves.append(plots.Curve(label, r.curve["x"], r.curve["y"], p.x, p.value, p.lo, p.hi,
                                   color=colors[r.run.config], style=fractions.index(r.run.fraction)))
     if get_app(s.app).evaluation == ROC:
-        return plots.plot_curves(curves, path, xlabel=pipeline.X_LABEL[s.app], title=title,
+        return plots.plot_curves(curves, path, xlabel=get_app(s.app).x_label, title=title,
                                  ylabel="true positive rate", xlim=(0, 1), diagonal=True)
     x_max = 1.5 * max(float(np.max(s.options.operating_points)), 1e-9)
-    return plots.plot_curves(curves, path, xlabel=pipeline.X_LABEL[s.app], title=title, xlim=(0, x_max))
+    return plots.plot_curves(curves, path, xlabel=get_app(s.app).x_label, title=title, xlim=(0, x_max))
 
 
 def _figures(s: pipeline.Scores, out: Path, chosen: list[str] | None, n_maps: int) -> list[tuple[str, Path]]:
@@ -144,7 +144,7 @@ def write_report(s: pipeline.Scores, out: Path, figs: list[tuple[str, Path]], co
     lines += ["", "## Configurations at the operating points" if s.app != "cimt" else
               "## Errors per configuration (mean ± std over ROIs)", ""]
     if s.app != "cimt":
-        lines += [f"x = {pipeline.X_LABEL[s.app]}; sensitivity with 95% percentile bootstrap intervals "
+        lines += [f"x = {get_app(s.app).x_label}; sensitivity with 95% percentile bootstrap intervals "
                   f"({s.options.n_boot} resamples by {s.options.resample}, seed {s.options.seed}). "
                   "Step convention: the largest sensitivity reached without exceeding the rate.", ""]
         if s.app != "frames":
