@@ -24,7 +24,7 @@ import numpy as np
 
 from medft.engines.base import OnIter, StepStats, lmdb_size
 from medft.engines.caffe_log import TrainLog, tail
-from medft.engines.device import device, require_gpu_build
+from medft.engines.device import device, require_gpu
 from medft.engines.predictor import Predictor
 from medft.errors import MedftError
 
@@ -195,7 +195,7 @@ class CliEngine:
         self._gpu = device(gpu).gpu
         self.runner = runner or LocalRunner(gpu_build=self._gpu is not None)
         if isinstance(self.runner, LocalRunner):
-            require_gpu_build(device(self._gpu))
+            require_gpu(device(self._gpu))
         self.weights_report: dict | None = None
         self.proc: subprocess.Popen | None = None
         self.iteration = 0
@@ -316,7 +316,7 @@ class CliEngine:
         """Compute on this GPU (None: CPU) from now on."""
         dev = device(gpu)
         if isinstance(self.runner, LocalRunner) and dev.is_gpu != self.runner.gpu_build:
-            require_gpu_build(dev)
+            require_gpu(dev)
             self.runner = LocalRunner(gpu_build=dev.is_gpu)
         self._gpu = dev.gpu
 

@@ -111,7 +111,7 @@ def gpu_facts(gpu: int = 0) -> dict:
     return facts
 
 
-def require_gpu_build(dev: Device) -> None:
+def require_gpu(dev: Device) -> None:
     """Refuse a GPU device when the GPU build or a usable GPU of that index is missing, before
     Caffe can abort on it."""
     if dev.is_gpu:

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from medft.engines.base import OnIter, StepStats
-from medft.engines.device import Device, device, require_gpu_build, select
+from medft.engines.device import Device, device, require_gpu, select
 from medft.engines.predictor import Predictor
 from medft.errors import MedftError
 
@@ -18,7 +18,7 @@ def load_caffe(dev: Device):
     """pycaffe of the build that computes on ``dev``, in ``dev``'s mode."""
     from medft.engines.env import import_caffe
 
-    require_gpu_build(dev)
+    require_gpu(dev)
     caffe = import_caffe(gpu=dev.is_gpu)
     select(caffe, dev)
     return caffe
