@@ -22,16 +22,30 @@ import platform
 import shlex
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
+#: wall-clock end of the whole measurement (``--budget``); steps that would run past it are cut short
+DEADLINE = float("inf")
+
+
 def step(name: str, argv: list[str], out: Path, timeout: int, record: dict) -> bool:
-    """Run ``argv`` with its output in ``out/<name>.log``; record rc and seconds; True if it passed."""
+    """Run ``argv`` with its output in ``out/<name>.log``; record rc and seconds; True if it passed.
+
+    The step gets ``timeout`` seconds or what is left of the budget, whichever is less; with under
+    10 seconds left it is recorded as skipped (rc None)."""
     log = out / f"{name}.log"
-    print(f"== {name}: {shlex.join(argv)}", flush=True)
+    left = DEADLINE - time.time()
+    if left < 10:
+        record[name] = {"rc": None, "seconds": 0, "log": "", "command": shlex.join(argv), "skipped": "budget spent"}
+        print(f"== {name}: skipped, the budget is spent", flush=True)
+        return False
+    timeout = int(min(timeout, left))
+    print(f"== {name} (at most {timeout} s): {shlex.join(argv)}", flush=True)
     t0 = time.time()
     with open(log, "w") as f:
         f.write(f"$ {shlex.join(argv)}\n")
@@ -137,8 +151,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch", type=int, default=256, help="AlexNet batch of the timings (BVLC: 256)")
     ap.add_argument("--train-patches", type=int, default=25_000, help="training patches of the polyp cell")
     ap.add_argument("--epochs", type=int, default=3, help="epochs of the polyp cell")
+    ap.add_argument("--train-iters", type=int, default=30, help="SGD iterations per training benchmark")
+    ap.add_argument("--budget", type=float, default=0, help="seconds for everything (0: no limit)")
     ap.add_argument("--skip", default="", help="comma-separated steps to skip: tests, bench, cell")
     args = ap.parse_args(argv)
+    global DEADLINE
+    if args.budget:
+        DEADLINE = time.time() + args.budget
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
@@ -157,30 +176,40 @@ def main(argv: list[str] | None = None) -> int:
     pycaffe = subprocess.run([sys.executable, "-c", "from medft.engines.env import import_caffe; "
                               "import_caffe(gpu=True)"], capture_output=True, cwd=ROOT).returncode == 0
     engine = "pycaffe" if pycaffe else "cli"
-    if "tests" not in skip:
-        step("gpu-tests", [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", "tests/test_gpu.py",
-                           f"--junitxml={out / 'gpu-tests.xml'}"], out, 420, steps)
+    real_cell = "cell" not in skip and all(has(m) for m in ("scipy", "PIL", "skimage"))
+    cell = out / "cell"
+    raw, data, runs = cell / "raw", cell / "data", cell / "runs"
+    data_ready: list[bool] = []
+    if real_cell:  # synth and prep need only the CPU: they run while the GPU is measured
+        cell.mkdir(exist_ok=True)
+
+        def make_data() -> None:
+            ok = step("cell-synth", medft("synth", "polyp", "--out", str(raw), "--cases", "16", "--per-case", "20"),
+                      out, 300, steps)
+            data_ready.append(ok and step("cell-prep", medft(
+                "prep", "polyp", "--input", str(raw / "polyp"), "--out", str(data), "--max-patches",
+                str(args.train_patches), "--max-test-patches", "10000", "--no-progress"), out, 900, steps))
+
+        maker = threading.Thread(target=make_data)
+        maker.start()
     if "bench" not in skip:
         only = "train,time,torch" if has("torch") else "train,time"
         step("bench", medft("bench", "--gpu", str(args.gpu), "--engine", engine, "--only", only, "--batch",
-                            str(args.batch), "--configs", "scratch,ft-fc8", "--train-iters", "12", "--time-iters", "10",
-                            "--out", str(out / "bench")), out, 600, steps)
-    if "cell" not in skip and not all(has(m) for m in ("scipy", "PIL", "skimage")):
+                            str(args.batch), "--configs", "scratch,ft-fc8", "--train-iters", str(args.train_iters),
+                            "--time-iters", "10", "--out", str(out / "bench")), out, 600, steps)
+    if "tests" not in skip:
+        step("gpu-tests", [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", "tests/test_gpu.py",
+                           f"--junitxml={out / 'gpu-tests.xml'}"], out, 420, steps)
+    if "cell" not in skip and not real_cell:
         speed_cell(out, args, engine, steps)
-    elif "cell" not in skip:
-        cell = out / "cell"
-        raw, data, runs = cell / "raw", cell / "data", cell / "runs"
-        cell.mkdir(exist_ok=True)
-        ok = step("cell-synth", medft("synth", "polyp", "--out", str(raw), "--cases", "16", "--per-case", "20"),
-                  out, 300, steps)
-        ok = ok and step("cell-prep", medft("prep", "polyp", "--input", str(raw / "polyp"), "--out", str(data),
-                                            "--max-patches", str(args.train_patches), "--max-test-patches", "10000",
-                                            "--no-progress"), out, 900, steps)
-        ok = ok and step("cell-pretrain", medft("pretrain", "--gpu", str(args.gpu), "--engine", engine,
-                                                "--out", str(cell / "standin.caffemodel")), out, 300, steps)
-        ok = ok and step("cell-train", medft("train", "polyp", "ft-conv1", "--data", str(data), "--runs", str(runs),
-                                             "--weights", str(cell / "standin.caffemodel"), "--gpu", str(args.gpu),
-                                             "--engine", engine, "--max-epochs", str(args.epochs)), out, 900, steps)
+    elif real_cell:
+        ok = step("cell-pretrain", medft("pretrain", "--gpu", str(args.gpu), "--engine", engine,
+                                         "--out", str(cell / "standin.caffemodel")), out, 300, steps)
+        maker.join()
+        ok = ok and all(data_ready) and step("cell-train", medft(
+            "train", "polyp", "ft-conv1", "--data", str(data), "--runs", str(runs), "--weights",
+            str(cell / "standin.caffemodel"), "--gpu", str(args.gpu), "--engine", engine, "--max-epochs",
+            str(args.epochs)), out, 900, steps)
         ok = ok and step("cell-predict", medft("predict", "polyp", "ft-conv1", "--data", str(data), "--runs",
                                                str(runs), "--gpu", str(args.gpu), "--engine", engine), out, 600, steps)
         ok and step("cell-score", medft("score", "polyp", "--runs", str(runs / "polyp"), "--data", str(data / "polyp"),
