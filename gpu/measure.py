@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DEADLINE = float("inf")
 
 
-def step(name: str, argv: list[str], out: Path, timeout: int, record: dict) -> bool:
+def step(name: str, argv: list[str], out: Path, timeout: int, record: dict, env: dict | None = None) -> bool:
     """Run ``argv`` with its output in ``out/<name>.log``; record rc and seconds; True if it passed.
 
     The step gets ``timeout`` seconds or what is left of the budget, whichever is less; with under
@@ -51,7 +51,8 @@ def step(name: str, argv: list[str], out: Path, timeout: int, record: dict) -> b
         f.write(f"$ {shlex.join(argv)}\n")
         f.flush()
         try:
-            rc = subprocess.run(argv, stdout=f, stderr=subprocess.STDOUT, timeout=timeout, cwd=ROOT).returncode
+            rc = subprocess.run(argv, stdout=f, stderr=subprocess.STDOUT, timeout=timeout, cwd=ROOT,
+                                env=None if env is None else {**os.environ, **env}).returncode
         except subprocess.TimeoutExpired:
             rc = 124
     record[name] = {"rc": rc, "seconds": round(time.time() - t0, 1), "log": log.name, "command": shlex.join(argv)}
@@ -86,6 +87,14 @@ def summarise(out: Path, gpu: int, steps: dict, facts: dict) -> dict:
                     "forward_images_per_s": 1000 * r["batch"] / t["forward_ms"], "batch": r["batch"]}
             if key == "torch" and "error" not in r:
                 s["torch"] = {k: r[k] for k in ("torch", "train_images_per_s", "forward_images_per_s", "batch")}
+    tf32 = out / "bench-tf32" / "bench.json"
+    if tf32.is_file():
+        r = json.loads(tf32.read_text())["results"].get("time:scratch", {})
+        if "error" not in r and "caffe_time_ms_per_batch" in r:
+            t = r["caffe_time_ms_per_batch"]
+            s["caffe_time_tf32"] = {"scratch": {
+                "forward_backward_images_per_s": 1000 * r["batch"] / t["forward_backward_ms"],
+                "forward_images_per_s": 1000 * r["batch"] / t["forward_ms"], "batch": r["batch"]}}
     goals = {}
     for cfg, t in s.get("train", {}).items():
         ct = s.get("caffe_time", {}).get(cfg)
@@ -131,6 +140,11 @@ def markdown(s: dict) -> str:
         b = t["batch"]
         lines.append(f"| caffe time forward-backward, {cfg}, batch {b} | {t['forward_backward_images_per_s']:,.0f} |")
         lines.append(f"| caffe time forward, {cfg}, batch {b} | {t['forward_images_per_s']:,.0f} |")
+    for cfg, t in s.get("caffe_time_tf32", {}).items():
+        b = t["batch"]
+        lines.append(f"| caffe time forward-backward, TF32 convolutions, {cfg}, batch {b} | "
+                     f"{t['forward_backward_images_per_s']:,.0f} |")
+        lines.append(f"| caffe time forward, TF32 convolutions, {cfg}, batch {b} | {t['forward_images_per_s']:,.0f} |")
     if "torch" in s:
         t = s["torch"]
         name = f"PyTorch {t['torch']} AlexNet"
@@ -151,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch", type=int, default=256, help="AlexNet batch of the timings (BVLC: 256)")
     ap.add_argument("--train-patches", type=int, default=25_000, help="training patches of the polyp cell")
     ap.add_argument("--epochs", type=int, default=3, help="epochs of the polyp cell")
-    ap.add_argument("--train-iters", type=int, default=30, help="SGD iterations per training benchmark")
+    ap.add_argument("--train-iters", type=int, default=60, help="SGD iterations per training benchmark")
     ap.add_argument("--budget", type=float, default=0, help="seconds for everything (0: no limit)")
     ap.add_argument("--skip", default="", help="comma-separated steps to skip: tests, bench, cell")
     args = ap.parse_args(argv)
@@ -197,8 +211,12 @@ def main(argv: list[str] | None = None) -> int:
         step("bench", medft("bench", "--gpu", str(args.gpu), "--engine", engine, "--only", only, "--batch",
                             str(args.batch), "--configs", "scratch,ft-fc8", "--train-iters", str(args.train_iters),
                             "--time-iters", "10", "--out", str(out / "bench")), out, 600, steps)
+        # cuDNN's TF32 (MEDFT_CUDNN_TF32=1) beside the default FP32: what the faster math would give
+        step("bench-tf32", medft("bench", "--gpu", str(args.gpu), "--engine", engine, "--only", "time", "--batch",
+                                 str(args.batch), "--configs", "scratch", "--time-iters", "10",
+                                 "--out", str(out / "bench-tf32")), out, 120, steps, env={"MEDFT_CUDNN_TF32": "1"})
     if "tests" not in skip:
-        step("gpu-tests", [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", "tests/test_gpu.py",
+        step("gpu-tests", [sys.executable, "-m", "pytest", "-q", "-rA", "-p", "no:cacheprovider", "tests/test_gpu.py",
                            f"--junitxml={out / 'gpu-tests.xml'}"], out, 420, steps)
     if "cell" not in skip and not real_cell:
         speed_cell(out, args, engine, steps)
@@ -212,8 +230,8 @@ def main(argv: list[str] | None = None) -> int:
             str(args.epochs)), out, 900, steps)
         ok = ok and step("cell-predict", medft("predict", "polyp", "ft-conv1", "--data", str(data), "--runs",
                                                str(runs), "--gpu", str(args.gpu), "--engine", engine), out, 600, steps)
-        ok and step("cell-score", medft("score", "polyp", "--runs", str(runs / "polyp"), "--data", str(data / "polyp"),
-                                        "--out", str(runs / "polyp" / "scores"), "--force"), out, 300, steps)
+        ok and step("cell-score", medft("score", "polyp", "--runs", str(runs), "--data", str(data),
+                                        "--out", str(cell / "scores"), "--force"), out, 300, steps)
         for big in (data, raw):  # gigabytes of patches: only the logs and results come back
             subprocess.run(["rm", "-rf", str(big)])
         for snap in runs.glob("polyp/*/snapshots"):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from medft.engines.caffe_log import parse_caffe_time, parse_train_log, train_rate
+from medft.engines.caffe_log import chunk_rate, parse_caffe_time, parse_train_log, train_rate
 from medft.errors import MedftError
 
 CAFFE_TIME_OUT = """\
@@ -74,3 +74,14 @@ def test_a_snapshot_counts_only_when_a_later_line_follows():
     log2.feed("".join(lines[:upto]))
     log2.finish()  # the process exited: its last snapshot is complete
     assert 4 in log2.snapshots
+
+
+def test_chunk_rate_times_each_iteration_once_by_the_log_clock():
+    """Iterations 0-3 of batch 10: from iteration 0's line (23:59:58) to iteration 3's (00:00:01),
+    3 iterations in 3 s; iterations 4 and on (none logged after 4): from iteration 3 to 4, 1 s."""
+    log = parse_train_log(CAFFE_TRAIN_LOG)
+    assert chunk_rate(log, 10, 0, 4) == pytest.approx(30 / 3.0)
+    assert chunk_rate(log, 10, 4, 5) == pytest.approx(10 / 1.0)
+    assert chunk_rate(log, 10, 2, 4) == pytest.approx(20 / 2.0)  # from iteration 1's line to 3's
+    assert chunk_rate(log, 10, 3, 5) is None  # iteration 2 has no loss line
+    assert chunk_rate(parse_train_log(BVLC_LINE.replace("I0412 10:00:00.000000", "x")), 10, 0, 21) is None

@@ -14,11 +14,11 @@ Log = Callable[[str], None]
 
 
 # -- helpers ------------------------------------------------------------------------------------------
-def row(benchmark: str, medft: float, reference: float | None, unit: str, medft_is: str, reference_is: str,
+def row(benchmark: str, medft: float | None, reference: float | None, unit: str, medft_is: str, reference_is: str,
          higher_is_better: bool) -> dict:
-    """One table row; ``medft_speed`` > 1 means medft is faster than the reference."""
+    """One table row; ``medft_speed`` > 1 means medft is faster than the reference (None: one is missing)."""
     speed = None
-    if reference is not None and medft > 0 and reference > 0:
+    if reference is not None and medft is not None and medft > 0 and reference > 0:
         speed = medft / reference if higher_is_better else reference / medft
     return {"benchmark": benchmark, "medft": medft, "reference": reference, "unit": unit, "medft_speed": speed,
             "medft_is": medft_is, "reference_is": reference_is}

@@ -81,7 +81,8 @@ def run_benchmarks(opts: BenchOptions, only: tuple[str, ...] = DEFAULT_BENCHMARK
                                              engine=o.engine, gpu=o.gpu)))
     for c in o.configs if "time" in only else ():
         jobs.append((f"time:{c}", f"AlexNet forward/backward, {c}, vs caffe time",
-                     lambda c=c: bench_time(c, o.batch, o.time_iters, root, seed=o.seed, log=log, gpu=o.gpu)))
+                     lambda c=c: bench_time(c, o.batch, o.time_iters, root, seed=o.seed, log=log, gpu=o.gpu,
+                                            engine=o.engine)))
     if "froc" in only:
         jobs.append(("froc", "bootstrap FROC vs per-resample loop",
                      lambda: bench_froc(o.froc_candidates, o.froc_cases, o.n_boot, o.naive_boot, o.seed, log)))

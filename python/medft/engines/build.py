@@ -142,6 +142,12 @@ static bool medft_cudnn_deterministic() {
   const char* e = getenv("MEDFT_CUDNN_DETERMINISTIC");
   return e != NULL && e[0] == '1';
 }
+// medft: since Ampere, cuDNN's default math lets float convolutions run in TF32 (10-bit mantissa);
+// Caffe computed in full FP32, so FMA math unless MEDFT_CUDNN_TF32=1 asks for the faster TF32.
+static cudnnMathType_t medft_cudnn_math() {
+  const char* e = getenv("MEDFT_CUDNN_TF32");
+  return e != NULL && e[0] == '1' ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH;
+}
 template <typename Perf>
 static int medft_cudnn_pick(const Perf* perf, int n, size_t limit) {
   for (int k = 0; k < n; ++k) {
@@ -214,6 +220,18 @@ GPU_SOURCE_PATCHES: tuple[tuple[str, str, str, str], ...] = tuple(
      """    bwd_data_algo_[i] = medft_bwd_data_algo(handle_[0], filter_desc_, top_descs_[i],
         conv_descs_[i], bottom_descs_[i], workspace_limit_bytes);""",
      "cuDNN 8 removed cudnnGetConvolutionBackwardDataAlgorithm"),
+    ("src/caffe/layers/cudnn_conv_layer.cpp",
+     """    cudnn::setConvolutionDesc<Dtype>(&conv_descs_[i], bottom_descs_[i],
+        filter_desc_, pad_h, pad_w,
+        stride_h, stride_w);
+""",
+     """    cudnn::setConvolutionDesc<Dtype>(&conv_descs_[i], bottom_descs_[i],
+        filter_desc_, pad_h, pad_w,
+        stride_h, stride_w);
+    CUDNN_CHECK(cudnnSetConvolutionMathType(conv_descs_[i], medft_cudnn_math()));
+""",
+     "cuDNN's default math runs float convolutions in TF32 on Ampere and newer: FP32 (FMA) as in Caffe, "
+     "TF32 only with MEDFT_CUDNN_TF32=1"),
     ("src/caffe/common.cpp", "prop.clockRate;",
      "[device] { int v = 0; cudaDeviceGetAttribute(&v, cudaDevAttrClockRate, device); return v; }();",
      "CUDA 13 removed cudaDeviceProp::clockRate (the attribute query remains)"),
@@ -513,64 +531,58 @@ def build(jobs: int | None = None, force: bool = False, install_deps: bool = Fal
     toolkit = (system_toolkit() or install_toolkit()) if gpu else None
     jobs = jobs or os.cpu_count() or 1
     target.parent.mkdir(parents=True, exist_ok=True)
-    # A stable build folder: a failed or interrupted build keeps its objects, and the next run
-    # recompiles only the sources whose patched text changed.
-    work = target.parent / f".build-{target.name}"
+    # One build folder per mode, kept after success: a failed or interrupted build, or a build
+    # with changed patches, recompiles only the sources whose patched text changed.
+    work = target.parent / f".build-{'gpu' if gpu else 'cpu'}"
     work.mkdir(parents=True, exist_ok=True)
-    ok = False
-    try:
-        sdist = fetch_sdist(work)
-        fresh = work / "fresh"
-        shutil.rmtree(fresh, ignore_errors=True)
-        with tarfile.open(sdist) as tar:
-            tar.extractall(fresh, filter="data") if hasattr(tarfile, "data_filter") else tar.extractall(fresh)
-        staged = fresh / f"{SDIST_NAME}-{SDIST_VERSION}"
-        apply_patches(staged, gpu=gpu)
-        config = (gpu_makefile_config(numpy_include(), str(toolkit["cuda"]), str(toolkit["cudnn"]))
-                  if gpu else makefile_config(numpy_include()))
-        (staged / "Makefile.config").write_text(config)
-        # The sdist ships a stale caffe_pb2.py from another protoc; let make regenerate it.
-        (staged / "python/caffe/proto/caffe_pb2.py").unlink(missing_ok=True)
-        shutil.rmtree(staged / "python/caffe/__pycache__", ignore_errors=True)
-        src = work / "src"
-        changed = sync_tree(staged, src)
-        shutil.rmtree(fresh, ignore_errors=True)
-        if changed:
-            print(f"medft: {changed} source file(s) new or changed since the last build attempt", flush=True)
-        what = "with CUDA 13 / cuDNN 9 (about 35 min on 2 cores)" if gpu else "(about 7 min on 2 cores)"
-        print(f"medft: building {CAFFE_UPSTREAM} {what} with make -j{jobs}", flush=True)
-        t0 = time.time()
-        log = work / "build.log"
-        with open(log, "w") as out:
-            proc = subprocess.Popen(["make", f"-j{jobs}", "all", "pycaffe"], cwd=src,
-                                    stdout=out, stderr=subprocess.STDOUT)
-            n = 0
-            while proc.poll() is None:
-                time.sleep(5)
-                n += 1
-                if n % 6 == 0:
-                    objs = len(list((src / ".temp_release").rglob("*.o")))
-                    print(f"medft: caffe build {time.time() - t0:4.0f}s, {objs} objects compiled", flush=True)
-        if proc.returncode != 0:
-            kept = target.parent / f"build-failed-{target.name}.log"
-            shutil.copyfile(log, kept)
-            tail = log.read_text()[-4000:]
-            raise MedftError(f"Caffe build failed (log {kept}):\n{tail}")
-        extra = {}
-        if gpu:
-            extra = {"mode": "GPU", "cuda_wheels": None if system_toolkit() else list(CUDA_WHEELS),
-                     "cuda_toolkit": str(toolkit["cuda"]),
-                     "cudnn": cudnn_version(toolkit["cudnn"]), "cuda_archs": [f"sm_{a}" for a in CUDA_ARCHS],
-                     "cuda_ptx": f"compute_{CUDA_PTX}", "nvcc_std": CUDA_CXX_STD, "opencv": False,
-                     "patches": [reason for *_, reason in GPU_SOURCE_PATCHES]
-                     + [f"removed {rel}: {why}" for rel, why in GPU_REMOVED_FILES]}
-        install_from(src, target, build_seconds=time.time() - t0, extra=extra, gpu=gpu)
-        print(f"medft: Caffe installed in {target} ({time.time() - t0:.0f}s)", flush=True)
-        ok = True
-        return target
-    finally:
-        if ok:
-            shutil.rmtree(work, ignore_errors=True)
+    sdist = fetch_sdist(work)
+    fresh = work / "fresh"
+    shutil.rmtree(fresh, ignore_errors=True)
+    with tarfile.open(sdist) as tar:
+        tar.extractall(fresh, filter="data") if hasattr(tarfile, "data_filter") else tar.extractall(fresh)
+    staged = fresh / f"{SDIST_NAME}-{SDIST_VERSION}"
+    apply_patches(staged, gpu=gpu)
+    config = (gpu_makefile_config(numpy_include(), str(toolkit["cuda"]), str(toolkit["cudnn"]))
+              if gpu else makefile_config(numpy_include()))
+    (staged / "Makefile.config").write_text(config)
+    # The sdist ships a stale caffe_pb2.py from another protoc; let make regenerate it.
+    (staged / "python/caffe/proto/caffe_pb2.py").unlink(missing_ok=True)
+    shutil.rmtree(staged / "python/caffe/__pycache__", ignore_errors=True)
+    src = work / "src"
+    changed = sync_tree(staged, src)
+    shutil.rmtree(fresh, ignore_errors=True)
+    if changed:
+        print(f"medft: {changed} source file(s) new or changed since the last build attempt", flush=True)
+    what = "with CUDA 13 / cuDNN 9 (about 35 min on 2 cores)" if gpu else "(about 7 min on 2 cores)"
+    print(f"medft: building {CAFFE_UPSTREAM} {what} with make -j{jobs}", flush=True)
+    t0 = time.time()
+    log = work / "build.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen(["make", f"-j{jobs}", "all", "pycaffe"], cwd=src,
+                                stdout=out, stderr=subprocess.STDOUT)
+        n = 0
+        while proc.poll() is None:
+            time.sleep(5)
+            n += 1
+            if n % 6 == 0:
+                objs = len(list((src / ".temp_release").rglob("*.o")))
+                print(f"medft: caffe build {time.time() - t0:4.0f}s, {objs} objects compiled", flush=True)
+    if proc.returncode != 0:
+        kept = target.parent / f"build-failed-{target.name}.log"
+        shutil.copyfile(log, kept)
+        tail = log.read_text()[-4000:]
+        raise MedftError(f"Caffe build failed (log {kept}):\n{tail}")
+    extra = {}
+    if gpu:
+        extra = {"mode": "GPU", "cuda_wheels": None if system_toolkit() else list(CUDA_WHEELS),
+                 "cuda_toolkit": str(toolkit["cuda"]),
+                 "cudnn": cudnn_version(toolkit["cudnn"]), "cuda_archs": [f"sm_{a}" for a in CUDA_ARCHS],
+                 "cuda_ptx": f"compute_{CUDA_PTX}", "nvcc_std": CUDA_CXX_STD, "opencv": False,
+                 "patches": [reason for *_, reason in GPU_SOURCE_PATCHES]
+                 + [f"removed {rel}: {why}" for rel, why in GPU_REMOVED_FILES]}
+    install_from(src, target, build_seconds=time.time() - t0, extra=extra, gpu=gpu)
+    print(f"medft: Caffe installed in {target} ({time.time() - t0:.0f}s)", flush=True)
+    return target
 
 
 def sync_tree(staged: Path, src: Path) -> int:

@@ -88,6 +88,20 @@ def train_rate(text: str, batch: int, first: int, last: int) -> tuple[float, flo
     return (last - first) * batch / dt, dt
 
 
+def chunk_rate(log: TrainLog, batch: int, start: int, end: int) -> float | None:
+    """Images/s of iterations ``start`` .. ``end - 1`` by the log's own clock: from the loss line of
+    iteration ``start - 1`` (for ``start`` 0, of iteration 0, whose set-up time is left out) to that
+    of ``end - 1``. None where those lines carry no time (display other than 1).
+
+    ``caffe train`` runs on while its driver validates a snapshot, so the driver's wall clock
+    would count iterations done before it asked: the log's times count each once."""
+    first, last = max(start - 1, 0), end - 1
+    t0, t1 = log.stamps.get(first), log.stamps.get(last)
+    if t0 is None or t1 is None or last <= first or t1 <= t0:
+        return None
+    return (last - first) * batch / (t1 - t0)
+
+
 def parse_caffe_time(text: str) -> dict[str, float]:
     """``caffe time``'s per-iteration averages: ``{"forward_ms", "backward_ms", "forward_backward_ms"}``."""
     keys = {"Forward pass": "forward_ms", "Backward pass": "backward_ms", "Forward-Backward": "forward_backward_ms"}

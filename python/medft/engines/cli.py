@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from medft.engines.base import OnIter, StepStats, lmdb_size
-from medft.engines.caffe_log import TrainLog, tail
+from medft.engines.caffe_log import TrainLog, chunk_rate, tail
 from medft.engines.device import device, require_gpu
 from medft.engines.predictor import Predictor
 from medft.errors import MedftError
@@ -287,8 +287,11 @@ class CliEngine:
         names = {k for it in its for k in self._log.outputs.get(it, {})}
         outputs = {k: float(np.mean([self._log.outputs[it][k] for it in its if k in self._log.outputs.get(it, {})]))
                    for k in names}
-        dt = time.perf_counter() - t0
-        return StepStats(iteration, losses, (iteration - n0) * self._batch / dt if dt > 0 else 0.0, outputs)
+        rate = chunk_rate(self._log, self._batch, n0, iteration)
+        if rate is None:  # no timed loss lines: the wall clock since the call
+            dt = time.perf_counter() - t0
+            rate = (iteration - n0) * self._batch / dt if dt > 0 else 0.0
+        return StepStats(iteration, losses, rate, outputs)
 
     @property
     def log_path(self) -> Path | None:
