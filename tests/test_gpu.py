@@ -141,6 +141,29 @@ def _rel(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-30))
 
 
+def test_one_sgd_iteration_agrees_on_gpu_and_cpu(work, start_weights):
+    """One SGD iteration of ft-conv3 from the same weights (dropout 0, deterministic cuDNN): the
+    update of every tuned blob (learning rate x gradient, with weight decay) agrees within a
+    relative 1e-4: the GPU computes the CPU's gradients, before any divergence of trajectories."""
+    from medft.schema import net_weights
+
+    start = net_weights(read_net(start_weights))
+    cpu = _train(work, "cpu1", None, 1, start_weights)
+    gpu = _train(work, "gpu1", GPU, 1, start_weights)
+    table, off = ["blob | GPU vs CPU update (relative)"], []
+    for layer, blobs in cpu.items():
+        if layer in ("conv1", "conv2"):
+            continue
+        for k, (c, g) in enumerate(zip(blobs, gpu[layer], strict=True)):
+            step = _rel(g - start[layer][k], c - start[layer][k])
+            table.append(f"{layer}[{k}] | {step:.2e}")
+            if step > 1e-4:
+                off.append(f"{layer}[{k}]")
+    print("\n".join(table))
+    assert not off, "one iteration's updates differ by more than 1e-4 (relative) in " + ", ".join(off) + \
+        ":\n" + "\n".join(table)
+
+
 def test_twenty_sgd_iterations_agree_on_gpu_and_cpu(work, start_weights):
     """ft-conv3 (conv1-2 frozen) from the same weights, dropout 0, deterministic cuDNN algorithms:
     every tuned blob within a relative 1e-3 (L2 norm of the difference over the CPU blob's norm),

@@ -1,0 +1,144 @@
+"""The paper's question answered from the scores: full training or fine tuning, with all the
+training data and with the smallest reduced set.
+
+For each data level the best CNN run (the handcrafted baseline is not a candidate) is compared
+with its rival: scratch if a fine-tuned run won, else the best fine-tuned run. The numbers come
+from the paired comparisons `medft score` computed (paired bootstrap interval of the difference
+and permutation p-value at an operating point; Wilcoxon p-value of per-ROI errors for CIMT), so
+the answer repeats what the tables say and adds nothing of its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+#: the run folder of the handcrafted baseline (`medft predict <app> handcrafted`)
+HANDCRAFTED = "handcrafted"
+#: significance level of the verdict
+ALPHA = 0.05
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One data level's answer: ``winner`` against ``rival`` at ``where`` (operating point or metric)."""
+
+    data: str
+    winner: str
+    rival: str
+    where: float | str
+    value_winner: float
+    value_rival: float
+    diff: float  # winner - rival, in the metric's own direction
+    lo: float
+    hi: float
+    p_value: float
+    higher_is_better: bool
+
+    @property
+    def significant(self) -> bool:
+        """p below :data:`ALPHA` and, where there is an interval, one that excludes 0."""
+        if not np.isfinite(self.p_value) or self.p_value >= ALPHA:
+            return False
+        return not (np.isfinite(self.lo) and np.isfinite(self.hi) and self.lo <= 0 <= self.hi)
+
+
+def fraction_order(fraction: str) -> float:
+    """A run folder's fraction label as a proportion ('' all data = 1; '1patient' the smallest)."""
+    if not fraction:
+        return 1.0
+    if fraction == "1patient":
+        return 0.0
+    v = float(fraction)
+    return v if v <= 1 else v / 100
+
+
+def data_levels(runs: list[tuple[str, str, str]]) -> list[tuple[str, list[tuple[str, str]]]]:
+    """``runs`` as (folder, config, fraction): [("all", [(folder, config), ...]), (smallest, [...])],
+    the CNN runs of all the data and of the smallest reduced fraction that has any."""
+    cnn = [r for r in runs if r[1] != HANDCRAFTED]
+    levels = [("", [(f, c) for f, c, fr in cnn if not fr])]
+    reduced = sorted({fr for _, _, fr in cnn if fr}, key=fraction_order)
+    if reduced:
+        levels.append((reduced[0], [(f, c) for f, c, fr in cnn if fr == reduced[0]]))
+    return [(fr, members) for fr, members in levels if len(members) >= 2]
+
+
+def _rival(winner: tuple[str, str], members: list[tuple[str, str]], value: dict[str, float],
+           higher: bool) -> tuple[str, str] | None:
+    others = [m for m in members if m != winner]
+    if winner[1] != "scratch":
+        scratch = [m for m in others if m[1] == "scratch"]
+        if scratch:
+            return scratch[0]
+    pool = [m for m in others if m[1] != "scratch"] or others
+    return max(pool, key=lambda m: value[m[0]] if higher else -value[m[0]]) if pool else None
+
+
+def _pair(rows: list[dict], a: str, b: str) -> tuple[dict, bool] | None:
+    """The comparison row of (a, b) among ``rows`` and whether it lists them in that order."""
+    for r in rows:
+        if (r["a"], r["b"]) == (a, b):
+            return r, True
+        if (r["a"], r["b"]) == (b, a):
+            return r, False
+    return None
+
+
+def point_findings(runs: list[tuple[str, str, str]], comparisons: list[dict], x: float,
+                   x_name: str = "fp_rate") -> list[Finding]:
+    """Answers at operating point ``x`` (higher sensitivity is better) from ``compare_operating_points`` rows."""
+    at = [r for r in comparisons if np.isclose(r[x_name], x)]
+    value = {}
+    for r in at:
+        value[r["a"]], value[r["b"]] = r["value_a"], r["value_b"]
+    out = []
+    for fraction, members in data_levels(runs):
+        members = [m for m in members if m[0] in value]
+        if len(members) < 2:
+            continue
+        winner = max(members, key=lambda m: value[m[0]])
+        rival = _rival(winner, members, value, True)
+        found = _pair(at, winner[0], rival[0])
+        if found is None:
+            continue
+        row, same = found
+        diff, lo, hi = (row["diff"], row["diff_lo"], row["diff_hi"]) if same else (
+            -row["diff"], -row["diff_hi"], -row["diff_lo"])
+        out.append(Finding(fraction, winner[0], rival[0], float(x), value[winner[0]], value[rival[0]],
+                           float(diff), float(lo), float(hi), float(row["p_value"]), True))
+    return out
+
+
+def error_findings(runs: list[tuple[str, str, str]], comparisons: list[dict], metric: str) -> list[Finding]:
+    """Answers on a per-ROI error ``metric`` (lower is better) from Wilcoxon comparison rows."""
+    at = [r for r in comparisons if r["metric"] == metric]
+    value = {}
+    for r in at:
+        value[r["a"]], value[r["b"]] = r["mean_a"], r["mean_b"]
+    out = []
+    for fraction, members in data_levels(runs):
+        members = [m for m in members if m[0] in value]
+        if len(members) < 2:
+            continue
+        winner = min(members, key=lambda m: value[m[0]])
+        rival = _rival(winner, members, value, False)
+        found = _pair(at, winner[0], rival[0])
+        if found is None:
+            continue
+        row, _ = found
+        out.append(Finding(fraction, winner[0], rival[0], metric, value[winner[0]], value[rival[0]],
+                           value[winner[0]] - value[rival[0]], float("nan"), float("nan"),
+                           float(row["p_value"]), False))
+    return out
+
+
+def sentence(f: Finding, data_label: str, what: str) -> str:
+    """One finding in words and numbers."""
+    ci = f" [{f.lo:+.3f}, {f.hi:+.3f}]" if np.isfinite(f.lo) and np.isfinite(f.hi) else ""
+    verdict = (f"**{f.winner} is {'better' if f.higher_is_better else 'more accurate'}**" if f.significant
+               else "**no difference was found**")
+    return (f"- **{data_label}**: {f.winner} scored best, {what} {f.value_winner:.3f} against "
+            f"{f.rival}'s {f.value_rival:.3f}; paired difference {f.diff:+.3f}{ci}, p = {f.p_value:.3g}: "
+            f"{verdict} (at the {ALPHA:g} level).")
