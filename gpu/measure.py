@@ -194,7 +194,16 @@ def main(argv: list[str] | None = None) -> int:
     cell = out / "cell"
     raw, data, runs = cell / "raw", cell / "data", cell / "runs"
     data_ready: list[bool] = []
-    if real_cell:  # synth and prep need only the CPU: they run while the GPU is measured
+    if "bench" not in skip:
+        only = "train,time,torch" if has("torch") else "train,time"
+        step("bench", medft("bench", "--gpu", str(args.gpu), "--engine", engine, "--only", only, "--batch",
+                            str(args.batch), "--configs", "scratch,ft-fc8", "--train-iters", str(args.train_iters),
+                            "--time-iters", "10", "--out", str(out / "bench")), out, 600, steps)
+        # cuDNN's TF32 (MEDFT_CUDNN_TF32=1) beside the default FP32: what the faster math would give
+        step("bench-tf32", medft("bench", "--gpu", str(args.gpu), "--engine", engine, "--only", "time", "--batch",
+                                 str(args.batch), "--configs", "scratch", "--time-iters", "10",
+                                 "--out", str(out / "bench-tf32")), out, 120, steps, env={"MEDFT_CUDNN_TF32": "1"})
+    if real_cell:  # synth and prep need only the CPU: they run beside the GPU tests, after the timings
         cell.mkdir(exist_ok=True)
 
         def make_data() -> None:
@@ -206,18 +215,12 @@ def main(argv: list[str] | None = None) -> int:
 
         maker = threading.Thread(target=make_data)
         maker.start()
-    if "bench" not in skip:
-        only = "train,time,torch" if has("torch") else "train,time"
-        step("bench", medft("bench", "--gpu", str(args.gpu), "--engine", engine, "--only", only, "--batch",
-                            str(args.batch), "--configs", "scratch,ft-fc8", "--train-iters", str(args.train_iters),
-                            "--time-iters", "10", "--out", str(out / "bench")), out, 600, steps)
-        # cuDNN's TF32 (MEDFT_CUDNN_TF32=1) beside the default FP32: what the faster math would give
-        step("bench-tf32", medft("bench", "--gpu", str(args.gpu), "--engine", engine, "--only", "time", "--batch",
-                                 str(args.batch), "--configs", "scratch", "--time-iters", "10",
-                                 "--out", str(out / "bench-tf32")), out, 120, steps, env={"MEDFT_CUDNN_TF32": "1"})
     if "tests" not in skip:
         step("gpu-tests", [sys.executable, "-m", "pytest", "-q", "-rA", "-p", "no:cacheprovider", "tests/test_gpu.py",
                            f"--junitxml={out / 'gpu-tests.xml'}"], out, 420, steps)
+        # the SGD comparisons again with GEMM algorithms only (no FFT, no Winograd)
+        step("sgd-gemm-only", [sys.executable, "-m", "pytest", "-q", "-rA", "-p", "no:cacheprovider",
+                               "tests/test_gpu.py", "-k", "sgd"], out, 240, steps, env={"MEDFT_CUDNN_GEMM_ONLY": "1"})
     if "cell" not in skip and not real_cell:
         speed_cell(out, args, engine, steps)
     elif real_cell:

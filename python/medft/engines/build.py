@@ -148,11 +148,29 @@ static cudnnMathType_t medft_cudnn_math() {
   const char* e = getenv("MEDFT_CUDNN_TF32");
   return e != NULL && e[0] == '1' ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH;
 }
+// MEDFT_CUDNN_GEMM_ONLY=1 leaves out the FFT and Winograd algorithms (the ones whose FP32 results
+// differ most from Caffe's im2col + GEMM).
+static bool medft_cudnn_gemm_only() {
+  const char* e = getenv("MEDFT_CUDNN_GEMM_ONLY");
+  return e != NULL && e[0] == '1';
+}
+static bool medft_is_gemm(cudnnConvolutionFwdAlgo_t a) {
+  return a == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM || a == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM ||
+      a == CUDNN_CONVOLUTION_FWD_ALGO_GEMM || a == CUDNN_CONVOLUTION_FWD_ALGO_DIRECT;
+}
+static bool medft_is_gemm(cudnnConvolutionBwdFilterAlgo_t a) {
+  return a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0 || a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1 ||
+      a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_3;
+}
+static bool medft_is_gemm(cudnnConvolutionBwdDataAlgo_t a) {
+  return a == CUDNN_CONVOLUTION_BWD_DATA_ALGO_0 || a == CUDNN_CONVOLUTION_BWD_DATA_ALGO_1;
+}
 template <typename Perf>
 static int medft_cudnn_pick(const Perf* perf, int n, size_t limit) {
   for (int k = 0; k < n; ++k) {
     if (perf[k].status != CUDNN_STATUS_SUCCESS || perf[k].memory > limit) continue;
     if (medft_cudnn_deterministic() && perf[k].determinism != CUDNN_DETERMINISTIC) continue;
+    if (medft_cudnn_gemm_only() && !medft_is_gemm(perf[k].algo)) continue;
     return k;
   }
   return -1;
