@@ -141,4 +141,4 @@ def sentence(f: Finding, data_label: str, what: str) -> str:
                else "**no difference was found**")
     return (f"- **{data_label}**: {f.winner} scored best, {what} {f.value_winner:.3f} against "
             f"{f.rival}'s {f.value_rival:.3f}; paired difference {f.diff:+.3f}{ci}, p = {f.p_value:.3g}: "
-            f"{verdict} (at the {ALPHA:g} level).")
+            f"{verdict} (α = {ALPHA:g}).")
