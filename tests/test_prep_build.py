@@ -86,6 +86,24 @@ def test_augmentation_counts_in_the_test_manifest(built):
         assert all(len(v) == n and len(set(v)) == n for v in units.values()), app
 
 
+def test_test_views_keep_the_first_views_of_every_candidate(tmp_path):
+    """--test-views 3: every test candidate of the full plan keeps exactly its first 3 views (scale
+    1, unshifted, the first three orientations); frames refuses the option."""
+    from medft.prep.augment import ORIENTATIONS
+
+    every = tiny_build("polyp", tmp_path / "all", max_test_patches=None)
+    rec = tiny_build("polyp", tmp_path / "three", max_test_patches=None, test_views=3)
+    views: dict[str, dict[str, set[str]]] = {}
+    for name, r in (("all", every), ("three", rec)):
+        for row in read_manifest(Path(r["dir"]) / "test_manifest.csv"):
+            views.setdefault(name, {}).setdefault(row["unit"], set()).add(row["aug"])
+    expected = {f"scale=1;dx=+0;dy=+0;orient={o}" for o in ORIENTATIONS[:3]}
+    assert set(views["three"]) == set(views["all"])
+    assert all(v == expected for v in views["three"].values()), (expected, next(iter(views["three"].values())))
+    with pytest.raises(MedftError, match="detection applications"):
+        tiny_build("frames", tmp_path / "f", test_views=3)
+
+
 def test_detection_apps_list_every_lesion(built):
     for app in ("polyp", "pe"):
         d = Path(built[1][app]["dir"])

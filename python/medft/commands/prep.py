@@ -117,6 +117,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--per-case", type=positive_int, default=None,
                    help="synth: frames/ROIs/emboli per case (default: per app)")
+    p.add_argument("--test-views", type=positive_int, default=None,
+                   help="polyp/pe: the first N augmented patches of each test candidate (smallest scale, "
+                        "unshifted, N orientations) instead of all; a smaller test-time average that makes "
+                        "larger test sets affordable (default: all, the paper's)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars (default: shown)")
 
 
@@ -156,6 +160,7 @@ def run(args: argparse.Namespace) -> int:
         fraction=args.fraction,
         max_patches=args.max_patches,
         max_test_patches=args.max_test_patches,
+        test_views=args.test_views,
         seed=args.seed,
         test_fraction=args.test_fraction,
         force=args.force,

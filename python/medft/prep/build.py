@@ -31,7 +31,7 @@ from types import ModuleType
 import numpy as np
 from tqdm import tqdm
 
-from medft.apps import get_app
+from medft.apps import FROC, get_app
 from medft.errors import MedftError
 from medft.prep.common import (
     PATCH,
@@ -75,6 +75,7 @@ class PrepConfig:
     fraction: str = "1"
     max_patches: int | None = None  # stratified train + val at full scale; None: the paper's (apps)
     max_test_patches: int | None = None  # None: every test patch
+    test_views: int | None = None  # detection apps: first N augmented patches per test candidate; None: all
     seed: int = 0
     test_fraction: float = 0.5
     val_fraction: float = VAL_FRACTION
@@ -188,9 +189,27 @@ def plan_dataset(
     parts, split_record = choose_splits(cfg, specs, mod.cases(ds), app.class_names, mod.reduce)
     if hasattr(mod, "split_filter"):  # e.g. fewer random crops per test frame
         parts = {name: mod.split_filter(ds, name, p) for name, p in parts.items()}
+    if cfg.test_views is not None:
+        if app.evaluation != FROC:
+            raise MedftError(f"--test-views applies to the detection applications, not {cfg.app}")
+        parts["test"] = first_views(parts["test"], cfg.test_views)
     chosen = select(cfg, parts, app.num_classes)
     check_chosen_classes(chosen, app.class_names)
     return chosen, parts, split_record
+
+
+def first_views(specs: list[Spec], n: int) -> list[Spec]:
+    """The first ``n`` specs of every unit, in plan order: for polyp and pe the smallest scale,
+    unshifted, in ``n`` orientations. Fewer test-time views per candidate (averaged into one
+    score) make a larger test set affordable where prediction is slow."""
+    seen: dict[str, int] = {}
+    out = []
+    for s in specs:
+        k = seen.get(s.unit, 0)
+        if k < n:
+            out.append(s)
+        seen[s.unit] = k + 1
+    return out
 
 
 def check_chosen_classes(chosen: dict[str, list[Spec]], class_names: Sequence[str]) -> None:
