@@ -59,7 +59,7 @@ def test_tiny_pretrain_writes_a_standin_that_says_so(tiny_standin):
     out, lines = tiny_standin
     meta = json.loads(sidecar_path(out).read_text())
     assert meta["kind"] == "standin" and "NOT ImageNet" in meta["warning"]
-    assert meta["budget"] == {"iterations": 3, "batch": 4, "images": 20, "heldout": 4, "seed": 7}
+    assert meta["budget"] == {"iterations": 3, "batch": 4, "images": 20, "heldout": 4, "seed": 7, "conv1": "bank"}
     assert meta["sha1"] == weights.sha1_of(out)
     assert np.isfinite(meta["final_loss"]) and 0 <= meta["train_accuracy"] <= 1
     assert 0 <= meta["heldout_accuracy"] <= 1
@@ -67,6 +67,40 @@ def test_tiny_pretrain_writes_a_standin_that_says_so(tiny_standin):
     assert lines[0].startswith("pretrain: STAND-IN, NOT ImageNet")
     assert any("iter 3/3" in line and "img/s" in line and "ETA" in line for line in lines)
     assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]  # work folder removed
+
+
+def test_conv1_bank_is_formula_driven_filters():
+    """96 distinct 3x11x11 filters of BVLC's filler norm; the achromatic two thirds are zero-mean
+    Gabors equal on the three channels; an orientation-0 Gabor answers vertical stripes of its
+    wavelength far more than horizontal ones."""
+    from medft.source_task import conv1_bank
+
+    bank = conv1_bank()
+    assert bank.shape == (96, 3, 11, 11) and len({f.tobytes() for f in bank}) == 96
+    np.testing.assert_allclose(np.linalg.norm(bank.reshape(96, -1), axis=1), 0.01 * np.sqrt(363), rtol=1e-5)
+    grey = bank[:64]
+    assert np.allclose(grey[:, 0], grey[:, 1]) and np.allclose(grey[:, 1], grey[:, 2])
+    assert np.allclose(grey.sum(axis=(1, 2, 3)), 0, atol=1e-5)
+    x = np.arange(11) - 5
+    vertical = np.cos(2 * np.pi * x / 3.0)[None, :].repeat(11, 0)
+    assert abs((bank[0, 0] * vertical).sum()) > 5 * abs((bank[0, 0] * vertical.T).sum())
+
+
+@pytest.mark.caffe
+def test_standin_starts_from_the_bank_or_the_filler(tiny_standin, tmp_path):
+    """Real Caffe loads the bank as conv1's start: after 3 iterations the stand-in's conv1 still
+    correlates with the bank; with --conv1 filler it does not."""
+    from medft.schema import net_weights, read_net
+    from medft.source_task import conv1_bank
+
+    bank = conv1_bank().ravel()
+    corr = np.corrcoef(net_weights(read_net(tiny_standin[0]))["conv1"][0].ravel(), bank)[0, 1]
+    filler = pretrain(PretrainOptions(iterations=3, batch=4, images=20, heldout=0, seed=7, conv1="filler"),
+                      out=tmp_path / "filler.caffemodel", log=lambda *_: None)
+    corr_filler = np.corrcoef(net_weights(read_net(filler))["conv1"][0].ravel(), bank)[0, 1]
+    assert corr > 0.9 and abs(corr_filler) < 0.1, (corr, corr_filler)
+    with pytest.raises(MedftError, match="conv1 start"):
+        pretrain(PretrainOptions(conv1="imagenet"))
 
 
 @pytest.mark.caffe

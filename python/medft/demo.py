@@ -1,11 +1,12 @@
 """The main job on the embedded default: a small version of the study, end to end, offline.
 
 For one application (default polyp) it runs, as separate ``medft`` stages so every step is a
-command a person could type: synthetic input data -> `medft prep` -> pretrained weights
-(BVLC AlexNet if `make weights` fetched it, else the offline stand-in of `medft pretrain`) ->
-`medft train` for scratch, ft-fc8 and ft-conv1 -> `medft predict` -> `medft score` ->
-`medft report`. ``scale`` multiplies patches, epochs and test candidates; scale 1 takes about
-10 minutes on 2 CPU cores. Every stage skips work that is already done, so a rerun is quick.
+command a person could type: synthetic input data -> `medft prep` (all the training data and the
+smallest reduced set) -> pretrained weights (BVLC AlexNet if `make weights` fetched it, else the
+offline stand-in of `medft pretrain`) -> `medft train` for scratch, ft-fc8 and ft-conv1 with all
+the data and scratch and ft-conv1 with the smallest set -> `medft predict` -> `medft score` ->
+`medft report`, whose opening answers the paper's question. ``scale`` multiplies patches, epochs
+and test candidates. Every stage skips work that is already done, so a rerun is quick.
 """
 
 from __future__ import annotations
@@ -20,13 +21,19 @@ from pathlib import Path
 from medft.errors import MedftError
 
 DEMO_CONFIGS = ("scratch", "ft-fc8", "ft-conv1")
-#: Per-application extras of the demo's data: frames gets more (smaller) synthetic videos and fewer
-#: crops per frame, so its ROC has tens of test frames instead of a handful.
-DEMO_SYNTH = {"frames": ["--cases", "6", "--per-case", "8"]}
-DEMO_PREP = {"frames": ["--crops", "20", "--test-crops", "10"]}
-#: Operating points suited to the demo's small synthetic test sets (a polyp test set of about ten
-#: frames resolves false positives per frame only in steps of ~0.1; the paper's points are far lower).
-DEMO_OPERATING_POINTS = {"polyp": "0.25,0.5,1.0"}
+#: the configurations the demo also trains on the application's smallest reduced training set:
+#: the paper's question is sharpest there (Figs. 2b, 4b, 6b)
+REDUCED_CONFIGS = ("scratch", "ft-conv1")
+#: Per-application extras of the demo's synthetic input and prep. Detection apps get many test
+#: cases (about 100 test polyps) and average 2 of each candidate's 120 (polyp) or 54 (pe) views, so
+#: that their bootstrap intervals are near +-0.1 and prediction stays affordable on a CPU; frames
+#: gets more, smaller videos and fewer crops per frame.
+DEMO_PREP = {"polyp": ["--cases", "40", "--per-case", "6", "--test-views", "2"],
+             "pe": ["--cases", "24", "--per-case", "3", "--test-views", "2"],
+             "frames": ["--cases", "12", "--per-case", "8", "--crops", "20", "--test-crops", "10"]}
+#: Operating points suited to the demo's synthetic test sets (about 120 test frames resolve false
+#: positives per frame in steps of ~0.01; the paper's lowest points need far more frames).
+DEMO_OPERATING_POINTS = {"polyp": "0.1,0.25,0.5"}
 
 
 @dataclass
@@ -35,14 +42,21 @@ class DemoPlan:
     out: str = "demo"
     scale: float = 1.0
     configs: tuple[str, ...] = DEMO_CONFIGS
+    reduced: tuple[str, ...] = REDUCED_CONFIGS  # trained again at the smallest fraction; () for none
     gpu: int | None = None
 
     def sizes(self) -> dict:
         """Small-study sizes at this scale (the paper's are in prep/train defaults)."""
         s = self.scale
-        return {"max_patches": max(20, int(400 * s)), "max_test_patches": max(240, int(2400 * s)), "batch": 20,
+        return {"max_patches": max(20, int(400 * s)), "max_test_patches": max(240, int(1000 * s)), "batch": 20,
                 "epochs": max(2, round(3 * s)), "patience": 2, "cimt_stride": max(1, round(8 / s)),
                 "pretrain_iterations": max(4, round(150 * s)), "pretrain_images": max(64, round(1200 * s))}
+
+    def smallest_fraction(self) -> str:
+        """The application's smallest reduced training set (its last fraction)."""
+        from medft.apps import get_app
+
+        return get_app(self.app).fractions[-1]
 
 
 def commands(plan: DemoPlan) -> list[list[str]]:
@@ -50,24 +64,26 @@ def commands(plan: DemoPlan) -> list[list[str]]:
     z = plan.sizes()
     data, runs = f"{plan.out}/data", f"{plan.out}/runs"
     gpu = ["--gpu", str(plan.gpu)] if plan.gpu is not None else []
+    from medft.prep.common import dataset_dir
+
+    fractions = ["1"] + ([plan.smallest_fraction()] if plan.reduced else [])
     cmds = []
-    if not Path(data, plan.app, "prep.json").is_file():
-        if plan.app in DEMO_SYNTH and not Path(data, "synthetic", plan.app).is_dir():
-            cmds.append(["synth", plan.app, "--out", f"{data}/synthetic", *DEMO_SYNTH[plan.app]])
-        cmds.append(["prep", plan.app, "--synthetic", "--out", data, "--max-patches", str(z["max_patches"]),
-                     "--max-test-patches", str(z["max_test_patches"]), "--no-progress",
-                     *DEMO_PREP.get(plan.app, [])])
+    for fraction in fractions:
+        if not (dataset_dir(data, plan.app, fraction) / "prep.json").is_file():
+            cmds.append(["prep", plan.app, "--synthetic", "--out", data, "--fraction", fraction,
+                         "--max-patches", str(z["max_patches"]), "--max-test-patches", str(z["max_test_patches"]),
+                         "--no-progress", *DEMO_PREP.get(plan.app, [])])
     from medft.weights import find_pretrained
 
-    if any(c != "scratch" for c in plan.configs) and find_pretrained() is None:
+    cells = [(c, "1") for c in plan.configs] + [(c, fractions[-1]) for c in plan.reduced if len(fractions) > 1]
+    if any(c != "scratch" for c, _ in cells) and find_pretrained() is None:
         cmds.append(["pretrain", "--iterations", str(z["pretrain_iterations"]), "--images",
                      str(z["pretrain_images"])])
-    for config in plan.configs:
-        cmds.append(["train", plan.app, config, "--data", data, "--runs", runs, "--batch", str(z["batch"]),
-                     "--test-batch", "50", "--max-epochs", str(z["epochs"]), "--patience", str(z["patience"]),
-                     *gpu])
-        cmds.append(["predict", plan.app, config, "--data", data, "--runs", runs, "--cimt-stride",
-                     str(z["cimt_stride"]), *gpu])
+    for config, fraction in cells:
+        where = ["--data", data, "--runs", runs, "--fraction", fraction]
+        cmds.append(["train", plan.app, config, *where, "--batch", str(z["batch"]), "--test-batch", "50",
+                     "--max-epochs", str(z["epochs"]), "--patience", str(z["patience"]), *gpu])
+        cmds.append(["predict", plan.app, config, *where, "--cimt-stride", str(z["cimt_stride"]), *gpu])
     cmds.append(["predict", plan.app, "handcrafted", "--data", data, "--runs", runs])
     points = ["--operating-points", DEMO_OPERATING_POINTS[plan.app]] if plan.app in DEMO_OPERATING_POINTS else []
     cmds.append(["score", plan.app, "--runs", runs, "--data", data, "--out", f"{runs}/{plan.app}/scores",
@@ -92,14 +108,26 @@ def run_demo(plan: DemoPlan, log=print) -> Path:
                              "`make demo` (finished stages are skipped)")
     report = Path(plan.out) / "report" / "report.md"
     check_report(report.parent, plan.configs)
+    log("\n" + "\n".join(answer_lines(report)))
     log(f"\nmedft demo: done in {time.time() - t0:.0f} s. Report: {report.resolve()}")
     return report
+
+
+def answer_lines(report: Path) -> list[str]:
+    """The report's opening section, "The answer", as its lines (heading included)."""
+    lines = Path(report).read_text().splitlines()
+    if "## The answer" not in lines:
+        raise MedftError(f"{report}: no '## The answer' section")
+    start = lines.index("## The answer")
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+    return [ln for ln in lines[start:end] if ln.strip()]
 
 
 def check_report(folder: Path, configs: tuple[str, ...]) -> dict[str, list[str]]:
     """The report holds its main figure and, for every trained configuration, the numbers that
     `medft score` computed from that run: the operating-point values (operating_points.csv) for
-    polyp, pe and frames, the mean errors (roi_summary.csv) for cimt. Returns them per config."""
+    polyp, pe and frames, the mean errors (roi_summary.csv) for cimt; and it opens with the answer
+    (:func:`answer_lines`). Returns the numbers per config."""
     import csv
 
     folder = Path(folder)
@@ -110,6 +138,7 @@ def check_report(folder: Path, configs: tuple[str, ...]) -> dict[str, list[str]]
         raise MedftError(f"{folder}: report.md without its figure {figure.name}")
     if figure.read_bytes()[:8] != b"\x89PNG\r\n\x1a\n":
         raise MedftError(f"{figure}: not a PNG file")
+    answer_lines(folder / "report.md")
     table = "roi_summary.csv" if cimt else "operating_points.csv"
     with open(folder / table, newline="") as f:
         rows = list(csv.DictReader(f))

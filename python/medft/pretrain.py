@@ -46,7 +46,7 @@ from medft.errors import MedftError
 from medft.provenance import stamp
 from medft.schema import pb, write_text_atomic
 from medft.solver import RANDOM_SEED
-from medft.source_task import CLASSES, render, source_images, write_source_lmdb
+from medft.source_task import CLASSES, conv1_bank, render, source_images, write_source_lmdb
 from medft.util.progress import duration
 from medft.util.prototxt import to_text
 from medft.weights import STANDIN, describe, read_sidecar, sha1_of, sidecar_path, standin_path
@@ -68,11 +68,32 @@ class PretrainOptions:
     images: int = 1200  # source-task training images, cycled by the Data layer
     heldout: int = 100  # fresh images for the held-out accuracy in the sidecar
     seed: int = RANDOM_SEED
+    conv1: str = "bank"  # first layer's start: "bank" (medft.source_task.conv1_bank) or "filler" (BVLC's)
 
     def check(self) -> None:
+        if self.conv1 not in CONV1_STARTS:
+            raise MedftError(f"pretrain: conv1 start {self.conv1!r} is not one of {', '.join(CONV1_STARTS)}")
         for name, value in asdict(self).items():
-            if name != "seed" and value < (0 if name == "heldout" else 1):
+            if name not in ("seed", "conv1") and value < (0 if name == "heldout" else 1):
                 raise MedftError(f"pretrain: {name} must be positive, got {value}")
+
+
+#: how the stand-in's conv1 starts: formula-driven filters, or BVLC's Gaussian filler (std 0.01)
+CONV1_STARTS = ("bank", "filler")
+
+
+def conv1_start_model(path: Path) -> Path:
+    """A caffemodel holding only conv1 (:func:`medft.source_task.conv1_bank`, zero bias): Caffe copies
+    it by layer name over the fillers of the rest."""
+    from medft.schema import array_to_blob, write_net_binary
+
+    net = pb.NetParameter(name="medft-conv1-bank")
+    layer = net.layer.add(name="conv1", type="Convolution")
+    bank = conv1_bank()
+    layer.blobs.add().CopyFrom(array_to_blob(bank))
+    layer.blobs.add().CopyFrom(array_to_blob(np.zeros(bank.shape[0], np.float32)))
+    write_net_binary(path, net)
+    return path
 
 
 # --- nets and solver ----------------------------------------------------------------------------
@@ -170,7 +191,8 @@ def pretrain(opts: PretrainOptions | None = None, out: str | Path | None = None,
         write_text_atomic(net_path, to_text(net))
         write_text_atomic(solver_path, to_text(
             solver_param(str(net_path), opts.iterations, opts.seed)))
-        stats = _train(caffe, solver_path, work / "model.caffemodel", opts, log)
+        start = conv1_start_model(work / "conv1_bank.caffemodel") if opts.conv1 == "bank" else None
+        stats = _train(caffe, solver_path, work / "model.caffemodel", opts, log, weights=start)
         heldout = _heldout_accuracy(caffe, work, work / "model.caffemodel", opts, mean)
         seconds = round(time.monotonic() - t0, 1)
         meta = {
@@ -179,6 +201,8 @@ def pretrain(opts: PretrainOptions | None = None, out: str | Path | None = None,
                        "pretrain; results fine-tuned from it are not the paper's",
             "source_task": {"classes": list(CLASSES), "size": INPUT_SIZE, "mean_bgr": list(mean),
                             "generator": "medft.source_task.render"},
+            "conv1_start": ("medft.source_task.conv1_bank (Gabor and colour-opponent filters)"
+                            if opts.conv1 == "bank" else "BVLC Gaussian filler, std 0.01"),
             "budget": asdict(opts),
             "solver": {"type": "SGD", "base_lr": BASE_LR, "momentum": MOMENTUM, "weight_decay": WEIGHT_DECAY,
                        "lr_policy": "step", "gamma": GAMMA, "stepsize": STEPSIZE,
@@ -202,7 +226,7 @@ def pretrain(opts: PretrainOptions | None = None, out: str | Path | None = None,
     return out
 
 
-def _train(engine, solver_path: Path, model: Path, opts: PretrainOptions, log) -> dict:
+def _train(engine, solver_path: Path, model: Path, opts: PretrainOptions, log, weights: Path | None = None) -> dict:
     """Run ``opts.iterations`` SGD steps with progress lines; save the net to ``model``."""
     window = max(1, min(20, opts.iterations // 5))
     losses: deque[float] = deque(maxlen=window)
@@ -223,7 +247,7 @@ def _train(engine, solver_path: Path, model: Path, opts: PretrainOptions, log) -
                 f"{np.mean(losses):.3f})  train acc {np.mean(hits):.2f}  {rate:.1f} img/s  "
                 f"ETA {duration((opts.iterations - it) * opts.batch / rate)}")
 
-    engine.start(solver_path, snapshot_every=opts.iterations)
+    engine.start(solver_path, weights=weights, snapshot_every=opts.iterations)
     engine.train_until(opts.iterations, on_iter=progress)
     if not losses or not math.isfinite(losses[-1]):
         raise MedftError("pretrain: training reported no finite loss; nothing saved")

@@ -138,3 +138,44 @@ def write_source_lmdb(path: Path, n: int, seed: int) -> tuple[float, float, floa
             w.put(key, img, label)
             total += img.reshape(3, -1).mean(axis=1)
     return tuple(round(float(x), 3) for x in total / n)
+
+
+# --- the stand-in's first layer -------------------------------------------------------------------
+
+def conv1_bank(n: int = 96, size: int = 11, norm: float = 0.01 * math.sqrt(3 * 11 * 11)) -> np.ndarray:
+    """``n`` formula-driven conv1 filters (n x 3 x size x size, BGR, float32), each of L2 norm ``norm``.
+
+    Two thirds are achromatic Gabor filters (8 orientations x 4 wavelengths x even/odd phase, the
+    same on the three channels); the rest are colour-opponent filters: centre-surround blobs and
+    low-frequency Gabors whose sign differs between channels (red-green, blue-yellow). These are
+    the kinds of filter ImageNet AlexNet's conv1 converges to (Krizhevsky et al. 2012, Fig. 3);
+    the stand-in starts from them because a CPU budget of minutes cannot grow them from noise.
+    ``norm`` defaults to that of BVLC's conv1 filler (Gaussian, std 0.01), so the solver sees
+    activations of the usual scale.
+    """
+    half = (size - 1) / 2
+    yy, xx = np.mgrid[-half:half + 1, -half:half + 1]
+    filters: list[np.ndarray] = []
+    n_grey = 2 * n // 3
+    per_orientation = max(1, n_grey // 8)
+    for k in range(n_grey):
+        theta = math.pi * (k // per_orientation % 8) / 8
+        wavelength = (3.0, 4.5, 6.5, 9.0)[k % per_orientation // 2 % 4]
+        phase = 0.0 if k % 2 == 0 else math.pi / 2
+        u = xx * math.cos(theta) + yy * math.sin(theta)
+        g = np.exp(-(xx**2 + yy**2) / (2 * (0.45 * wavelength) ** 2)) * np.cos(2 * math.pi * u / wavelength + phase)
+        filters.append(np.stack([g - g.mean()] * 3))
+    opponents = (np.array([0.0, 1.0, -1.0]), np.array([1.0, -0.5, -0.5]))  # BGR: green-red, blue-yellow
+    for k in range(n - n_grey):
+        axis = opponents[k % 2] * (1 if k // 2 % 2 == 0 else -1)
+        if k // 4 % 2 == 0:  # centre-surround colour blob
+            sigma = (1.5, 2.5, 3.5, 4.5)[k // 8 % 4]
+            g = np.exp(-(xx**2 + yy**2) / (2 * sigma**2))
+        else:  # low-frequency oriented colour edge
+            theta = math.pi * (k // 8 % 4) / 4
+            u = xx * math.cos(theta) + yy * math.sin(theta)
+            g = np.exp(-(xx**2 + yy**2) / (2 * 3.0**2)) * np.sin(2 * math.pi * u / 10.0)
+        filters.append(axis[:, None, None] * g[None])
+    bank = np.stack(filters).astype(np.float64)
+    bank *= norm / np.linalg.norm(bank.reshape(n, -1), axis=1)[:, None, None, None]
+    return bank.astype(np.float32)
