@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 
 import pytest
-from medft.demo import DemoPlan, check_report, run_demo
+from medft.demo import DemoPlan, answer_lines, check_report, run_demo
 from medft.engines.env import caffe_root
 from medft.errors import MedftError
 
@@ -15,10 +15,14 @@ pytestmark = [pytest.mark.caffe, pytest.mark.slow]
 def test_tiny_demo_writes_a_report_from_its_own_numbers(tmp_path, monkeypatch):
     monkeypatch.setenv("MEDFT_CAFFE_ROOT", str(caffe_root()))
     monkeypatch.setenv("MEDFT_CACHE", str(tmp_path / "cache"))  # a fresh stand-in, no BVLC
-    plan = DemoPlan(app="polyp", out=str(tmp_path / "demo"), scale=0.05, configs=("scratch", "ft-fc8"))
-    report = run_demo(plan, log=lambda *a, **k: None)
+    plan = DemoPlan(app="polyp", out=str(tmp_path / "demo"), scale=0.05, configs=("scratch", "ft-fc8"), reduced=())
+    printed: list[str] = []
+    report = run_demo(plan, log=lambda *a, **k: printed.append(" ".join(map(str, a))))
     text = report.read_text()
     assert "fig_a.png" in text and "Pairwise comparisons" in text
+    answer = answer_lines(report)
+    assert answer[0] == "## The answer" and any(ln.startswith("- **All training data**") for ln in answer)
+    assert "\n".join(answer) in "\n".join(printed)  # the demo prints the report's answer
     found = check_report(report.parent, plan.configs)
     assert set(found) == {"scratch", "ft-fc8"}
     # the numbers are the run's: recompute one operating point from predictions.csv is done by score;

@@ -58,8 +58,13 @@ def test_demo_plan_runs_every_stage_in_order(tmp_path):
     plan = DemoPlan(app="polyp", out=str(tmp_path / "demo"), scale=1)
     stages = [c[0] for c in commands(plan)]
     assert stages[0] == "prep" and stages[-2:] == ["score", "report"]
-    trained = [c[2] for c in commands(plan) if c[0] == "train"]
-    assert trained == ["scratch", "ft-fc8", "ft-conv1"]
+    trained = [(c[2], c[c.index("--fraction") + 1]) for c in commands(plan) if c[0] == "train"]
+    assert trained == [("scratch", "1"), ("ft-fc8", "1"), ("ft-conv1", "1"), ("scratch", "0.25"), ("ft-conv1", "0.25")]
+    prepped = [c[c.index("--fraction") + 1] for c in commands(plan) if c[0] == "prep"]
+    assert prepped == ["1", "0.25"]  # polyp's smallest reduced set is the paper's 25%
+    predicted = [(c[2], c[c.index("--fraction") + 1] if "--fraction" in c else "1") for c in commands(plan)
+                 if c[0] == "predict"]
+    assert predicted == [*trained, ("handcrafted", "1")]
     big = DemoPlan(scale=2).sizes()
     assert big["max_patches"] == 2 * DemoPlan().sizes()["max_patches"]
 
@@ -71,8 +76,13 @@ def test_check_report_reads_cimt_numbers_from_roi_summary(tmp_path):
     (tmp_path / "fig9_li_error.png").write_bytes(png)
     (tmp_path / "roi_summary.csv").write_text("config,metric,mean,std,median\n"
                                               "scratch,li_error,2.395420,0.9,2.1\nscratch,ma_error,1.315761,0.3,1.2\n")
+    opening = "## The answer\n\n- **All training data**: scratch scored best\n\n"
     (tmp_path / "report.md").write_text("| scratch | 2.395 ± 0.911 | 1.316 ± 0.302 |\n![x](fig9_li_error.png)\n")
+    with pytest.raises(MedftError, match="The answer"):
+        check_report(tmp_path, ("scratch",))
+    figure = "![x](fig9_li_error.png)\n"
+    (tmp_path / "report.md").write_text(opening + "| scratch | 2.395 ± 0.911 | 1.316 ± 0.302 |\n" + figure)
     assert check_report(tmp_path, ("scratch",)) == {"scratch": ["2.395", "1.316"]}
-    (tmp_path / "report.md").write_text("| scratch | 2.400 ± 0.911 | 1.316 ± 0.302 |\n![x](fig9_li_error.png)\n")
+    (tmp_path / "report.md").write_text(opening + "| scratch | 2.400 ± 0.911 | 1.316 ± 0.302 |\n" + figure)
     with pytest.raises(MedftError, match="lacks scratch's numbers"):
         check_report(tmp_path, ("scratch",))
