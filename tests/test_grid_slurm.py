@@ -77,11 +77,25 @@ def wait_until(what: str, ready, timeout: float = 240) -> None:
         time.sleep(0.2)
 
 
-def release(cluster, job_id: str) -> None:
-    """Start a requeued job now: Slurm holds a requeued job for two minutes (its BeginTime)."""
-    wait_until(f"job {job_id} requeued", lambda: "PENDING" in cluster.run(
-        "squeue", "-h", "-r", "-j", job_id, "-o", "%T", check=False).stdout)
-    cluster.run("scontrol", "update", f"JobId={job_id}", "StartTime=now")
+def interrupt(cluster, tmp: Path, commands: dict[str, tuple[tuple[str, ...], bool]], timeout: float = 240) -> None:
+    """For each cell, ``(argv, requeues)``: run ``argv + (job id,)`` as soon as the cell has logged its first
+    epoch (and not its last); a job that it requeues is started again at once (Slurm would hold it two
+    minutes)."""
+    todo, requeued, end = dict(commands), [], time.monotonic() + timeout
+    while todo or requeued:
+        assert time.monotonic() < end, f"cells {list(todo)} never logged an epoch; {requeued} never requeued"
+        for folder in [f for f in todo if epochs_logged(tmp, f) >= 1]:
+            assert epochs_logged(tmp, folder) < EPOCHS, f"{folder} finished before it could be interrupted"
+            job = record(tmp, f"polyp/{folder}")["job_id"]
+            argv, requeues = todo.pop(folder)
+            cluster.run(*argv, job)
+            if requeues:
+                requeued.append(job)
+        for job in [j for j in requeued if "PENDING" in cluster.run(
+                "squeue", "-h", "-r", "-j", j, "-o", "%T", check=False).stdout]:
+            cluster.run("scontrol", "update", f"JobId={job}", "StartTime=now")
+            requeued.remove(job)
+        time.sleep(0.2)
 
 
 def final_iteration(tmp: Path, folder: str) -> int:
@@ -106,13 +120,9 @@ def test_grid_on_slurm(cluster, tmp_path):
 
     # 1. submit and wait; preempt (requeue) one cell and cancel another after their first epoch
     grid = medft(env, tmp_path, *grid_args(tmp_path), "--wait")
-    wait_until("first epoch of scratch", lambda: epochs_logged(tmp_path, "scratch") >= 1)
-    scratch_job = record(tmp_path, "polyp/scratch")["job_id"]
-    cluster.run("scontrol", "requeue", scratch_job)  # what Slurm does to a job it preempts (PreemptMode=REQUEUE)
-    release(cluster, scratch_job)
-    wait_until("first epoch of ft-fc8", lambda: epochs_logged(tmp_path, "ft-fc8") >= 1)
-    assert epochs_logged(tmp_path, "ft-fc8") < EPOCHS, "ft-fc8 finished before it could be cancelled"
-    cluster.run("scancel", record(tmp_path, "polyp/ft-fc8")["job_id"])
+    interrupt(cluster, tmp_path, {
+        "scratch": (("scontrol", "requeue"), True),  # what Slurm does to a job it preempts (PreemptMode=REQUEUE)
+        "ft-fc8": (("scancel",), False)})
     out, _ = grid.communicate(timeout=300)
     print(out)
     assert grid.returncode == 1, out
@@ -141,10 +151,7 @@ def test_grid_on_slurm(cluster, tmp_path):
     assert planned == ["polyp/ft-fc8", "polyp/report", "polyp/scratch-xavier"], dry
     again = medft(env, tmp_path, *grid_args(tmp_path), "--wait")
     # the time-limit warning submitit asks for (USR2): it checkpoints, Slurm requeues, the cell resumes
-    wait_until("first epoch of scratch-xavier", lambda: epochs_logged(tmp_path, "scratch-xavier") >= 1)
-    xavier_job = record(tmp_path, "polyp/scratch-xavier")["job_id"]
-    cluster.run("scancel", "--signal=USR2", xavier_job)
-    release(cluster, xavier_job)
+    interrupt(cluster, tmp_path, {"scratch-xavier": (("scancel", "--signal=USR2"), True)})
     out2, _ = again.communicate(timeout=300)
     print(out2)
     assert again.returncode == 0, out2

@@ -98,9 +98,13 @@ class LocalCluster:
         return subprocess.run(list(argv), env=self.env, capture_output=True, text=True, check=check, timeout=60)
 
     def stop(self) -> None:
-        """Cancel every job, stop the daemons this cluster started (SIGTERM, then SIGKILL) and wait."""
+        """Cancel every job and let them end, stop the daemons this cluster started (SIGTERM, then
+        SIGKILL) and wait for them."""
         if "slurmctld" in self.procs and self.procs["slurmctld"].poll() is None:
             self.run("scancel", "--user", "root", check=False)
+            end = time.monotonic() + 30
+            while self.run("squeue", "-h", check=False).stdout.strip() and time.monotonic() < end:
+                time.sleep(0.5)
         for name in ("slurmd", "slurmctld", "munged"):
             p = self.procs.get(name)
             if p is None or p.poll() is not None:
@@ -128,6 +132,8 @@ def start(folder: str | Path, cpus: int | None = None, memory_mb: int = 4096, ti
     if reason:
         raise MedftError(reason)
     folder = Path(folder).resolve()
+    if len(str(folder / "munge" / "munge.socket")) > 100:
+        raise MedftError(f"{folder}: too long a path for munge's socket (a UNIX socket path has at most 107 bytes)")
     for sub in ("munge", "state", "spool", "tmp"):
         (folder / sub).mkdir(parents=True, exist_ok=True)
     os.chmod(folder / "munge", 0o700)

@@ -9,7 +9,7 @@ from medft.apps import APP_NAMES, get_app
 from medft.errors import MedftError
 from medft.grid.cells import Cell, grid_cells
 from medft.grid.local import run_local
-from medft.grid.plan import StudyOptions, plan
+from medft.grid.plan import CELL, StudyOptions, plan
 from medft.grid.slurm import SlurmResources, describe_plan, live_jobs, queue_states, submit
 from medft.grid.status import show_status
 
@@ -52,8 +52,7 @@ def run_grid(cells: list[Cell], opts: StudyOptions, executor: str = "local",
         opts = replace(opts, gpu=0 if resources.gpus else None)  # Slurm hands each job its GPUs from index 0
     p = plan(cells, opts)
     runs = opts.absolute().runs
-    n_cells = sum(1 for j in p.jobs if j.kind == "cell")
-    log(f"medft grid: {len(cells)} cells, {len(p.done)} done, {n_cells} to run; {len(p.jobs)} jobs "
+    log(f"medft grid: {len(cells)} cells, {len(p.done)} done, {len(p.of_kind(CELL))} to run; {len(p.jobs)} jobs "
         f"({executor}{', dry run: nothing runs' if dry_run else ''})", flush=True)
     if not p.jobs:
         log("medft grid: nothing to do: every cell is done and every report is current")

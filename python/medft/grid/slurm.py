@@ -11,6 +11,7 @@ Jobs run the submitting Python (the project's virtual environment) on a shared f
 from __future__ import annotations
 
 import getpass
+import shutil
 import subprocess
 from dataclasses import dataclass
 
@@ -106,19 +107,27 @@ def submit(jobs: list[Job], res: SlurmResources, runs: str, live: dict[str, str]
     """Submit ``jobs`` (those not in ``live``) as arrays; record each; return {name: Slurm id}."""
     import submitit
 
+    if shutil.which("sbatch") is None:
+        raise MedftError("sbatch not found: --executor slurm submits from a machine of a Slurm cluster")
     ids = dict(live)
-    folder = paths.slurm_dir(runs)
-    executor = submitit.SlurmExecutor(folder=folder)
+    executor = submitit.SlurmExecutor(folder=paths.slurm_dir(runs))
     for group in groups([j for j in jobs if j.name not in live], res):
         after = dependency(group, ids)
         executor.update_parameters(job_name=group.label, dependency=after, array_parallelism=group.parallelism,
                                    **res.parameters(group.jobs[0]))
-        with executor.batch():
-            submitted = [executor.submit(JobRunner(job, runs)) for job in group.jobs]
+        try:
+            with executor.batch():
+                submitted = [executor.submit(JobRunner(job, runs)) for job in group.jobs]
+        except (submitit.core.utils.FailedJobError, subprocess.SubprocessError, OSError) as e:
+            last = (str(e).strip().splitlines() or [type(e).__name__])[-1]
+            done = f"; submitted before it: {', '.join(sorted(set(ids) - set(live)))}" if len(ids) > len(live) else ""
+            raise MedftError(f"Slurm refused {group.label}: {last}{done}") from None
         for job, sj in zip(group.jobs, submitted):
             ids[job.name] = sj.job_id
-            records.write(runs, job.name, state="submitted", kind=job.kind, executor="slurm", job_id=sj.job_id,
-                          log=str(paths.job_log(runs, job.name)), slurm_log=str(sj.paths.stdout), error="")
+            started = records.read(runs, job.name).get("job_id") == sj.job_id  # the job wrote first
+            records.write(runs, job.name, kind=job.kind, executor="slurm", job_id=sj.job_id,
+                          log=str(paths.job_log(runs, job.name)), slurm_log=str(sj.paths.stdout),
+                          **({} if started else {"state": "submitted", "error": ""}))
         array = submitted[0].job_id.split("_")[0]
         log(f"medft grid: submitted {group.label}: Slurm job {array}"
             + (f", {len(group.jobs)} tasks" if len(group.jobs) > 1 else "") + (f", after {after}" if after else ""))
