@@ -38,9 +38,8 @@ ENGINE  ?= pycaffe
 APPS    := $(shell PYTHONPATH=python $(SYS_PY) -c 'from medft.apps import APP_NAMES; print(*APP_NAMES)')
 CONFIGS := $(shell PYTHONPATH=python $(SYS_PY) -c 'from medft.schedule import CONFIG_NAMES; print(*CONFIG_NAMES)')
 CELLS   := $(foreach a,$(APPS),$(foreach c,$(CONFIGS),$(a)-$(c)))
-FRACTIONS = $(shell $(PY) -c 'from medft.prep.common import FRACTIONS; print(*FRACTIONS["$(1)"][1:])')
 
-.PHONY: help setup deps venv caffe caffe-gpu gpu-bundle gpu-measure test-gpu test-fast prototxt schema test lint \
+.PHONY: help setup deps test-deps venv caffe caffe-gpu gpu-bundle gpu-measure test-gpu test-fast prototxt schema test lint \
         bench clean \
         clean-caffe demo cell weights \
         $(CELLS) $(addsuffix -all,$(APPS)) $(addsuffix -report,$(APPS))
@@ -88,7 +87,10 @@ schema:  ## regenerate the Python module of our Caffe-schema subset
 lint: venv
 	$(VENV)/bin/ruff check python tests data_prep eval gpu
 
-test: setup lint
+test-deps:  ## what the tests need beyond Caffe: Debian's slurm-wlm and munge (the grid's Slurm test)
+	@PYTHONPATH=python $(SYS_PY) -m medft.grid.localcluster --install-deps
+
+test: setup lint test-deps
 	$(PY) -m pytest -q tests
 
 test-fast: venv  ## the pure-Python tests: no Caffe, no slow ones (about a minute)
@@ -122,21 +124,15 @@ cell:
 	  --engine $(ENGINE) $(if $(GPU),--gpu $(GPU),)
 	$(MEDFT) score $(APP) --runs $(RUNS) --data $(DATA) --out $(RUNS)/$(APP)/scores --force
 
-# The grid of one application: the nine configurations, the reduced-data runs (scratch and
-# ft-conv1 at each fraction: Figs. 2b, 4b, 6b) and the convergence study (scratch inits: Fig. 10).
-# On the synthetic default, frames and pe first get a larger synthetic set (GRID_SYNTH_<app>) so
-# that reduced sets keep both classes; a reduced-data cell that still fails is reported at the end
-# and the grid goes on.
-GRID_SYNTH_frames := --cases 20 --per-case 10
-GRID_SYNTH_pe     := --cases 12 --per-case 3
+# The grid of one application (medft grid: python/medft/grid/): the nine configurations, the
+# reduced-data runs (scratch and ft-conv1 at each fraction: Figs. 2b, 4b, 6b) and the convergence
+# study (scratch inits: Fig. 10), here one job after the other; done cells are skipped, a failed
+# one is reported with its log at the end and the others go on. On a Slurm cluster:
+# medft grid <app|all> --executor slurm (README, "The grid on a Slurm cluster").
 $(addsuffix -all,$(APPS)): %-all: setup
-	@if [ -z "$(INPUT)" ] && [ -n "$(GRID_SYNTH_$*)" ] && [ ! -d $(DATA)/synthetic/$* ]; then \
-	  $(MEDFT) synth $* --out $(DATA)/synthetic $(GRID_SYNTH_$*); fi
-	@for c in $(CONFIGS); do $(MAKE) --no-print-directory cell APP=$* CONFIG=$$c || exit $$?; done
-	@for i in xavier msra; do $(MAKE) --no-print-directory cell APP=$* CONFIG=scratch INIT=$$i || exit $$?; done
-	@failed=""; for f in $(call FRACTIONS,$*); do for c in scratch ft-conv1; do \
-	  $(MAKE) --no-print-directory cell APP=$* CONFIG=$$c FRACTION=$$f || failed="$$failed $$c@$$f"; done; done; \
-	  if [ -n "$$failed" ]; then echo "make $*-all: reduced-data cells that failed:$$failed" >&2; exit 1; fi
+	$(MEDFT) grid $* --executor local --data $(DATA) --runs $(RUNS) $(if $(INPUT),--input $(INPUT),) \
+	  $(if $(MAX_PATCHES),--max-patches $(MAX_PATCHES),) --batch $(BATCH) --epochs $(EPOCHS) \
+	  --patience $(PATIENCE) --engine $(ENGINE) $(if $(GPU),--gpu $(GPU),)
 
 $(addsuffix -report,$(APPS)): %-report: setup
 	$(MEDFT) report $* --runs $(RUNS) --data $(DATA) --out $(RUNS)/$*/report --force

@@ -24,6 +24,7 @@ setup(
         "matplotlib>=3.7",
         "nibabel>=5.0",
         "tqdm>=4.65",
+        "submitit>=1.5",  # `medft grid --executor slurm`: Slurm job arrays, requeue on preemption
     ],
     extras_require={"test": [
         "pytest>=7",

@@ -9,6 +9,8 @@
     medft predict    per-patch probabilities of a trained net
     medft score      FROC/ROC/box-plot statistics with 95% CIs
     medft report     figures and a Markdown report
+    medft grid       every missing cell of the study, locally or on Slurm, then the report
+    medft status     a table of every cell of the grid
     medft demo       the main job: a small study on synthetic data, data to report
     medft bench      timings beside their Caffe references
 """
@@ -24,7 +26,7 @@ from medft.errors import MedftError
 
 #: the stages, in the order of the study; each is the module medft.commands.<stage>
 STAGES: tuple[str, ...] = ("doctor", "gen", "synth", "prep", "pretrain", "train", "predict", "score", "report",
-                           "demo", "bench")
+                           "grid", "status", "demo", "bench")
 
 
 def build_parser() -> argparse.ArgumentParser:

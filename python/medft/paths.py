@@ -3,6 +3,8 @@
     <data>/<app>[-f<fraction>]/       a prepared data set (train/val/test LMDBs, manifests, prep.json)
     <runs>/<app>/<variant>[-<fraction>]/   a run folder (nets, solver, log.csv, run.json, best.caffemodel)
     <runs>/<app>/scores/  <runs>/<app>/report/   what `medft score` and `medft report` write
+    <runs>/grid/<job>.json  <runs>/grid/<job>.log   `medft grid`: each job's record and log
+    <runs>/grid/slurm/      the Slurm submission files (submitit's scripts, pickles and job logs)
 
 ``--data`` and ``--runs`` name the roots in every stage (prep's ``--out`` is the data root).
 """
@@ -24,6 +26,9 @@ BEST_MODEL = "best.caffemodel"
 PREDICTIONS = "predictions.csv"
 SCORES = "scores"
 REPORT = "report"
+
+GRID = "grid"
+SLURM = "slurm"
 
 _RUN_NAME = re.compile(r"^(?P<variant>.+?)-(?P<fraction>\d+(?:\.\d+)?|1patient)(?:%|pct)?$")
 _DATASET_NAME = re.compile(r"^(?P<app>[a-z]+)(?:-f(?P<fraction>.+))?$")
@@ -70,3 +75,23 @@ def scores_dir(runs_root: str | Path, app: str) -> Path:
 def report_dir(runs_root: str | Path, app: str) -> Path:
     """``<runs>/<app>/report``: where `medft report` writes by default."""
     return app_runs(runs_root, app) / REPORT
+
+
+def grid_dir(runs_root: str | Path) -> Path:
+    """``<runs>/grid``: the records and logs of `medft grid`'s jobs."""
+    return Path(runs_root) / GRID
+
+
+def job_record(runs_root: str | Path, job: str) -> Path:
+    """``<runs>/grid/<job>.json`` for a job name such as ``polyp/scratch-0.5``, ``polyp/prep`` or ``pretrain``."""
+    return grid_dir(runs_root) / f"{job}.json"
+
+
+def job_log(runs_root: str | Path, job: str) -> Path:
+    """``<runs>/grid/<job>.log``: the output of every command the job ran, each attempt appended."""
+    return grid_dir(runs_root) / f"{job}.log"
+
+
+def slurm_dir(runs_root: str | Path) -> Path:
+    """``<runs>/grid/slurm``: submitit's submission scripts, pickles and Slurm job logs."""
+    return grid_dir(runs_root) / SLURM

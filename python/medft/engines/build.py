@@ -379,11 +379,11 @@ def missing_debian_packages(packages: tuple[str, ...] | list[str] = DEBIAN_PACKA
     return missing
 
 
-def install_debian_packages(packages: list[str]) -> None:
+def install_debian_packages(packages: list[str], purpose: str = "Caffe") -> None:
     """apt-get install ``packages`` (root only); raise with the exact command otherwise."""
     cmd = ["apt-get", "install", "-y", "-q", "--no-install-recommends", *packages]
     if os.geteuid() != 0:
-        raise MedftError("Caffe needs these Debian packages, which are not installed:\n  "
+        raise MedftError(f"{purpose} needs these Debian packages, which are not installed:\n  "
                          + " ".join(packages) + "\nInstall them with:\n  sudo " + " ".join(cmd))
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     print(f"medft: installing {len(packages)} Debian packages: {' '.join(packages)}", flush=True)
