@@ -161,7 +161,8 @@ def _answer(s: pipeline.Scores) -> list[str]:
         lines += ["Fewer than two CNN runs share a training set: nothing to compare.", ""]
     lines += [answer.sentence(f, _data_label(f.data), what) for f, what in found]
     sources = sorted({str(rec["run.json"].get("pretrained")) for rec in s.provenance["runs"]
-                      if isinstance(rec.get("run.json"), dict) and rec["run.json"].get("pretrained")})
+                      if rec.get("config") not in ("scratch", answer.HANDCRAFTED)
+                      and isinstance(rec.get("run.json"), dict) and rec["run.json"].get("pretrained")})
     source = "; ".join(sources) if sources else "none (no fine-tuned run)"
     lines += ["", f"Source model of the fine-tuned runs: {source}.", ""]
     return lines
