@@ -22,7 +22,7 @@ from tests.conftest import ROOT
 pytestmark = [pytest.mark.caffe, pytest.mark.slow]
 
 EPOCHS, BATCH = 4, 8
-SELECTION = ["polyp", "--configs", "scratch", "ft-fc8", "--inits", "gaussian", "xavier", "--fractions", "1"]
+SELECTION = ["polyp", "--configs", "scratch", "ft-fc8", "ft-conv1", "--inits", "gaussian", "--fractions", "1"]
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +114,7 @@ def expected_iterations(tmp: Path) -> int:
 def test_grid_on_slurm(cluster, tmp_path):
     t0 = time.monotonic()
     env = grid_env(cluster, tmp_path)
-    broken = tmp_path / "runs" / "polyp" / "scratch-xavier" / "run.json"
+    broken = tmp_path / "runs" / "polyp" / "ft-conv1" / "run.json"
     broken.parent.mkdir(parents=True)
     broken.write_text("{ not json")  # the deliberately failing cell: medft train refuses this folder
 
@@ -126,7 +126,7 @@ def test_grid_on_slurm(cluster, tmp_path):
     out, _ = grid.communicate(timeout=300)
     print(out)
     assert grid.returncode == 1, out
-    assert "polyp/scratch-xavier: failed: medft train: error: " in out and "not a medft run record" in out, out
+    assert "polyp/ft-conv1: failed: medft train: error: " in out and "not a medft run record" in out, out
     assert "polyp/ft-fc8: stopped" in out, out
     full = expected_iterations(tmp_path)
     assert final_iteration(tmp_path, "scratch") == full
@@ -138,9 +138,9 @@ def test_grid_on_slurm(cluster, tmp_path):
     rows = {line.split()[0]: line for line in status.splitlines() if line.startswith("polyp/")}
     assert rows["polyp/scratch"].split()[1] == "done", status
     assert rows["polyp/ft-fc8"].split()[1] == "stopped", status
-    failed = rows["polyp/scratch-xavier"]
+    failed = rows["polyp/ft-conv1"]
     assert failed.split()[1] == "failed" and "not a medft run record" in failed, status
-    assert str(tmp_path / "runs" / "grid" / "polyp" / "scratch-xavier.log") in failed, status
+    assert str(tmp_path / "runs" / "grid" / "polyp" / "ft-conv1.log") in failed, status
     assert "polyp/report: done" in status, status
 
     # 2. the fault mended, a rerun submits only what is missing, and finishes it
@@ -148,26 +148,26 @@ def test_grid_on_slurm(cluster, tmp_path):
     dry = medft(env, tmp_path, *grid_args(tmp_path), "--dry-run").communicate()[0]
     planned = sorted(line.strip() for line in dry.splitlines() if line.startswith("  polyp/") or
                      line.startswith("  pretrain"))
-    assert planned == ["polyp/ft-fc8", "polyp/report", "polyp/scratch-xavier"], dry
+    assert planned == ["polyp/ft-conv1", "polyp/ft-fc8", "polyp/report"], dry
     again = medft(env, tmp_path, *grid_args(tmp_path), "--wait")
     # the time-limit warning submitit asks for (USR2): it checkpoints, Slurm requeues, the cell resumes
-    interrupt(cluster, tmp_path, {"scratch-xavier": (("scancel", "--signal=USR2"), True)})
+    interrupt(cluster, tmp_path, {"ft-conv1": (("scancel", "--signal=USR2"), True)})
     out2, _ = again.communicate(timeout=300)
     print(out2)
     assert again.returncode == 0, out2
     assert "3 cells: 3 done" in out2, out2
     assert final_iteration(tmp_path, "ft-fc8") == full
-    assert final_iteration(tmp_path, "scratch-xavier") == full
-    for folder in ("ft-fc8", "scratch-xavier"):
+    assert final_iteration(tmp_path, "ft-conv1") == full
+    for folder in ("ft-fc8", "ft-conv1"):
         log = (tmp_path / "runs" / "grid" / "polyp" / f"{folder}.log").read_text()
         assert "medft train: resuming" in log, log
-    assert "Job not requeued" not in (Path(record(tmp_path, "polyp/scratch-xavier")["slurm_log"])).read_text()
+    assert "Job not requeued" not in (Path(record(tmp_path, "polyp/ft-conv1")["slurm_log"])).read_text()
     assert scratch_log == (tmp_path / "runs" / "grid" / "polyp" / "scratch.log").read_text()  # not run again
 
     from medft.demo import check_report
 
-    found = check_report(tmp_path / "runs" / "polyp" / "report", ("scratch", "ft-fc8", "scratch-xavier"))
-    assert set(found) == {"scratch", "ft-fc8", "scratch-xavier"}
+    found = check_report(tmp_path / "runs" / "polyp" / "report", ("scratch", "ft-fc8", "ft-conv1"))
+    assert set(found) == {"scratch", "ft-fc8", "ft-conv1"}
 
     # 3. the cluster stops: its daemons end and the controller no longer answers
     cluster.stop()
