@@ -339,3 +339,17 @@ def test_a_test_split_without_both_classes_is_refused(tmp_path):
 
     with pytest.raises(MedftError, match="the test split would hold"):
         tiny_build("polyp", tmp_path, max_test_patches=10)
+
+
+def test_a_validation_auc_tie_in_log_csv_keeps_the_first_best_epoch():
+    """An epoch whose AUC beats the best only beyond log.csv's 6 decimals is no improvement: the
+    driver keeps the epoch that log.csv's rows select (the first of the highest logged AUC), which
+    predict checks best.caffemodel against."""
+    from medft.train import improves
+
+    best = {"epoch": 2, "val_auc": "0.730000"}
+    tie = {"epoch": 3, "val_auc": f"{0.7300000001:.6f}"}
+    assert not improves(tie, best)
+    rows = [{"epoch": 1, "val_auc": "0.670000"}, best, tie]
+    assert max(rows, key=lambda r: float(r["val_auc"])) is best
+    assert improves({"epoch": 3, "val_auc": "0.730001"}, best) and improves(best, None)

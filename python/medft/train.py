@@ -385,6 +385,13 @@ def settle_best(out: Path) -> None:
         pending.unlink(missing_ok=True)
 
 
+def improves(row: dict, best: dict | None) -> bool:
+    """Whether an epoch's log row beats the best so far, compared as log.csv holds them (6 decimals):
+    a tie is no improvement, so the first epoch of the highest logged AUC stays the selected one,
+    the row that every later reading of log.csv (``max`` over its rows) selects."""
+    return best is None or float(row["val_auc"]) > float(best["val_auc"])
+
+
 def check_best(out: Path) -> None:
     """best.caffemodel must be the snapshot that log.csv selects (best.json's SHA-1); refuse otherwise."""
     from medft.weights import sha1_of
@@ -436,7 +443,7 @@ def _one_epoch(opts: TrainOptions, engine: Engine, ds: Dataset, out: Path, epoch
            "loss": f"{float(np.mean(stats.losses)) if stats.losses else float('nan'):.6f}",
            "lr": f"{step_lr(stats.iteration - stepsize, stepsize):.8g}", "val_auc": f"{auc:.6f}",
            "images_per_s": f"{stats.images_per_s:.2f}", "seconds": f"{time.time() - t0:.2f}"}
-    better = best is None or auc > float(best["val_auc"])
+    better = improves(row, best)
     if better:
         stage_best(out, model, row)  # the model is safe before the log names it
         faults.point("train:after-best-record")
