@@ -87,14 +87,20 @@ def summarise(out: Path, gpu: int, steps: dict, facts: dict) -> dict:
                     "forward_images_per_s": 1000 * r["batch"] / t["forward_ms"], "batch": r["batch"]}
             if key == "torch" and "error" not in r:
                 s["torch"] = {k: r[k] for k in ("torch", "train_images_per_s", "forward_images_per_s", "batch")}
-    tf32 = out / "bench-tf32" / "bench.json"
-    if tf32.is_file():
-        r = json.loads(tf32.read_text())["results"].get("time:scratch", {})
+    for variant in ("tf32", "workspace"):
+        path = out / f"bench-{variant}" / "bench.json"
+        if not path.is_file():
+            continue
+        results = json.loads(path.read_text())["results"]
+        r = results.get("time:scratch", {})
         if "error" not in r and "caffe_time_ms_per_batch" in r:
             t = r["caffe_time_ms_per_batch"]
-            s["caffe_time_tf32"] = {"scratch": {
+            s[f"caffe_time_{variant}"] = {"scratch": {
                 "forward_backward_images_per_s": 1000 * r["batch"] / t["forward_backward_ms"],
                 "forward_images_per_s": 1000 * r["batch"] / t["forward_ms"], "batch": r["batch"]}}
+        r = results.get("train:scratch", {})
+        if "error" not in r and "medft_images_per_s" in r:
+            s[f"train_{variant}"] = {"scratch": {"driver_images_per_s": r["medft_images_per_s"], "batch": r["batch"]}}
     goals = {}
     for cfg, t in s.get("train", {}).items():
         ct = s.get("caffe_time", {}).get(cfg)
@@ -140,11 +146,15 @@ def markdown(s: dict) -> str:
         b = t["batch"]
         lines.append(f"| caffe time forward-backward, {cfg}, batch {b} | {t['forward_backward_images_per_s']:,.0f} |")
         lines.append(f"| caffe time forward, {cfg}, batch {b} | {t['forward_images_per_s']:,.0f} |")
-    for cfg, t in s.get("caffe_time_tf32", {}).items():
-        b = t["batch"]
-        lines.append(f"| caffe time forward-backward, TF32 convolutions, {cfg}, batch {b} | "
-                     f"{t['forward_backward_images_per_s']:,.0f} |")
-        lines.append(f"| caffe time forward, TF32 convolutions, {cfg}, batch {b} | {t['forward_images_per_s']:,.0f} |")
+    for variant, what in (("tf32", "TF32 convolutions"), ("workspace", "1 GB cuDNN workspace")):
+        for cfg, t in s.get(f"caffe_time_{variant}", {}).items():
+            b = t["batch"]
+            lines.append(f"| caffe time forward-backward, {what}, {cfg}, batch {b} | "
+                         f"{t['forward_backward_images_per_s']:,.0f} |")
+            lines.append(f"| caffe time forward, {what}, {cfg}, batch {b} | {t['forward_images_per_s']:,.0f} |")
+        for cfg, t in s.get(f"train_{variant}", {}).items():
+            lines.append(f"| training through the driver, {what}, {cfg}, batch {t['batch']} | "
+                         f"{t['driver_images_per_s']:,.0f} |")
     if "torch" in s:
         t = s["torch"]
         name = f"PyTorch {t['torch']} AlexNet"
@@ -203,6 +213,11 @@ def main(argv: list[str] | None = None) -> int:
         step("bench-tf32", medft("bench", "--gpu", str(args.gpu), "--engine", engine, "--only", "time", "--batch",
                                  str(args.batch), "--configs", "scratch", "--time-iters", "10",
                                  "--out", str(out / "bench-tf32")), out, 120, steps, env={"MEDFT_CUDNN_TF32": "1"})
+        # a 1 GB cuDNN workspace beside Caffe's 8 MB: whether the limit holds Caffe back on this card
+        step("bench-workspace", medft(
+            "bench", "--gpu", str(args.gpu), "--engine", engine, "--only", "train,time", "--batch", str(args.batch),
+            "--configs", "scratch", "--train-iters", str(args.train_iters), "--time-iters", "10",
+            "--out", str(out / "bench-workspace")), out, 180, steps, env={"MEDFT_CUDNN_WORKSPACE_MB": "1024"})
     if real_cell:  # synth and prep need only the CPU: they run beside the GPU tests, after the timings
         cell.mkdir(exist_ok=True)
 

@@ -142,6 +142,13 @@ static bool medft_cudnn_deterministic() {
   const char* e = getenv("MEDFT_CUDNN_DETERMINISTIC");
   return e != NULL && e[0] == '1';
 }
+// medft: Caffe's cuDNN workspace limit, 8 MB per convolution, unless MEDFT_CUDNN_WORKSPACE_MB names another
+// (a larger one admits faster algorithms on today's cards).
+static size_t medft_cudnn_workspace_limit() {
+  const char* e = getenv("MEDFT_CUDNN_WORKSPACE_MB");
+  long mb = e != NULL ? atol(e) : 0;
+  return (mb > 0 ? static_cast<size_t>(mb) : 8) * 1024 * 1024;
+}
 // medft: since Ampere, cuDNN's default math lets float convolutions run in TF32 (10-bit mantissa);
 // Caffe computed in full FP32, so FMA math unless MEDFT_CUDNN_TF32=1 asks for the faster TF32.
 static cudnnMathType_t medft_cudnn_math() {
@@ -250,6 +257,9 @@ GPU_SOURCE_PATCHES: tuple[tuple[str, str, str, str], ...] = tuple(
 """,
      "cuDNN's default math runs float convolutions in TF32 on Ampere and newer: FP32 (FMA) as in Caffe, "
      "TF32 only with MEDFT_CUDNN_TF32=1"),
+    ("src/caffe/layers/cudnn_conv_layer.cpp", "  size_t workspace_limit_bytes = 8*1024*1024;",
+     "  size_t workspace_limit_bytes = medft_cudnn_workspace_limit();",
+     "Caffe's 8 MB cuDNN workspace stays the default; MEDFT_CUDNN_WORKSPACE_MB sets another to measure"),
     ("src/caffe/common.cpp", "prop.clockRate;",
      "[device] { int v = 0; cudaDeviceGetAttribute(&v, cudaDevAttrClockRate, device); return v; }();",
      "CUDA 13 removed cudaDeviceProp::clockRate (the attribute query remains)"),
