@@ -86,27 +86,33 @@ def _pair(rows: list[dict], a: str, b: str) -> tuple[dict, bool] | None:
     return None
 
 
-def point_findings(runs: list[tuple[str, str, str]], comparisons: list[dict], x: float,
-                   x_name: str = "fp_rate") -> list[Finding]:
-    """Answers at operating point ``x`` (higher sensitivity is better) from ``compare_operating_points`` rows."""
-    at = [r for r in comparisons if np.isclose(r[x_name], x)]
+def _matches(runs: list[tuple[str, str, str]], rows: list[dict], keys: tuple[str, str], higher: bool):
+    """Per data level with two or more scored CNN runs: (fraction, winner, rival, values by folder,
+    their comparison row, whether the row lists winner first). ``keys`` name the row's values of a and b."""
     value = {}
-    for r in at:
-        value[r["a"]], value[r["b"]] = r["value_a"], r["value_b"]
-    out = []
+    for r in rows:
+        value[r["a"]], value[r["b"]] = r[keys[0]], r[keys[1]]
     for fraction, members in data_levels(runs):
         members = [m for m in members if m[0] in value]
         if len(members) < 2:
             continue
-        winner = max(members, key=lambda m: value[m[0]])
-        rival = _rival(winner, members, value, True)
-        found = _pair(at, winner[0], rival[0])
-        if found is None:
-            continue
-        row, same = found
+        pick = max if higher else min
+        winner = pick(members, key=lambda m: value[m[0]])
+        rival = _rival(winner, members, value, higher)
+        found = _pair(rows, winner[0], rival[0])
+        if found is not None:
+            yield fraction, winner[0], rival[0], value, *found
+
+
+def point_findings(runs: list[tuple[str, str, str]], comparisons: list[dict], x: float,
+                   x_name: str = "fp_rate") -> list[Finding]:
+    """Answers at operating point ``x`` (higher sensitivity is better) from ``compare_operating_points`` rows."""
+    at = [r for r in comparisons if np.isclose(r[x_name], x)]
+    out = []
+    for fraction, winner, rival, value, row, same in _matches(runs, at, ("value_a", "value_b"), True):
         diff, lo, hi = (row["diff"], row["diff_lo"], row["diff_hi"]) if same else (
             -row["diff"], -row["diff_hi"], -row["diff_lo"])
-        out.append(Finding(fraction, winner[0], rival[0], float(x), value[winner[0]], value[rival[0]],
+        out.append(Finding(fraction, winner, rival, float(x), value[winner], value[rival],
                            float(diff), float(lo), float(hi), float(row["p_value"]), True))
     return out
 
@@ -114,24 +120,9 @@ def point_findings(runs: list[tuple[str, str, str]], comparisons: list[dict], x:
 def error_findings(runs: list[tuple[str, str, str]], comparisons: list[dict], metric: str) -> list[Finding]:
     """Answers on a per-ROI error ``metric`` (lower is better) from Wilcoxon comparison rows."""
     at = [r for r in comparisons if r["metric"] == metric]
-    value = {}
-    for r in at:
-        value[r["a"]], value[r["b"]] = r["mean_a"], r["mean_b"]
-    out = []
-    for fraction, members in data_levels(runs):
-        members = [m for m in members if m[0] in value]
-        if len(members) < 2:
-            continue
-        winner = min(members, key=lambda m: value[m[0]])
-        rival = _rival(winner, members, value, False)
-        found = _pair(at, winner[0], rival[0])
-        if found is None:
-            continue
-        row, _ = found
-        out.append(Finding(fraction, winner[0], rival[0], metric, value[winner[0]], value[rival[0]],
-                           value[winner[0]] - value[rival[0]], float("nan"), float("nan"),
-                           float(row["p_value"]), False))
-    return out
+    return [Finding(fraction, winner, rival, metric, value[winner], value[rival], value[winner] - value[rival],
+                    float("nan"), float("nan"), float(row["p_value"]), False)
+            for fraction, winner, rival, value, row, _ in _matches(runs, at, ("mean_a", "mean_b"), False)]
 
 
 def sentence(f: Finding, data_label: str, what: str) -> str:
