@@ -20,6 +20,7 @@ import json
 import os
 import platform
 import shlex
+import shutil
 import subprocess
 import sys
 import threading
@@ -250,12 +251,7 @@ def main(argv: list[str] | None = None) -> int:
                                                str(runs), "--gpu", str(args.gpu), "--engine", engine), out, 600, steps)
         ok and step("cell-score", medft("score", "polyp", "--runs", str(runs), "--data", str(data),
                                         "--out", str(cell / "scores"), "--force"), out, 300, steps)
-        for big in (data, raw):  # gigabytes of patches: only the logs and results come back
-            subprocess.run(["rm", "-rf", str(big)])
-        for snap in runs.glob("polyp/*/snapshots"):
-            subprocess.run(["rm", "-rf", str(snap)])
-        for model in [*runs.glob("polyp/*/*.caffemodel"), cell / "standin.caffemodel"]:
-            model.unlink(missing_ok=True)
+        drop_bulk(runs, data, raw, cell / "standin.caffemodel")
     summary = summarise(out, args.gpu, steps, facts)
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     (out / "summary.md").write_text(markdown(summary))
@@ -289,17 +285,21 @@ def speed_cell(out: Path, args: argparse.Namespace, engine: str, steps: dict) ->
     step("cell-train", medft("train", "polyp", "scratch", "--data", str(data.parent), "--runs",
                              str(out / "cell" / "runs"), "--gpu", str(args.gpu), "--engine", engine,
                              "--max-epochs", str(args.epochs)), out, 900, steps)
-    subprocess.run(["rm", "-rf", str(data)])
-    for snap in (out / "cell" / "runs").glob("polyp/*/snapshots"):
-        subprocess.run(["rm", "-rf", str(snap)])
-    for model in (out / "cell" / "runs").glob("polyp/*/*.caffemodel"):
-        model.unlink(missing_ok=True)
+    drop_bulk(out / "cell" / "runs", data)
+
+
+def drop_bulk(runs: Path, *more: Path) -> None:
+    """Remove the gigabytes only the run needed (``more``: data folders, models; the runs' snapshots
+    and caffemodels), so that only logs and results come back from the GPU machine."""
+    for path in [*more, *runs.glob("polyp/*/snapshots"), *runs.glob("polyp/*/*.caffemodel")]:
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
 
 
 def has_smi() -> bool:
-    from shutil import which
-
-    return which("nvidia-smi") is not None
+    return shutil.which("nvidia-smi") is not None
 
 
 if __name__ == "__main__":

@@ -75,7 +75,7 @@ def commands(plan: DemoPlan) -> list[list[str]]:
                          "--no-progress", *DEMO_PREP.get(plan.app, [])])
     from medft.weights import find_pretrained
 
-    cells = [(c, "1") for c in plan.configs] + [(c, fractions[-1]) for c in plan.reduced if len(fractions) > 1]
+    cells = [(c, "1") for c in plan.configs] + [(c, fractions[-1]) for c in plan.reduced]
     if any(c != "scratch" for c, _ in cells) and find_pretrained() is None:
         cmds.append(["pretrain", "--iterations", str(z["pretrain_iterations"]), "--images",
                      str(z["pretrain_images"])])

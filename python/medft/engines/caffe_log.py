@@ -75,17 +75,21 @@ def parse_train_log(text: str) -> TrainLog:
     return log
 
 
-def train_rate(text: str, batch: int, first: int, last: int) -> tuple[float, float]:
+def span_rate(log: TrainLog, batch: int, first: int, last: int) -> tuple[float, float]:
     """(images/s, seconds) between the ``Iteration first, loss`` and ``Iteration last, loss`` lines
     of a ``caffe train`` log (display 1): ``last - first`` iterations of ``batch`` images."""
-    stamps = parse_train_log(text).stamps
     for it in (first, last):
-        if it not in stamps:
+        if it not in log.stamps:
             raise MedftError(f"caffe train log: no timestamped 'Iteration {it}, loss' line (run with display 1)")
-    dt = stamps[last] - stamps[first]
+    dt = log.stamps[last] - log.stamps[first]
     if dt <= 0:
         raise MedftError(f"caffe train log: iteration {last} is not logged after iteration {first}")
     return (last - first) * batch / dt, dt
+
+
+def train_rate(text: str, batch: int, first: int, last: int) -> tuple[float, float]:
+    """:func:`span_rate` of a whole ``caffe train`` log's text."""
+    return span_rate(parse_train_log(text), batch, first, last)
 
 
 def chunk_rate(log: TrainLog, batch: int, start: int, end: int) -> float | None:
@@ -95,11 +99,10 @@ def chunk_rate(log: TrainLog, batch: int, start: int, end: int) -> float | None:
 
     ``caffe train`` runs on while its driver validates a snapshot, so the driver's wall clock
     would count iterations done before it asked: the log's times count each once."""
-    first, last = max(start - 1, 0), end - 1
-    t0, t1 = log.stamps.get(first), log.stamps.get(last)
-    if t0 is None or t1 is None or last <= first or t1 <= t0:
+    try:
+        return span_rate(log, batch, max(start - 1, 0), end - 1)[0]
+    except MedftError:
         return None
-    return (last - first) * batch / (t1 - t0)
 
 
 def parse_caffe_time(text: str) -> dict[str, float]:
