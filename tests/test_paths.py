@@ -43,3 +43,19 @@ def test_every_stage_takes_the_same_roots():
         assert str(args.data) == "D" and str(args.runs) == "R"
     assert paths.scores_dir("R", "pe") == Path("R/pe/scores") and paths.report_dir("R", "pe") == Path("R/pe/report")
 
+
+
+def test_fraction_share_orders_every_run_folder_label():
+    from medft.paths import fraction_share
+
+    labels = ["", "0.5", "25", "0.01", "1patient"]
+    assert [fraction_share(f) for f in labels] == [1.0, 0.5, 0.25, 0.01, 0.0]
+
+
+def test_runs_of_one_patient_are_discovered_after_the_full_set(tmp_path):
+    """A cimt run folder of the one-patient set is scored like any other reduced set (listed last)."""
+    from medft.evaluate.io import discover_runs
+
+    for name in ("ft-conv1-1patient", "scratch", "ft-conv1"):
+        (tmp_path / name / "cimt_maps").mkdir(parents=True)
+    assert [r.name for r in discover_runs(tmp_path, "cimt")] == ["scratch", "ft-conv1", "ft-conv1-1patient"]

@@ -67,6 +67,17 @@ def parse_run_name(name: str) -> tuple[str, str]:
     return (m["variant"], m["fraction"]) if m else (name, "")
 
 
+def fraction_share(fraction: str) -> float:
+    """A run folder's fraction label as a share of the training data: '' (all data) 1,
+    '0.25' and '25' 0.25, '1patient' 0 (the smallest set there is)."""
+    if not fraction:
+        return 1.0
+    if fraction == "1patient":
+        return 0.0
+    value = float(fraction)
+    return value if value <= 1 else value / 100
+
+
 def scores_dir(runs_root: str | Path, app: str) -> Path:
     """``<runs>/<app>/scores``: where `medft score` writes by default."""
     return app_runs(runs_root, app) / SCORES

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from medft.paths import fraction_share
+
 #: the run folder of the handcrafted baseline (`medft predict <app> handcrafted`)
 HANDCRAFTED = "handcrafted"
 #: significance level of the verdict
@@ -44,22 +46,12 @@ class Finding:
         return not (np.isfinite(self.lo) and np.isfinite(self.hi) and self.lo <= 0 <= self.hi)
 
 
-def fraction_order(fraction: str) -> float:
-    """A run folder's fraction label as a proportion ('' all data = 1; '1patient' the smallest)."""
-    if not fraction:
-        return 1.0
-    if fraction == "1patient":
-        return 0.0
-    v = float(fraction)
-    return v if v <= 1 else v / 100
-
-
 def data_levels(runs: list[tuple[str, str, str]]) -> list[tuple[str, list[tuple[str, str]]]]:
     """``runs`` as (folder, config, fraction): [("all", [(folder, config), ...]), (smallest, [...])],
     the CNN runs of all the data and of the smallest reduced fraction that has any."""
     cnn = [r for r in runs if r[1] != HANDCRAFTED]
     levels = [("", [(f, c) for f, c, fr in cnn if not fr])]
-    reduced = sorted({fr for _, _, fr in cnn if fr}, key=fraction_order)
+    reduced = sorted({fr for _, _, fr in cnn if fr}, key=fraction_share)
     if reduced:
         levels.append((reduced[0], [(f, c) for f, c, fr in cnn if fr == reduced[0]]))
     return [(fr, members) for fr, members in levels if len(members) >= 2]

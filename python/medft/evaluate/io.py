@@ -18,7 +18,7 @@ import numpy as np
 from medft import paths
 from medft.apps import BOXPLOT, get_app
 from medft.errors import MedftError
-from medft.paths import parse_run_name
+from medft.paths import fraction_share, parse_run_name
 
 PREDICTIONS = paths.PREDICTIONS
 LESIONS = "lesions.csv"
@@ -188,7 +188,7 @@ def discover_runs(runs_dir: Path, app: str, configs: list[str] | None = None) ->
         runs = [found[c] for c in configs]
     else:
         runs = list(found.values())
-    return sorted(runs, key=lambda r: (r.fraction != "", -float(r.fraction or 0),
+    return sorted(runs, key=lambda r: (r.fraction != "", -fraction_share(r.fraction),
                                        _config_order(r.config)))
 
 

@@ -18,6 +18,7 @@ from medft.apps import BOXPLOT, ROC, get_app
 from medft.errors import MedftError
 from medft.evaluate import answer, io, pipeline, plots
 from medft.evaluate.compare import to_markdown
+from medft.paths import fraction_share
 from medft.schema import write_text_atomic
 
 #: the representative subset drawn in panel (a) when there are more than 6 configurations
@@ -42,10 +43,7 @@ def _panel_b(runs: list[pipeline.RunScores]) -> list[pipeline.RunScores]:
 
 def fraction_label(fraction: str) -> str:
     """Run-folder fraction suffix as text: '0.25' -> '25%', '50' -> '50%', '1patient' -> '1 patient'."""
-    if fraction == "1patient":
-        return "1 patient"
-    value = float(fraction)
-    return f"{value * 100:g}%" if value <= 1 else f"{value:g}%"
+    return "1 patient" if fraction == "1patient" else f"{fraction_share(fraction) * 100:g}%"
 
 
 def _curve_figure(s: pipeline.Scores, runs: list[pipeline.RunScores], path: Path, title: str,
