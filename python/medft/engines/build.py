@@ -138,8 +138,8 @@ _CUDNN_HELPERS = r"""
 // medft: cuDNN 8 removed cudnnGetConvolution{Forward,BackwardFilter,BackwardData}Algorithm and the
 // *_SPECIFY_WORKSPACE_LIMIT preferences. The _v7 queries rank every algorithm; take the first that
 // succeeds within Caffe's workspace limit (and, with MEDFT_CUDNN_DETERMINISTIC=1, is deterministic).
-static bool medft_cudnn_deterministic() {
-  const char* e = getenv("MEDFT_CUDNN_DETERMINISTIC");
+static bool medft_flag(const char* name) {  // an environment switch: set to 1
+  const char* e = getenv(name);
   return e != NULL && e[0] == '1';
 }
 // medft: Caffe's cuDNN workspace limit, 8 MB per convolution, unless MEDFT_CUDNN_WORKSPACE_MB names another
@@ -152,15 +152,10 @@ static size_t medft_cudnn_workspace_limit() {
 // medft: since Ampere, cuDNN's default math lets float convolutions run in TF32 (10-bit mantissa);
 // Caffe computed in full FP32, so FMA math unless MEDFT_CUDNN_TF32=1 asks for the faster TF32.
 static cudnnMathType_t medft_cudnn_math() {
-  const char* e = getenv("MEDFT_CUDNN_TF32");
-  return e != NULL && e[0] == '1' ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH;
+  return medft_flag("MEDFT_CUDNN_TF32") ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH;
 }
 // MEDFT_CUDNN_GEMM_ONLY=1 leaves out the FFT and Winograd algorithms (the ones whose FP32 results
 // differ most from Caffe's im2col + GEMM).
-static bool medft_cudnn_gemm_only() {
-  const char* e = getenv("MEDFT_CUDNN_GEMM_ONLY");
-  return e != NULL && e[0] == '1';
-}
 static bool medft_is_gemm(cudnnConvolutionFwdAlgo_t a) {
   return a == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM || a == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM ||
       a == CUDNN_CONVOLUTION_FWD_ALGO_GEMM || a == CUDNN_CONVOLUTION_FWD_ALGO_DIRECT;
@@ -176,8 +171,8 @@ template <typename Perf>
 static int medft_cudnn_pick(const Perf* perf, int n, size_t limit) {
   for (int k = 0; k < n; ++k) {
     if (perf[k].status != CUDNN_STATUS_SUCCESS || perf[k].memory > limit) continue;
-    if (medft_cudnn_deterministic() && perf[k].determinism != CUDNN_DETERMINISTIC) continue;
-    if (medft_cudnn_gemm_only() && !medft_is_gemm(perf[k].algo)) continue;
+    if (medft_flag("MEDFT_CUDNN_DETERMINISTIC") && perf[k].determinism != CUDNN_DETERMINISTIC) continue;
+    if (medft_flag("MEDFT_CUDNN_GEMM_ONLY") && !medft_is_gemm(perf[k].algo)) continue;
     return k;
   }
   return -1;
