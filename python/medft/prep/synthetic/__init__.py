@@ -1,0 +1,80 @@
+"""Small seeded synthetic inputs for all four applications, written in the documented formats.
+
+They exist so every stage runs offline and the formats are shown by example; they are easy
+but not trivial (a CNN can learn them, handcrafted rules make mistakes on them):
+
+* polyp: colonoscopy-like frames (tissue texture, lumen, folds, specular highlights) with a
+  polyp (a shaded dome with a rim) and same-coloured mimics (flat bumps, fold segments, bubbles,
+  twin bumps) drawn from the same size, contrast and blur ranges, the polyp's mask, and candidates
+  from :func:`polyp_candidate_generator`, a DoG blob detector whose score is the handcrafted baseline;
+* pe: CT-like volumes (HU, 0.75 x 0.75 x 1 mm) with a branching contrast-filled vessel tree,
+  emboli as dark filling defects (labelled 1..k) and unlabelled flow artefacts (mimics);
+* frames: informative frames vs blurred, wall-contact (saturated) and bubble frames, 500 x 350;
+* cimt: ultrasound-like ROIs: dark lumen, grey intima-media band, bright adventitia, speckle,
+  with both interfaces as polylines.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from medft.prep.synthetic.colon import synth_frames, synth_polyp
+from medft.prep.synthetic.ct import synth_pe
+from medft.prep.synthetic.io import SynthSize
+from medft.prep.synthetic.ultrasound import synth_cimt
+
+__all__ = ["SynthSize", "WRITERS", "DEFAULT_SIZES", "synth_size", "ensure_synthetic", "write_synthetic"]
+
+WRITERS: dict[str, Callable[[Path, SynthSize], None]] = {
+    "polyp": synth_polyp,
+    "pe": synth_pe,
+    "frames": synth_frames,
+    "cimt": synth_cimt,
+}
+
+#: per-application default sizes: small enough for ``medft prep`` in well under a minute here
+DEFAULT_SIZES: dict[str, SynthSize] = {
+    "polyp": SynthSize(cases=6, per_case=2),
+    "pe": SynthSize(cases=6, per_case=2),
+    "frames": SynthSize(cases=4, per_case=2),
+    "cimt": SynthSize(cases=6, per_case=2),
+}
+
+
+def synth_size(app: str, cases: int | None = None, per_case: int | None = None, seed: int = 0) -> SynthSize:
+    """The synthetic set's size: the application's default where ``cases`` or ``per_case`` is None."""
+    d = DEFAULT_SIZES[app]
+    return SynthSize(cases=cases or d.cases, per_case=per_case or d.per_case, seed=seed)
+
+
+def ensure_synthetic(app: str, data_root: str | Path, size: SynthSize | None = None) -> Path:
+    """``<data_root>/synthetic/<app>``: the synthetic input set that ``medft prep --synthetic`` reads,
+    written first if it is not there."""
+    path = Path(data_root) / "synthetic" / app
+    return path if path.exists() else write_synthetic(app, path.parent, size)
+
+
+def write_synthetic(app: str, out: str | Path, size: SynthSize | None = None, force: bool = False) -> Path:
+    """Write the synthetic input set of ``app`` to ``<out>/<app>`` (atomically); return that path."""
+    import os
+    import shutil
+
+    from medft.apps import get_app
+    from medft.prep.lmdb_writer import collect_stale_tmp, mark_output, refuse_existing
+    from medft.util.atomic import replace_path
+
+    get_app(app)
+    final = Path(out) / app
+    refuse_existing(final, force)
+    collect_stale_tmp(final)
+    tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        WRITERS[app](tmp, size or DEFAULT_SIZES[app])
+        mark_output(tmp, "synthetic")
+        replace_path(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final
