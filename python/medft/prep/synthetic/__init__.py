@@ -19,8 +19,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from medft.prep.synthetic.colon import synth_frames, synth_polyp
+from medft.prep.synthetic.colon import synth_polyp
 from medft.prep.synthetic.ct import synth_pe
+from medft.prep.synthetic.frames import synth_frames
 from medft.prep.synthetic.io import SynthSize
 from medft.prep.synthetic.ultrasound import synth_cimt
 
