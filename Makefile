@@ -5,7 +5,7 @@
 #   make test-fast         the pure-Python tests alone (no Caffe needed, about a minute)
 #   make <app>-<config>    one cell of the study, e.g. make polyp-ft-conv1
 #   make <app>-all         an application's grid;  make <app>-report  its report
-#   make setup | caffe | weights | prototxt | bench | clean | help
+#   make setup | caffe | standin | weights | prototxt | bench | clean | help
 #   make caffe-gpu         Caffe for today's NVIDIA GPUs (CUDA 13, cuDNN 9); then GPU=0 on any stage
 #   make gpu-measure       on a GPU machine: the GPU tests and every GPU measurement (gpu/out/)
 #
@@ -41,7 +41,7 @@ CELLS   := $(foreach a,$(APPS),$(foreach c,$(CONFIGS),$(a)-$(c)))
 
 .PHONY: help setup deps test-deps venv caffe caffe-gpu gpu-bundle gpu-measure test-gpu test-fast prototxt schema test lint \
         bench clean \
-        clean-caffe demo cell weights \
+        clean-caffe demo cell weights standin \
         $(CELLS) $(addsuffix -all,$(APPS)) $(addsuffix -report,$(APPS))
 
 help:
@@ -74,7 +74,10 @@ gpu-measure:  ## on a GPU machine: GPU tests + bench + one polyp cell -> gpu/out
 test-gpu: venv  ## the GPU tests alone (skipped, with the reason, where there is no GPU)
 	$(PY) -m pytest -q -rs tests/test_gpu.py
 
-setup: venv caffe
+standin: venv caffe  ## the offline stand-in source model, trained once and cached (skipped where weights exist)
+	@$(MEDFT) pretrain --which >/dev/null || $(MEDFT) pretrain
+
+setup: venv caffe standin
 	@$(MEDFT) doctor | head -4
 
 prototxt: venv  ## regenerate prototxt/ and solvers/ (byte-identical to the committed files)

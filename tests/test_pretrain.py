@@ -41,9 +41,10 @@ def test_source_images_cycle_labels_and_differ_between_splits():
 
 
 def test_solver_is_bvlc_reference():
-    s = solver_param("net.prototxt", 150, 1)
+    s = solver_param("net.prototxt", 150, 1)  # BVLC batch 256: BVLC learning rate
     assert (s.type, s.lr_policy, s.stepsize, s.max_iter, s.random_seed) == ("SGD", "step", 100000, 150, 1)
     assert (s.base_lr, s.momentum, s.weight_decay, s.gamma) == pytest.approx((0.01, 0.9, 0.0005, 0.1))
+    assert solver_param("net.prototxt", 150, 1, batch=16).base_lr == pytest.approx(0.0025)  # 0.01 x sqrt(1/16)
 
 
 @pytest.fixture(scope="module")
@@ -59,11 +60,13 @@ def test_tiny_pretrain_writes_a_standin_that_says_so(tiny_standin):
     out, lines = tiny_standin
     meta = json.loads(sidecar_path(out).read_text())
     assert meta["kind"] == "standin" and "NOT ImageNet" in meta["warning"]
-    assert meta["budget"] == {"iterations": 3, "batch": 4, "images": 20, "heldout": 4, "seed": 7, "conv1": "bank"}
+    assert meta["budget"] == {"iterations": 3, "batch": 4, "images": 20, "heldout": 4, "seed": 7, "conv1": "bank",
+                              "init": "xavier"}
     assert meta["sha1"] == weights.sha1_of(out)
     assert np.isfinite(meta["final_loss"]) and 0 <= meta["train_accuracy"] <= 1
     assert 0 <= meta["heldout_accuracy"] <= 1
-    assert describe(out) == "medft stand-in: synthetic shapes, 3 iterations (batch 4) — NOT ImageNet"
+    assert describe(out) == (f"medft stand-in: formula-driven patterns, 3 iterations (batch 4), held-out accuracy "
+                             f"{meta['heldout_accuracy']:.2f} (chance 0.10) — NOT ImageNet")
     assert lines[0].startswith("pretrain: STAND-IN, NOT ImageNet")
     assert any("iter 3/3" in line and "img/s" in line and "ETA" in line for line in lines)
     assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]  # work folder removed
@@ -93,11 +96,15 @@ def test_standin_starts_from_the_bank_or_the_filler(tiny_standin, tmp_path):
     from medft.schema import net_weights, read_net
     from medft.source_task import conv1_bank
 
-    bank = conv1_bank().ravel()
-    corr = np.corrcoef(net_weights(read_net(tiny_standin[0]))["conv1"][0].ravel(), bank)[0, 1]
+    bank = conv1_bank().reshape(96, -1)
+
+    def corr(model) -> float:  # per filter: folding the normalisation rescales each filter
+        conv1 = net_weights(read_net(model))["conv1"][0].reshape(96, -1)
+        return float(np.mean([np.corrcoef(w, b)[0, 1] for w, b in zip(conv1, bank, strict=True)]))
+
     filler = pretrain(PretrainOptions(iterations=3, batch=4, images=20, heldout=0, seed=7, conv1="filler"),
                       out=tmp_path / "filler.caffemodel", log=lambda *_: None)
-    corr_filler = np.corrcoef(net_weights(read_net(filler))["conv1"][0].ravel(), bank)[0, 1]
+    corr, corr_filler = corr(tiny_standin[0]), corr(filler)
     assert corr > 0.9 and abs(corr_filler) < 0.1, (corr, corr_filler)
     with pytest.raises(MedftError, match="conv1 start"):
         pretrain(PretrainOptions(conv1="imagenet"))
@@ -136,7 +143,7 @@ def test_cli_help_states_defaults(capsys):
     with pytest.raises(SystemExit):
         cli.main(["pretrain", "--help"])
     text = " ".join(capsys.readouterr().out.split())
-    for flag, default in (("--iterations", 150), ("--batch", 16), ("--images", 1200), ("--seed", 2016)):
+    for flag, default in (("--iterations", 250), ("--batch", 16), ("--images", 2000), ("--seed", 2016)):
         assert flag in text and f"(default: {default})" in text
     assert "--download-bvlc" in text and weights.BVLC_ALEXNET_SHA1 in text
 
@@ -149,3 +156,38 @@ def test_cli_offline_download_and_which(tmp_path, monkeypatch, capsys):
     assert err.startswith("medft pretrain: error: cannot download") and err.count("\n") == 1
     assert cli.main(["pretrain", "--which"]) == 1
     assert "no pretrained weights" in capsys.readouterr().out
+
+
+@pytest.mark.caffe
+def test_folded_standin_computes_what_the_normalised_net_computed(caffe, tiny_standin, tmp_path):
+    """A batch-normalised source-task net (random running statistics and shifts, real Caffe, TEST
+    phase) on scaled pixels gives the probabilities of its folded form (plain AlexNet, the weights
+    medft pretrain saves) on raw pixels minus the mean."""
+    from medft.pretrain import INPUT_SCALE, fold_for_deploy, source_task_deploy
+    from medft.schema import read_net
+    from medft.util.prototxt import to_text
+
+    rng = np.random.default_rng(0)
+    plain, normalised = tmp_path / "plain.prototxt", tmp_path / "normalised.prototxt"
+    plain.write_text(to_text(source_task_deploy(batch=4)))
+    normalised.write_text(to_text(source_task_deploy(batch=4, batch_norm=True)))
+    net = caffe.Net(str(normalised), str(tiny_standin[0]), caffe.TEST)  # conv/fc weights by name
+    for name, blobs in net.params.items():
+        if name.endswith("_bn"):
+            n = blobs[0].data.size
+            blobs[0].data[...] = rng.normal(0, 0.5, n) * 3.0  # sums: the factor below is 3
+            blobs[1].data[...] = rng.uniform(0.2, 2.0, n) * 3.0
+            blobs[2].data[...] = 3.0
+        elif name.endswith("_shift"):
+            blobs[0].data[...] = rng.normal(0, 0.3, blobs[0].data.size)
+    model = tmp_path / "trained.caffemodel"
+    net.save(str(model))
+    pixels = np.stack([img for img, _ in source_images(4, seed=3)]).astype(np.float32) - 127.0
+    net.blobs["data"].data[...] = pixels * INPUT_SCALE
+    expected = net.forward()["prob"].copy()
+    fold_for_deploy(model, INPUT_SCALE)
+    assert not {layer.type for layer in read_net(model).layer} & {"BatchNorm", "Bias"}
+    folded = caffe.Net(str(plain), str(model), caffe.TEST)
+    folded.blobs["data"].data[...] = pixels
+    np.testing.assert_allclose(folded.forward()["prob"], expected, atol=1e-4)
+    assert expected.std() > 1e-3  # the statistics matter: not a constant output

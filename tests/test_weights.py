@@ -71,7 +71,8 @@ def _fake_standin(path, sha_of=None):
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(b"stand-in weights")
     sha = hashlib.sha1(sha_of or path.read_bytes()).hexdigest()
-    meta = {"kind": "standin", "sha1": sha, "budget": {"iterations": 7, "batch": 2}}
+    meta = {"kind": "standin", "sha1": sha, "budget": {"iterations": 7, "batch": 2}, "heldout_accuracy": 0.25,
+            "source_task": {"classes": list("abcd")}}
     sidecar_path(path).write_text(json.dumps(meta))
 
 
@@ -84,7 +85,8 @@ def test_find_pretrained_prefers_verified_bvlc_then_standin(tmp_path, monkeypatc
     standin = weights.standin_path()
     _fake_standin(standin)
     assert find_pretrained() == (standin, "standin")
-    assert describe(standin) == "medft stand-in: synthetic shapes, 7 iterations (batch 2) — NOT ImageNet"
+    assert describe(standin) == ("medft stand-in: formula-driven patterns, 7 iterations (batch 2), "
+                                 "held-out accuracy 0.25 (chance 0.25) — NOT ImageNet")
     monkeypatch.setattr(weights, "BVLC_ALEXNET_SHA1", hashlib.sha1(b"some other network").hexdigest())
     assert find_pretrained() == (bvlc, "bvlc")
     assert describe(bvlc) == "BVLC AlexNet (ImageNet, 360k iterations)"

@@ -100,11 +100,29 @@ def _add(net: pb.NetParameter, name: str, type_: str, bottom: list[str], top: li
     return layer
 
 
-def _body(net: pb.NetParameter, app: str | None, config: str, init: str, num_classes: int = 0) -> str:
+#: running-average decay of the stand-in's batch normalisation (Caffe's default 0.999 would still
+#: remember the first of a few hundred iterations)
+BN_MOVING_AVERAGE = 0.9
+
+
+def _batch_norm(net: pb.NetParameter, blob: str) -> None:
+    """Caffe's BatchNorm (its three statistics blobs frozen: lr_mult 0) and a learned per-channel
+    shift on ``blob``, in place, as ``<blob>_bn`` and ``<blob>_shift``."""
+    bn = _add(net, f"{blob}_bn", "BatchNorm", [blob], [blob])
+    bn.param.extend([pb.ParamSpec(lr_mult=0, decay_mult=0) for _ in range(3)])
+    bn.batch_norm_param.moving_average_fraction = BN_MOVING_AVERAGE
+    shift = _add(net, f"{blob}_shift", "Bias", [blob], [blob])
+    shift.param.append(pb.ParamSpec(lr_mult=1, decay_mult=0))
+
+
+def _body(net: pb.NetParameter, app: str | None, config: str, init: str, num_classes: int = 0,
+          batch_norm: bool = False) -> str:
     """Append conv1 .. fc8_<app> to ``net``; return the name of the output blob.
 
     With ``app=None`` the last layer keeps the ImageNet name ``fc8`` and has ``num_classes``
-    outputs: that is the source-task net of ``medft pretrain``.
+    outputs: that is the source-task net of ``medft pretrain``. ``batch_norm`` puts
+    :func:`_batch_norm` between every conv/fc6/fc7 and its ReLU (the stand-in's training only:
+    it is folded into the weights before they are saved).
     """
     bottom = "data"
     for i, c in enumerate(CONVS, start=1):
@@ -121,6 +139,8 @@ def _body(net: pb.NetParameter, app: str | None, config: str, init: str, num_cla
             cp.group = c.group
         cp.weight_filler.CopyFrom(_filler(init, CONV_STD))
         cp.bias_filler.CopyFrom(pb.FillerParameter(type="constant", value=c.bias))
+        if batch_norm:
+            _batch_norm(net, c.name)
         _add(net, f"relu{i}", "ReLU", [c.name], [c.name])
         bottom = c.name
         if i in (1, 2):  # AlexNet order: LRN, then pooling (CaffeNet swaps them)
@@ -142,6 +162,8 @@ def _body(net: pb.NetParameter, app: str | None, config: str, init: str, num_cla
         ip.num_output = f.num_output
         ip.weight_filler.CopyFrom(_filler(init, f.std))
         ip.bias_filler.CopyFrom(pb.FillerParameter(type="constant", value=f.bias))
+        if batch_norm:
+            _batch_norm(net, f.name)
         _add(net, f"relu{i}", "ReLU", [f.name], [f.name])
         drop = _add(net, f"drop{i}", "Dropout", [f.name], [f.name])
         drop.dropout_param.dropout_ratio = DROPOUT
@@ -205,16 +227,21 @@ def deploy_net(app: str, config: str, init: str = "gaussian",
 
 
 def source_task_net(num_classes: int, train_source: str, batch: int,
-                    mean_bgr: tuple[float, ...] = IMAGENET_MEAN_BGR) -> pb.NetParameter:
+                    mean_bgr: tuple[float, ...] = IMAGENET_MEAN_BGR, init: str = "gaussian",
+                    scale: float = 1.0, batch_norm: bool = False) -> pb.NetParameter:
     """AlexNet with ImageNet layer names (last layer ``fc8``, ``num_classes`` outputs), trained
-    from scratch on an LMDB: the net of ``medft pretrain``'s offline stand-in for ImageNet."""
+    from scratch on an LMDB: the net of ``medft pretrain``'s offline stand-in for ImageNet.
+    ``init`` names the weight fillers; ``scale`` multiplies the mean-subtracted pixels;
+    ``batch_norm`` normalises every layer's output (see :func:`_body`)."""
     net = pb.NetParameter(name=f"AlexNet-source-task-{num_classes}")
     data = _add(net, "data", "Data", [], ["data", "label"])
     data.include.add(phase=pb.TRAIN)
     data.transform_param.mean_value.extend(mean_bgr)
+    if scale != 1.0:
+        data.transform_param.scale = scale
     data.data_param.source = train_source
     data.data_param.batch_size = batch
     data.data_param.backend = pb.DataParameter.LMDB
-    top = _body(net, None, "scratch", "gaussian", num_classes)
+    top = _body(net, None, "scratch", init, num_classes, batch_norm)
     _add(net, "loss", "SoftmaxWithLoss", [top, "label"], ["loss"])
     return net

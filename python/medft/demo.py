@@ -27,10 +27,11 @@ REDUCED_CONFIGS = ("scratch", "ft-conv1")
 #: Per-application extras of the demo's synthetic input and prep. Detection apps get many test
 #: cases (about 100 test polyps) and average 2 of each candidate's 120 (polyp) or 54 (pe) views, so
 #: that their bootstrap intervals are near +-0.1 and prediction stays affordable on a CPU; frames
-#: gets more, smaller videos and fewer crops per frame.
+#: gets more, smaller videos and fewer crops per frame; cimt more patients and ROIs.
 DEMO_PREP = {"polyp": ["--cases", "40", "--per-case", "6", "--test-views", "2"],
              "pe": ["--cases", "24", "--per-case", "3", "--test-views", "2"],
-             "frames": ["--cases", "12", "--per-case", "8", "--crops", "20", "--test-crops", "10"]}
+             "frames": ["--cases", "12", "--per-case", "8", "--crops", "20", "--test-crops", "10"],
+             "cimt": ["--cases", "20", "--per-case", "2"]}
 #: Operating points suited to the demo's synthetic test sets (about 120 test frames resolve false
 #: positives per frame in steps of ~0.01; the paper's lowest points need far more frames).
 DEMO_OPERATING_POINTS = {"polyp": "0.1,0.25,0.5"}
@@ -46,11 +47,16 @@ class DemoPlan:
     gpu: int | None = None
 
     def sizes(self) -> dict:
-        """Small-study sizes at this scale (the paper's are in prep/train defaults)."""
-        s = self.scale
-        return {"max_patches": max(20, int(400 * s)), "max_test_patches": max(240, int(1000 * s)), "batch": 20,
-                "epochs": max(2, round(3 * s)), "patience": 2, "cimt_stride": max(1, round(8 / s)),
-                "pretrain_iterations": max(4, round(150 * s)), "pretrain_images": max(64, round(1200 * s))}
+        """Small-study sizes at this scale (the paper's are in prep/train defaults). Every epoch is
+        validated and none stops early, so the convergence figure shows whole curves."""
+        from medft.pretrain import PretrainOptions
+
+        s, standin = self.scale, PretrainOptions()
+        epochs = max(2, round(4 * s))
+        return {"max_patches": max(20, int(800 * s)), "max_test_patches": max(240, int(1000 * s)), "batch": 20,
+                "epochs": epochs, "patience": epochs, "cimt_stride": max(1, round(8 / s)),
+                "pretrain_iterations": max(4, round(standin.iterations * s)),
+                "pretrain_images": max(64, round(standin.images * s))}
 
     def smallest_fraction(self) -> str:
         """The application's smallest reduced training set (its last fraction)."""
@@ -58,32 +64,50 @@ class DemoPlan:
 
         return get_app(self.app).fractions[-1]
 
+    @property
+    def data(self) -> str:
+        return f"{self.out}/data"
+
+    @property
+    def runs(self) -> str:
+        return f"{self.out}/runs"
+
+
+def prep_argv(plan: DemoPlan, fraction: str = "1") -> list[str]:
+    """`medft prep` of the demo's synthetic training set at ``fraction``."""
+    z = plan.sizes()
+    return ["prep", plan.app, "--synthetic", "--out", plan.data, "--fraction", fraction,
+            "--max-patches", str(z["max_patches"]), "--max-test-patches", str(z["max_test_patches"]),
+            "--no-progress", *DEMO_PREP.get(plan.app, [])]
+
+
+def train_argv(plan: DemoPlan, config: str, fraction: str = "1") -> list[str]:
+    """`medft train` of one demo cell: the demo's budget (batch, epochs, patience)."""
+    z = plan.sizes()
+    gpu = ["--gpu", str(plan.gpu)] if plan.gpu is not None else []
+    return ["train", plan.app, config, "--data", plan.data, "--runs", plan.runs, "--fraction", fraction,
+            "--batch", str(z["batch"]), "--test-batch", "50", "--max-epochs", str(z["epochs"]),
+            "--patience", str(z["patience"]), *gpu]
+
 
 def commands(plan: DemoPlan) -> list[list[str]]:
     """The medft command lines of the demo, in order."""
-    z = plan.sizes()
-    data, runs = f"{plan.out}/data", f"{plan.out}/runs"
-    gpu = ["--gpu", str(plan.gpu)] if plan.gpu is not None else []
     from medft.prep.common import dataset_dir
-
-    fractions = ["1"] + ([plan.smallest_fraction()] if plan.reduced else [])
-    cmds = []
-    for fraction in fractions:
-        if not (dataset_dir(data, plan.app, fraction) / "prep.json").is_file():
-            cmds.append(["prep", plan.app, "--synthetic", "--out", data, "--fraction", fraction,
-                         "--max-patches", str(z["max_patches"]), "--max-test-patches", str(z["max_test_patches"]),
-                         "--no-progress", *DEMO_PREP.get(plan.app, [])])
     from medft.weights import find_pretrained
 
+    z = plan.sizes()
+    data, runs = plan.data, plan.runs
+    gpu = ["--gpu", str(plan.gpu)] if plan.gpu is not None else []
+    fractions = ["1"] + ([plan.smallest_fraction()] if plan.reduced else [])
+    cmds = [prep_argv(plan, f) for f in fractions if not (dataset_dir(data, plan.app, f) / "prep.json").is_file()]
     cells = [(c, "1") for c in plan.configs] + [(c, fractions[-1]) for c in plan.reduced]
     if any(c != "scratch" for c, _ in cells) and find_pretrained() is None:
         cmds.append(["pretrain", "--iterations", str(z["pretrain_iterations"]), "--images",
                      str(z["pretrain_images"])])
     for config, fraction in cells:
-        where = ["--data", data, "--runs", runs, "--fraction", fraction]
-        cmds.append(["train", plan.app, config, *where, "--batch", str(z["batch"]), "--test-batch", "50",
-                     "--max-epochs", str(z["epochs"]), "--patience", str(z["patience"]), *gpu])
-        cmds.append(["predict", plan.app, config, *where, "--cimt-stride", str(z["cimt_stride"]), *gpu])
+        cmds.append(train_argv(plan, config, fraction))
+        cmds.append(["predict", plan.app, config, "--data", data, "--runs", runs, "--fraction", fraction,
+                     "--cimt-stride", str(z["cimt_stride"]), *gpu])
     cmds.append(["predict", plan.app, "handcrafted", "--data", data, "--runs", runs])
     points = ["--operating-points", DEMO_OPERATING_POINTS[plan.app]] if plan.app in DEMO_OPERATING_POINTS else []
     cmds.append(["score", plan.app, "--runs", runs, "--data", data, "--out", f"{runs}/{plan.app}/scores",

@@ -1,10 +1,15 @@
 """The synthetic source task of the offline stand-in for ImageNet (what ``medft pretrain`` trains on).
 
-:data:`CLASSES` (10) classes of one procedurally drawn object each -- shapes (disc, square,
-triangle, ...) and textured shapes (striped disc, checkered square) -- at a random position, size,
-rotation and colour with shading, on a smooth random colour field with a faint oriented texture,
-clutter lines and pixel noise; 227x227 BGR uint8, C x H x W, as ``medft prep`` writes patches.
-The class is the object's form, never its colour. Images are a pure function of (seed, split, i).
+Formula-driven, as in pretraining without natural images (Kataoka et al., "Pre-training without
+natural images", ACCV 2020): each of the :data:`CLASSES` (10) is a family of patterns drawn by one
+formula -- stripes, checkers, dot lattices, concentric rings, spokes, zigzags, blobs, lines, cell
+walls, scattered discs -- at a random scale, orientation and pair of colours, filling a random
+region (a soft-edged ellipse over about a third of the image) that a smooth random colour field
+surrounds, partly hidden by an occluder, blurred and noisy. The classes teach edges at every
+orientation, blobs, rings, textures and occlusion, the low-level statistics that make pretrained
+filters useful; the class is the pattern's form, never its colour, position or scale.
+227x227 BGR uint8, C x H x W, as ``medft prep`` writes patches. Images are a pure function of
+(seed, split, i).
 """
 
 from __future__ import annotations
@@ -20,53 +25,52 @@ from medft.errors import MedftError
 from medft.prep.lmdb_writer import LmdbWriter, shuffled_keys
 
 #: The source task's classes, label = index.
-CLASSES: tuple[str, ...] = ("disc", "square", "triangle", "ring", "cross", "star", "hexagon", "crescent",
-                            "striped-disc", "checkered-square")
-
+CLASSES: tuple[str, ...] = ("stripes", "checkers", "dots", "rings", "spokes", "zigzags", "blobs", "lines",
+                            "cells", "discs")
+#: pattern period (pixels) range, and the region's semi-axes as a share of the image side
+PERIOD_PX = (9.0, 30.0)
+REGION_AXES = (0.25, 0.40)
 
 
 # --- the synthetic source task ------------------------------------------------------------------
 
-def _polygon(u: np.ndarray, v: np.ndarray, n: int, r: float) -> np.ndarray:
-    """Inside a regular n-gon of circumradius r centred at the origin, one vertex on +u."""
-    inside = np.ones(u.shape, bool)
-    for k in range(n):
-        a = (2 * k + 1) * math.pi / n
-        inside &= u * math.cos(a) + v * math.sin(a) <= r * math.cos(math.pi / n)
-    return inside
-
-
-def _shape_mask(label: int, u: np.ndarray, v: np.ndarray, r: float, rng: np.random.Generator):
-    """(mask, second-colour mask or None) of class ``label`` in object coordinates (u, v)."""
-    rho, phi = np.hypot(u, v), np.arctan2(v, u)
+def _pattern(label: int, u: np.ndarray, v: np.ndarray, period: float, rng: np.random.Generator) -> np.ndarray:
+    """Class ``label``'s pattern in rotated coordinates (u, v) (pixels): a boolean second-colour mask."""
     name = CLASSES[label]
-    if name in ("disc", "striped-disc"):
-        mask = rho <= r
-    elif name in ("square", "checkered-square"):
-        mask = np.maximum(abs(u), abs(v)) <= 0.8 * r
-    elif name == "triangle":
-        mask = _polygon(u, v, 3, r)
-    elif name == "ring":
-        mask = (rho <= r) & (rho >= r * rng.uniform(0.45, 0.65))
-    elif name == "cross":
-        w = r * rng.uniform(0.2, 0.3)
-        mask = ((abs(u) <= w) & (abs(v) <= r)) | ((abs(v) <= w) & (abs(u) <= r))
-    elif name == "star":
-        mask = rho <= r * (0.62 + 0.38 * np.cos(5 * phi))
-    elif name == "hexagon":
-        mask = _polygon(u, v, 6, r)
-    elif name == "crescent":
-        mask = (rho <= r) & (np.hypot(u - r * rng.uniform(0.4, 0.6), v) > r * 0.85)
-    else:
-        raise AssertionError(name)
-    second = None
-    if name == "striped-disc":
-        period = r * rng.uniform(0.25, 0.4)
-        second = mask & (np.floor(u / period) % 2 == 0)
-    elif name == "checkered-square":
-        period = r * rng.uniform(0.3, 0.45)
-        second = mask & ((np.floor(u / period) + np.floor(v / period)) % 2 == 0)
-    return mask, second
+    rho, phi = np.hypot(u, v), np.arctan2(v, u)
+    if name == "stripes":
+        return np.sin(2 * math.pi * u / period) > 0
+    if name == "checkers":
+        return (np.floor(u / period) + np.floor(v / period)) % 2 == 0
+    if name == "dots":
+        return np.hypot(u % period - period / 2, v % period - period / 2) < 0.3 * period
+    if name == "rings":
+        return np.sin(2 * math.pi * rho / period) > 0.2
+    if name == "spokes":
+        return np.sin(int(rng.integers(5, 13)) * phi) > 0
+    if name == "zigzags":
+        tooth = 2 * period
+        return np.sin(2 * math.pi * (u + period * np.abs((v / tooth) % 2 - 1)) / period) > 0
+    if name == "blobs":
+        noise = ndimage.gaussian_filter(rng.standard_normal(u.shape), period / 3)
+        return noise > np.quantile(noise, 0.6)
+    if name == "lines":
+        mask = np.zeros(u.shape, bool)
+        for _ in range(int(rng.integers(8, 16))):
+            a, c = rng.uniform(0, math.pi), rng.uniform(-u.shape[0] / 2, u.shape[0] / 2)
+            mask |= np.abs(u * math.cos(a) + v * math.sin(a) - c) <= rng.uniform(1.0, 2.5)
+        return mask
+    if name == "cells":
+        seeds = rng.uniform(-u.shape[0] / 2, u.shape[0] / 2, (int(4000 / period**2) + 8, 2))
+        d = np.sort(np.hypot(u[..., None] - seeds[:, 0], v[..., None] - seeds[:, 1]), axis=-1)
+        return d[..., 1] - d[..., 0] < 2.5
+    if name == "discs":
+        mask = np.zeros(u.shape, bool)
+        for _ in range(int(rng.integers(6, 14))):
+            cu, cv = rng.uniform(-u.shape[0] / 2, u.shape[0] / 2, 2)
+            mask |= np.hypot(u - cu, v - cv) <= rng.uniform(0.3, 0.7) * period
+        return mask
+    raise AssertionError(name)
 
 
 def _contrasting(rng: np.random.Generator, against: np.ndarray) -> np.ndarray:
@@ -86,34 +90,37 @@ def _smooth_basis(size: int, knots: int = 5) -> np.ndarray:
 
 
 def render(label: int, rng: np.random.Generator, size: int = INPUT_SIZE) -> np.ndarray:
-    """One source-task image of class ``label``: uint8 BGR, 3 x size x size (C x H x W)."""
+    """One source-task image of class ``label``: uint8 BGR, 3 x size x size (C x H x W).
+
+    The background, region, colours and occluder are drawn before the pattern, so two classes
+    drawn from the same generator state share everything but the pattern inside the region."""
     if not 0 <= label < len(CLASSES):
         raise MedftError(f"source-task label {label} outside 0..{len(CLASSES) - 1}")
-    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
-    # background: smooth colour field + faint oriented texture + clutter lines
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float64)
     w = _smooth_basis(size)
     grid = rng.uniform(20, 235, (w.shape[1], w.shape[1], 3))
     field = np.stack([w @ grid[..., c] @ w.T for c in range(3)], axis=-1)
-    theta, freq = rng.uniform(0, math.pi), rng.uniform(0.05, 0.3)
-    field += rng.uniform(0, 25) * np.sin(freq * (xx * math.cos(theta) + yy * math.sin(theta)))[..., None]
-    for _ in range(rng.integers(0, 4)):
-        a, c = rng.uniform(0, math.pi), rng.uniform(0, size)
-        line = np.abs(xx * math.cos(a) + yy * math.sin(a) - c) <= rng.uniform(0.5, 2)
-        field[line] = rng.uniform(0, 255, 3)
-    # the object: position, size, rotation, colour with a linear shading
-    r = rng.uniform(0.15, 0.3) * size
-    cy, cx = rng.uniform(r, size - r, 2)
-    rot = rng.uniform(0, 2 * math.pi)
-    du, dv = xx - cx, yy - cy
-    u, v = du * math.cos(rot) + dv * math.sin(rot), -du * math.sin(rot) + dv * math.cos(rot)
-    mask, second = _shape_mask(label, u, v, r, rng)
-    base = field[int(cy), int(cx)]
-    colour = _contrasting(rng, base)
-    shade = 1 + rng.uniform(-0.3, 0.3) * (u / r)
-    field[mask] = (colour[None, :] * shade[mask][:, None])
-    if second is not None:
-        field[second] = _contrasting(rng, colour)
-    img = ndimage.gaussian_filter(field, sigma=(0.8, 0.8, 0)) + rng.normal(0, 6, field.shape)
+    # the region: a soft-edged rotated ellipse somewhere in the image
+    ay, ax = rng.uniform(*REGION_AXES, 2) * size
+    cy, cx = rng.uniform(0.3, 0.7, 2) * size
+    tilt = rng.uniform(0, math.pi)
+    dy, dx = yy - cy, xx - cx
+    ru = (dx * math.cos(tilt) + dy * math.sin(tilt)) / ax
+    rv = (-dx * math.sin(tilt) + dy * math.cos(tilt)) / ay
+    region = np.hypot(ru, rv) <= 1
+    first = rng.uniform(20, 235, 3)
+    second = _contrasting(rng, first)
+    # an occluder: a smooth-coloured half-plane cutting into the region
+    cut_angle, cut_at = rng.uniform(0, 2 * math.pi), rng.uniform(0.4, 1.2)
+    occluded = (ru * math.cos(cut_angle) + rv * math.sin(cut_angle)) > cut_at
+    period, rot = rng.uniform(*PERIOD_PX), rng.uniform(0, math.pi)
+    u = dx * math.cos(rot) + dy * math.sin(rot)
+    v = -dx * math.sin(rot) + dy * math.cos(rot)
+    pattern = _pattern(label, u, v, period, rng)
+    inside = region & ~occluded
+    shade = 1 + rng.uniform(-0.25, 0.25) * ru
+    field[inside] = np.where(pattern[inside, None], second, first) * shade[inside, None]
+    img = ndimage.gaussian_filter(field, sigma=(rng.uniform(0.5, 1.5),) * 2 + (0,)) + rng.normal(0, 6, field.shape)
     return np.ascontiguousarray(np.clip(img, 0, 255).astype(np.uint8)[..., ::-1].transpose(2, 0, 1))
 
 

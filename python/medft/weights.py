@@ -194,8 +194,12 @@ def describe(path: str | Path) -> str:
         if meta.get("sha1") != sha1_of(path):
             return f"unknown caffemodel {path.name}: its medft stand-in sidecar does not match the file"
         budget = meta.get("budget", {})
-        return (f"medft stand-in: synthetic shapes, {budget.get('iterations', '?')} iterations "
-                f"(batch {budget.get('batch', '?')}) — NOT ImageNet")
+        heldout = meta.get("heldout_accuracy")
+        classes = len(meta.get("source_task", {}).get("classes", [])) or None
+        skill = (f", held-out accuracy {heldout:.2f}" + (f" (chance {1 / classes:.2f})" if classes else "")
+                 if isinstance(heldout, (int, float)) else "")
+        return (f"medft stand-in: formula-driven patterns, {budget.get('iterations', '?')} iterations "
+                f"(batch {budget.get('batch', '?')}){skill} — NOT ImageNet")
     if sha1_of(path) == BVLC_ALEXNET_SHA1:
         return f"BVLC AlexNet (ImageNet, {BVLC_ALEXNET_ITERATIONS // 1000}k iterations)"
     return f"unknown caffemodel {path.name}: neither BVLC AlexNet (by SHA-1) nor a medft stand-in"

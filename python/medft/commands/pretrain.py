@@ -11,6 +11,7 @@ import argparse
 from medft.commands._engine import add_engine_arguments
 from medft.commands._types import nonneg_int, positive_int
 from medft.pretrain import CONV1_STARTS, PretrainOptions, pretrain
+from medft.schedule import INIT_NAMES
 from medft.weights import (
     BVLC_ALEXNET_SHA1,
     BVLC_ALEXNET_URL,
@@ -36,6 +37,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--conv1", choices=CONV1_STARTS, default=d.conv1,
                    help="conv1's start: 'bank' (formula-driven Gabor and colour-opponent filters) or "
                         "'filler' (BVLC's Gaussian, std 0.01)")
+    p.add_argument("--init", choices=INIT_NAMES, default=d.init,
+                   help="weight fillers of the layers the conv1 bank does not start (default: %(default)s)")
     p.add_argument("--out", default=str(standin_path()),
                    help="caffemodel to write (a .json sidecar goes beside it); $MEDFT_CACHE moves "
                         "the default")
@@ -67,7 +70,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"medft pretrain: {path}: {describe(path)}")
         return 0
     opts = PretrainOptions(iterations=args.iterations, batch=args.batch, images=args.images,
-                           heldout=args.heldout, seed=args.seed, conv1=args.conv1)
+                           heldout=args.heldout, seed=args.seed, conv1=args.conv1,
+                           init=args.init)
     print(f"medft pretrain: {opts} -> {args.out}", flush=True)
     pretrain(opts, out=args.out, force=args.force, log=lambda line: print(line, flush=True),
              engine=args.engine, gpu=args.gpu)

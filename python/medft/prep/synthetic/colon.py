@@ -15,10 +15,17 @@ TISSUE_RGB = np.array([205.0, 105.0, 95.0])
 #: polyp mimics: a flat bump (smooth, no rim, no side shading), a fold segment (elongated ridge and
 #: its shadow), a bubble (thin bright ring, clear inside) and two small touching bumps
 MIMICS = ("flat_bump", "fold", "bubble", "twin_bump")
+#: mimics per frame (low, high + 1): enough that most of the detector's false candidates are
+#: objects like the polyp, not plain mucosa (whose flatter patches would give the class away)
+MIMICS_PER_FRAME = (6, 9)
 #: every object kind draws size (px), contrast (RMS relative brightness change), blur (px),
 #: occlusion and highlights from these same ranges: only its shape tells a polyp from a mimic
 RADIUS_PX = (8.0, 15.0)
-CONTRAST = (0.15, 0.45)
+CONTRAST = (0.3, 0.6)
+#: flat (sessile) polyps: this share of the polyps is subtle, with a contrast from SUBTLE_CONTRAST,
+#: as faint as the plain-mucosa blobs the detector also returns
+P_SUBTLE = 0.2
+SUBTLE_CONTRAST = (0.1, 0.25)
 BLUR_PX = (0.0, 1.5)
 P_OCCLUDED = 0.3
 P_HIGHLIGHT = 0.5
@@ -69,8 +76,8 @@ def polyp_relief(u: np.ndarray, v: np.ndarray, light: float, rng: np.random.Gene
     q = u**2 + v**2
     z = np.sqrt(np.clip(1 - q, 0, 1))
     side = (np.cos(light) * u + np.sin(light) * v) * z
-    rim = np.exp(-((np.sqrt(q) - 1.0) ** 2) / 0.015)
-    return z + 0.5 * side - 0.4 * rim + 0.15 * smooth_noise(rng, u.shape, 1.0) * z
+    rim = np.exp(-((np.sqrt(q) - 1.0) ** 2) / 0.03)
+    return z + 0.5 * side - 1.0 * rim + 0.15 * smooth_noise(rng, u.shape, 1.0) * z
 
 
 def mimic_relief(kind: str, u: np.ndarray, v: np.ndarray, light: float, rng: np.random.Generator) -> np.ndarray:
@@ -105,8 +112,9 @@ def add_object(rng: np.random.Generator, img: np.ndarray, kind: str, cy: float, 
     (empty for a mimic).
 
     Size, contrast, blur, partial occlusion (a fold over part of it) and a highlight come from the
-    same ranges for every kind, and the relief's values follow one distribution for every kind
-    (:func:`equalise`), so only its shape and shading separate polyps from mimics.
+    same ranges for every kind (but a share :data:`P_SUBTLE` of polyps is flat and faint), and the
+    relief's values follow one distribution for every kind (:func:`equalise`), so only its shape
+    and shading separate polyps from mimics.
     """
     r = rng.uniform(*RADIUS_PX)
     light = rng.uniform(0, 2 * np.pi)
@@ -119,30 +127,36 @@ def add_object(rng: np.random.Generator, img: np.ndarray, kind: str, cy: float, 
         t = np.cos(light + np.pi / 2) * u + np.sin(light + np.pi / 2) * v - c
         relief = relief / (1 + np.exp(-t * 12)) - 1.5 * np.exp(-((t * 4) ** 2)) * support
     tint = rng.uniform(0.97, 1.03, 3)
-    img[:] = np.clip(img * (1 + rng.uniform(*CONTRAST) * relief)[..., None] * (1 + (tint - 1) * support[..., None]),
+    subtle = kind == "polyp" and rng.random() < P_SUBTLE
+    contrast = rng.uniform(*(SUBTLE_CONTRAST if subtle else CONTRAST))
+    img[:] = np.clip(img * (1 + contrast * relief)[..., None] * (1 + (tint - 1) * support[..., None]),
                      0, 255)
     if rng.random() < P_HIGHLIGHT:
         add_highlight(img, cy + rng.normal(0, 0.4 * r), cx + rng.normal(0, 0.4 * r), rng.uniform(1.0, 2.0))
     return (u**2 + v**2 <= 1.0) if kind == "polyp" else np.zeros(img.shape[:2], bool)
 
 
+#: half the side of every candidate box (px): a little over the largest object radius and its rim
+BOX_HALF = 17
 #: the candidate detector searches only where the coarse brightness is above this share of the
 #: frame's bright level (90th percentile): the lit wall, not the lumen
 LIT_LEVEL = 0.65
 
 
 def polyp_candidate_generator(
-    img: np.ndarray, max_candidates: int = 8, sigmas: tuple[float, ...] = (4.0, 5.0, 6.0, 7.0, 8.0)
+    img: np.ndarray, max_candidates: int = 12, sigmas: tuple[float, ...] = (4.0, 5.0, 6.0, 7.0, 8.0),
+    threshold: float = 0.08,
 ) -> list[tuple[tuple[int, ...], float]]:
     """Handcrafted candidates of an RGB frame: the strongest difference-of-Gaussians bright blobs
     on the lit wall, after a grey opening has removed specular highlights (bright spots under 7 px).
     Only the frame's inner 70% (its vignetted margin is not searched) outside the dark lumen
     (under ``LIT_LEVEL`` x the frame's bright level at a coarse scale) is searched, and blobs under
-    0.15 (log-intensity DoG) are texture, not candidates.
+    ``threshold`` (log-intensity DoG) are texture, not candidates.
 
-    Returns ``[((x0, y0, x1, y1), score), ...]`` (x1, y1 exclusive), strongest first; the box side
-    is 5 x the best sigma (a blob and its surroundings), the score the DoG response (the
-    handcrafted baseline's confidence).
+    Returns ``[((x0, y0, x1, y1), score), ...]`` (x1, y1 exclusive), strongest first; every box has
+    the side 2 x :data:`BOX_HALF` + 1 (the largest object and its surroundings), so a patch's zoom
+    does not tell the object's kind; the score is the DoG response (the handcrafted baseline's
+    confidence).
     """
     from skimage.feature import peak_local_max
 
@@ -153,11 +167,10 @@ def polyp_candidate_generator(
     h, w = gray.shape
     inner = np.zeros_like(best)
     inner[int(0.15 * h) : int(np.ceil(0.85 * h)), int(0.15 * w) : int(np.ceil(0.85 * w))] = 1.0
-    peaks = peak_local_max(best * inner, min_distance=8, num_peaks=max_candidates, threshold_abs=0.15)
+    peaks = peak_local_max(best * inner, min_distance=8, num_peaks=max_candidates, threshold_abs=threshold)
     out = []
     for y, x in peaks:
-        s = sigmas[int(np.argmax(resp[:, y, x]))]
-        half = int(round(2.5 * s))
+        half = BOX_HALF
         out.append(((int(x - half), int(y - half), int(x + half + 1), int(y + half + 1)), float(best[y, x])))
     return out
 
@@ -177,10 +190,10 @@ def object_centres(rng: np.random.Generator, n: int, h: int, w: int, avoid: list
 
 
 def polyp_frame(rng: np.random.Generator, h: int, w: int, polyp: bool) -> tuple[np.ndarray, np.ndarray]:
-    """(RGB frame, polyp mask): mucosa with 3-5 mimics of random kinds and, if ``polyp``, one polyp,
-    all on the wall (away from the lumen) at positions drawn alike."""
+    """(RGB frame, polyp mask): mucosa with :data:`MIMICS_PER_FRAME` mimics of random kinds and, if
+    ``polyp``, one polyp, all on the wall (away from the lumen) at positions drawn alike."""
     img, lumen = colon_scene(rng, h, w)
-    centres = object_centres(rng, int(rng.integers(3, 6)) + polyp, h, w, [lumen])
+    centres = object_centres(rng, int(rng.integers(*MIMICS_PER_FRAME)) + polyp, h, w, [lumen])
     mask = np.zeros((h, w), bool)
     for i, (cy, cx) in enumerate(centres):
         kind = "polyp" if polyp and i == 0 else str(rng.choice(MIMICS))
