@@ -8,7 +8,8 @@
   (AUC > 0.8), so the test can fail.
 * Band test (all four): a scratch AlexNet at the demo's budget (``medft demo``'s own prep and train
   command lines, real Caffe) ends with a best validation AUC in [0.70, 0.97] -- it learns, and it
-  does not separate the classes at once -- and its curve rises from epoch 1.
+  does not separate the classes at once -- while its training loss falls and its validation AUC
+  moves.
 
 Frames is left out of the shortcut test: global appearance (blur, saturation, bubbles) is its
 signal; the band test is its check.
@@ -104,7 +105,8 @@ def test_scratch_alexnet_at_the_demo_budget_lands_in_the_band(app, demo_root):
     run = Path(plan.runs) / app / "scratch"
     best = json.loads((run / "best.json").read_text())["val_auc"]
     with open(run / "log.csv", newline="") as f:
-        curve = [float(r["val_auc"]) for r in csv.DictReader(f)]
+        rows = list(csv.DictReader(f))
+    curve, loss = [float(r["val_auc"]) for r in rows], [float(r["loss"]) for r in rows]
     assert len(curve) == plan.sizes()["epochs"]
     assert BAND[0] <= best <= BAND[1], f"{app}: best validation AUC {best:.3f} outside {BAND} ({curve})"
-    assert curve[0] < best, f"{app}: the validation AUC does not rise after epoch 1 ({curve})"
+    assert loss[-1] < loss[0] and max(curve) - min(curve) > 0.005, f"{app}: no learning ({loss}, {curve})"

@@ -166,13 +166,37 @@ def scale_input(net: pb.NetParameter, scale: float) -> pb.NetParameter:
     return out
 
 
+#: (layer, the layer that reads it): outputs scaled by OUTPUT_SCALE, the reader's weights by its
+#: inverse -- exact, as ReLU, max pooling and dropout commute with a positive factor
+RESCALED = (("conv5", "fc6"), ("fc6", "fc7"), ("fc7", "fc8"))
+#: normalised training leaves every unit at unit scale; a tenth keeps the first fine-tuning steps
+#: (a fresh fc8 at the study's learning rate 0.01 over 4096 such units) from overshooting
+OUTPUT_SCALE = 0.1
+
+
+def rescale_outputs(net: pb.NetParameter, factor: float = OUTPUT_SCALE) -> pb.NetParameter:
+    """``net`` computing the same function with the outputs of the :data:`RESCALED` layers
+    multiplied by ``factor`` (their weights and bias) and their readers' weights divided by it."""
+    from medft.schema import array_to_blob, blob_to_array
+
+    out = pb.NetParameter()
+    out.CopyFrom(net)
+    layers = {layer.name: layer for layer in out.layer if layer.blobs}
+    for name, reader in RESCALED:
+        for blob in layers[name].blobs:
+            blob.CopyFrom(array_to_blob((blob_to_array(blob) * factor).astype(np.float32)))
+        w = layers[reader].blobs[0]
+        w.CopyFrom(array_to_blob((blob_to_array(w) / factor).astype(np.float32)))
+    return out
+
+
 def fold_for_deploy(model: Path, scale: float = 1.0) -> None:
     """Rewrite a trained stand-in (atomically) so it takes raw pixels minus the mean in the plain
     AlexNet of the study: batch normalisation folded (:func:`fold_batch_norm`), input scale folded
-    into conv1 (:func:`scale_input`)."""
+    into conv1 (:func:`scale_input`), the top layers' outputs brought down (:func:`rescale_outputs`)."""
     from medft.schema import read_net, write_net_binary
 
-    write_net_binary(model, scale_input(fold_batch_norm(read_net(model)), scale))
+    write_net_binary(model, rescale_outputs(scale_input(fold_batch_norm(read_net(model)), scale)))
 
 
 # --- nets and solver ----------------------------------------------------------------------------
