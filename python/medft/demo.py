@@ -72,6 +72,10 @@ class DemoPlan:
     def runs(self) -> str:
         return f"{self.out}/runs"
 
+    @property
+    def gpu_argv(self) -> list[str]:
+        return ["--gpu", str(self.gpu)] if self.gpu is not None else []
+
 
 def prep_argv(plan: DemoPlan, fraction: str = "1") -> list[str]:
     """`medft prep` of the demo's synthetic training set at ``fraction``."""
@@ -84,10 +88,9 @@ def prep_argv(plan: DemoPlan, fraction: str = "1") -> list[str]:
 def train_argv(plan: DemoPlan, config: str, fraction: str = "1") -> list[str]:
     """`medft train` of one demo cell: the demo's budget (batch, epochs, patience)."""
     z = plan.sizes()
-    gpu = ["--gpu", str(plan.gpu)] if plan.gpu is not None else []
     return ["train", plan.app, config, "--data", plan.data, "--runs", plan.runs, "--fraction", fraction,
             "--batch", str(z["batch"]), "--test-batch", "50", "--max-epochs", str(z["epochs"]),
-            "--patience", str(z["patience"]), *gpu]
+            "--patience", str(z["patience"]), *plan.gpu_argv]
 
 
 def commands(plan: DemoPlan) -> list[list[str]]:
@@ -97,7 +100,6 @@ def commands(plan: DemoPlan) -> list[list[str]]:
 
     z = plan.sizes()
     data, runs = plan.data, plan.runs
-    gpu = ["--gpu", str(plan.gpu)] if plan.gpu is not None else []
     fractions = ["1"] + ([plan.smallest_fraction()] if plan.reduced else [])
     cmds = [prep_argv(plan, f) for f in fractions if not (dataset_dir(data, plan.app, f) / "prep.json").is_file()]
     cells = [(c, "1") for c in plan.configs] + [(c, fractions[-1]) for c in plan.reduced]
@@ -107,7 +109,7 @@ def commands(plan: DemoPlan) -> list[list[str]]:
     for config, fraction in cells:
         cmds.append(train_argv(plan, config, fraction))
         cmds.append(["predict", plan.app, config, "--data", data, "--runs", runs, "--fraction", fraction,
-                     "--cimt-stride", str(z["cimt_stride"]), *gpu])
+                     "--cimt-stride", str(z["cimt_stride"]), *plan.gpu_argv])
     cmds.append(["predict", plan.app, "handcrafted", "--data", data, "--runs", runs])
     points = ["--operating-points", DEMO_OPERATING_POINTS[plan.app]] if plan.app in DEMO_OPERATING_POINTS else []
     cmds.append(["score", plan.app, "--runs", runs, "--data", data, "--out", f"{runs}/{plan.app}/scores",

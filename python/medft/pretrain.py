@@ -47,7 +47,7 @@ from medft.alexnet import INPUT_SIZE, source_task_net
 from medft.errors import MedftError
 from medft.provenance import stamp
 from medft.schedule import INIT_NAMES
-from medft.schema import pb, write_text_atomic
+from medft.schema import array_to_blob, blob_to_array, pb, write_text_atomic
 from medft.solver import RANDOM_SEED
 from medft.source_task import CLASSES, conv1_bank, render, source_images, write_source_lmdb
 from medft.util.progress import duration
@@ -106,7 +106,7 @@ BANK_NORM = math.sqrt(2)
 def conv1_start_model(path: Path) -> Path:
     """A caffemodel holding only conv1 (:func:`medft.source_task.conv1_bank`, zero bias): Caffe copies
     it by layer name over the fillers of the rest."""
-    from medft.schema import array_to_blob, write_net_binary
+    from medft.schema import write_net_binary
 
     net = pb.NetParameter(name="medft-conv1-bank")
     layer = net.layer.add(name="conv1", type="Convolution")
@@ -117,18 +117,12 @@ def conv1_start_model(path: Path) -> Path:
     return path
 
 
-def fold_batch_norm(net: pb.NetParameter) -> pb.NetParameter:
-    """``net`` without its BatchNorm and Bias layers, folded into the weights before them: with the
-    running mean m, variance v (Caffe's sums over its scale factor), eps and the learned shift s,
-    W' = W / sqrt(v + eps) and b' = (b - m) / sqrt(v + eps) + s, per output channel. At inference
-    the result computes exactly what the normalised net computes with its running statistics."""
-    from medft.schema import array_to_blob, blob_to_array
-
+def fold_batch_norm(net: pb.NetParameter) -> None:
+    """Remove ``net``'s BatchNorm and Bias layers, folded into the weights before them (in place):
+    with the running mean m, variance v (Caffe's sums over its scale factor), eps and the learned
+    shift s, W' = W / sqrt(v + eps) and b' = (b - m) / sqrt(v + eps) + s, per output channel. At
+    inference the result computes exactly what the normalised net computes with its statistics."""
     layers = {layer.name: layer for layer in net.layer}
-    out = pb.NetParameter()
-    out.CopyFrom(net)
-    del out.layer[:]
-    folded = {}
     for layer in net.layer:
         if layer.type != "BatchNorm":
             continue
@@ -140,30 +134,20 @@ def fold_batch_norm(net: pb.NetParameter) -> pb.NetParameter:
         inv = 1.0 / np.sqrt(var_sum / f + layer.batch_norm_param.eps)
         shift = blob_to_array(layers[f"{target.name}_shift"].blobs[0])
         w, b = (blob_to_array(x).astype(np.float64) for x in target.blobs)
-        folded[target.name] = (w * inv.reshape(-1, *[1] * (w.ndim - 1)), (b - mean_sum / f) * inv + shift)
-    for layer in net.layer:
-        if layer.type in ("BatchNorm", "Bias"):
-            continue
-        new = out.layer.add()
-        new.CopyFrom(layer)
-        if layer.name in folded:
-            for blob, value in zip(new.blobs, folded[layer.name], strict=True):
-                blob.CopyFrom(array_to_blob(value.astype(np.float32)))
-    return out
+        target.blobs[0].CopyFrom(array_to_blob(w * inv.reshape(-1, *[1] * (w.ndim - 1))))
+        target.blobs[1].CopyFrom(array_to_blob((b - mean_sum / f) * inv + shift))
+    for i in reversed(range(len(net.layer))):
+        if net.layer[i].type in ("BatchNorm", "Bias"):
+            del net.layer[i]
 
 
-def scale_input(net: pb.NetParameter, scale: float) -> pb.NetParameter:
-    """``net`` with conv1's weights multiplied by ``scale``: conv1 of ``scale`` x pixels with
+def scale_input(net: pb.NetParameter, scale: float) -> None:
+    """Multiply ``net``'s conv1 weights by ``scale`` (in place): conv1 of ``scale`` x pixels with
     weights W equals conv1 of the pixels with weights ``scale`` x W."""
-    from medft.schema import array_to_blob, blob_to_array
-
-    out = pb.NetParameter()
-    out.CopyFrom(net)
-    conv1 = [layer for layer in out.layer if layer.name == "conv1" and layer.blobs]
+    conv1 = [layer for layer in net.layer if layer.name == "conv1" and layer.blobs]
     if len(conv1) != 1:
         raise MedftError(f"expected one conv1 layer with weights, found {len(conv1)}")
-    conv1[0].blobs[0].CopyFrom(array_to_blob((blob_to_array(conv1[0].blobs[0]) * scale).astype(np.float32)))
-    return out
+    conv1[0].blobs[0].CopyFrom(array_to_blob(blob_to_array(conv1[0].blobs[0]) * scale))
 
 
 #: (layer, the layer that reads it): outputs scaled by OUTPUT_SCALE, the reader's weights by its
@@ -174,20 +158,15 @@ RESCALED = (("conv5", "fc6"), ("fc6", "fc7"), ("fc7", "fc8"))
 OUTPUT_SCALE = 0.1
 
 
-def rescale_outputs(net: pb.NetParameter, factor: float = OUTPUT_SCALE) -> pb.NetParameter:
-    """``net`` computing the same function with the outputs of the :data:`RESCALED` layers
-    multiplied by ``factor`` (their weights and bias) and their readers' weights divided by it."""
-    from medft.schema import array_to_blob, blob_to_array
-
-    out = pb.NetParameter()
-    out.CopyFrom(net)
-    layers = {layer.name: layer for layer in out.layer if layer.blobs}
+def rescale_outputs(net: pb.NetParameter, factor: float = OUTPUT_SCALE) -> None:
+    """Make ``net`` (in place) compute the same function with the outputs of the :data:`RESCALED`
+    layers multiplied by ``factor`` (their weights and bias) and their readers' weights divided by it."""
+    layers = {layer.name: layer for layer in net.layer if layer.blobs}
     for name, reader in RESCALED:
         for blob in layers[name].blobs:
-            blob.CopyFrom(array_to_blob((blob_to_array(blob) * factor).astype(np.float32)))
-        w = layers[reader].blobs[0]
-        w.CopyFrom(array_to_blob((blob_to_array(w) / factor).astype(np.float32)))
-    return out
+            blob.CopyFrom(array_to_blob(blob_to_array(blob) * factor))
+        weights = layers[reader].blobs[0]
+        weights.CopyFrom(array_to_blob(blob_to_array(weights) / factor))
 
 
 def fold_for_deploy(model: Path, scale: float = 1.0) -> None:
@@ -196,7 +175,11 @@ def fold_for_deploy(model: Path, scale: float = 1.0) -> None:
     into conv1 (:func:`scale_input`), the top layers' outputs brought down (:func:`rescale_outputs`)."""
     from medft.schema import read_net, write_net_binary
 
-    write_net_binary(model, rescale_outputs(scale_input(fold_batch_norm(read_net(model)), scale)))
+    net = read_net(model)
+    fold_batch_norm(net)
+    scale_input(net, scale)
+    rescale_outputs(net)
+    write_net_binary(model, net)
 
 
 # --- nets and solver ----------------------------------------------------------------------------

@@ -170,8 +170,8 @@ def polyp_candidate_generator(
     peaks = peak_local_max(best * inner, min_distance=8, num_peaks=max_candidates, threshold_abs=threshold)
     out = []
     for y, x in peaks:
-        half = BOX_HALF
-        out.append(((int(x - half), int(y - half), int(x + half + 1), int(y + half + 1)), float(best[y, x])))
+        box = (int(x - BOX_HALF), int(y - BOX_HALF), int(x + BOX_HALF + 1), int(y + BOX_HALF + 1))
+        out.append((box, float(best[y, x])))
     return out
 
 
