@@ -5,7 +5,8 @@ conv2/4/5, gaussian fillers std 0.01 and 0.005 on fc6/fc7, biases 0 or 0.1, drop
 0.5, 3x227x227 input). What differs between the generated nets is only:
 
 * the application: the last layer has C outputs and is renamed ``fc8_<app>`` so that
-  pretrained fc8 weights are not copied into it (as in BVLC's finetune_flickr_style);
+  pretrained fc8 weights are not copied into it (as in BVLC's finetune_flickr_style); C is the
+  App's, or the prepared data set's for an application whose classes come from the data;
 * the configuration: per-layer ``lr_mult``/``decay_mult`` from :mod:`medft.schedule`;
 * the scratch initialisation (gaussian, xavier, msra);
 * the phase form: ``train_val`` (LMDB Data layers, loss, accuracy) or ``deploy``
@@ -17,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from medft.apps import get_app
+from medft.errors import MedftError
 from medft.schedule import BIAS_LR_FACTOR, check_init, get_config
 from medft.schema import pb
 
@@ -75,6 +77,7 @@ class NetOptions:
     test_batch: int = TEST_BATCH
     mean_bgr: tuple[float, ...] = field(default=IMAGENET_MEAN_BGR)
     deploy_batch: int = 10
+    num_classes: int = 0  # C of the last layer; 0: the App's (an App whose classes come from the data needs it)
 
 
 def last_layer_name(app: str) -> str:
@@ -172,7 +175,10 @@ def _body(net: pb.NetParameter, app: str | None, config: str, init: str, num_cla
     layer = _add(net, fc8, "InnerProduct", [bottom], [fc8])
     layer.param.extend(_params(config, "fc8"))
     ip = layer.inner_product_param
-    ip.num_output = get_app(app).num_classes if app else num_classes
+    ip.num_output = num_classes or get_app(app).num_classes
+    if ip.num_output < 2:
+        raise MedftError(f"{app}: the number of classes comes from the prepared data set; pass it "
+                         "(NetOptions.num_classes, which `medft train` reads from prep.json)")
     ip.weight_filler.CopyFrom(_filler(init, FC8_STD))
     ip.bias_filler.CopyFrom(pb.FillerParameter(type="constant", value=0))
     return fc8
@@ -205,7 +211,7 @@ def train_val_net(app: str, config: str, init: str = "gaussian",
         data.data_param.source = source.format(app=app)
         data.data_param.batch_size = batch
         data.data_param.backend = pb.DataParameter.LMDB
-    top = _body(net, app, config, init)
+    top = _body(net, app, config, init, o.num_classes)
     acc = _add(net, "accuracy", "Accuracy", [top, "label"], ["accuracy"])
     acc.include.add(phase=pb.TEST)
     _add(net, "loss", "SoftmaxWithLoss", [top, "label"], ["loss"])
@@ -221,7 +227,7 @@ def deploy_net(app: str, config: str, init: str = "gaussian",
     net = pb.NetParameter(name=_net_name(app, config, init))
     inp = _add(net, "data", "Input", [], ["data"])
     inp.input_param.shape.add(dim=[o.deploy_batch, 3, INPUT_SIZE, INPUT_SIZE])
-    top = _body(net, app, config, init)
+    top = _body(net, app, config, init, o.num_classes)
     _add(net, "prob", "Softmax", [top], ["prob"])
     return net
 

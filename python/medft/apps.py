@@ -1,7 +1,8 @@
-"""The four applications of the study (paper section VI) and their fixed facts.
+"""The applications of the study and their fixed facts: the paper's four (section VI) and
+``classify``, the study on a researcher's own classification images.
 
-The tokens ``polyp``, ``pe``, ``frames`` and ``cimt`` are used everywhere: CLI arguments,
-Make targets, ``prototxt/<app>/``, ``runs/<app>/`` and LMDB names.
+The tokens ``polyp``, ``pe``, ``frames``, ``cimt`` and ``classify`` are used everywhere: CLI
+arguments, Make targets, ``prototxt/<app>/``, ``runs/<app>/`` and LMDB names.
 """
 
 from __future__ import annotations
@@ -10,8 +11,9 @@ from dataclasses import dataclass
 
 from medft.errors import unknown_name
 
-#: how an application is scored (``App.evaluation``): the scoring and the report dispatch on it
-FROC, ROC, BOXPLOT = "FROC", "ROC", "box plot"
+#: how an application is scored (``App.evaluation``): the scoring and the report dispatch on it.
+#: OVR: ROC for two classes, one-vs-rest ROC per class and their macro-average for more
+FROC, ROC, BOXPLOT, OVR = "FROC", "ROC", "box plot", "one-vs-rest ROC"
 
 
 @dataclass(frozen=True)
@@ -20,8 +22,8 @@ class App:
 
     name: str
     title: str
-    num_classes: int  # C of Table I
-    class_names: tuple[str, ...]
+    num_classes: int  # C of Table I; 0: read from the prepared data set (:func:`classes_of`)
+    class_names: tuple[str, ...]  # () where the data set names them
     evaluation: str  # how the paper scores it: FROC, ROC or BOXPLOT
     split_unit: str  # the level at which train/test are split
     #: the stratified set stated in section VI (divided 80/20 into training and validation):
@@ -34,6 +36,11 @@ class App:
     x_label: str = ""  # the curve's x axis
     resample: str = "case"  # what the bootstrap resamples: cases (videos, patients) or units (frames)
     image_column: str = ""  # cases.csv column with each case's image count (FP denominators), FROC apps
+
+    @property
+    def classes_from_data(self) -> bool:
+        """True where the classes are the input's own (C >= 2), named in the data set's prep.json."""
+        return self.num_classes == 0
 
 
 APPS: dict[str, App] = {
@@ -49,10 +56,31 @@ APPS: dict[str, App] = {
         App("cimt", "Intima-media boundary segmentation (ultrasound)", 3,
             ("background", "lumen-intima", "media-adventitia"), BOXPLOT, "patient",
             200_000, ("1", "1patient")),
+        # a researcher's own images: classes from the data; the frames application's reduced
+        # fractions and stratified-set size (40,000 crops), split and resampled by case (patient)
+        App("classify", "Image classification (your own data)", 0, (), OVR, "case", 40_000,
+            ("1", "0.1", "0.05", "0.01"), (0.10, 0.15, 0.20), "false positive rate (one-vs-rest)", "case"),
     )
 }
 
 APP_NAMES: tuple[str, ...] = tuple(APPS)
+
+
+#: the applications whose nets are fixed (C known): the committed prototxt/ and solvers/
+FIXED_APPS: tuple[str, ...] = tuple(n for n, a in APPS.items() if not a.classes_from_data)
+
+
+def classes_of(app: App, prep_record: dict | None = None) -> tuple[str, ...]:
+    """The class names of ``app``: its own, or those of a prepared data set's ``prep.json``."""
+    if not app.classes_from_data:
+        return app.class_names
+    names = tuple((prep_record or {}).get("class_names") or ())
+    if len(names) < 2:
+        from medft.errors import MedftError
+
+        raise MedftError(f"{app.name}: the classes come from the prepared data set, and its prep.json names "
+                         f"{len(names)} (run `medft prep {app.name}` first; 2 or more classes are needed)")
+    return names
 
 
 def get_app(name: str) -> App:

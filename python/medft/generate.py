@@ -6,6 +6,9 @@ Each variant folder holds, in BVLC model-zoo style, ``train_val.prototxt``,
 training-set sizes for stepsize; ``medft train`` writes its own with the real LMDB size.
 
 Output is deterministic: ``make prototxt`` regenerates the committed files byte for byte.
+Only applications with a fixed number of classes have committed files (``FIXED_APPS``): for one
+whose classes come from the data (``classify``) ``medft train`` writes the nets with the prepared
+data set's C into each run folder.
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from medft.alexnet import NetOptions, deploy_net, last_layer_name, train_val_net
-from medft.apps import APP_NAMES, get_app
+from medft.apps import FIXED_APPS, get_app
+from medft.errors import MedftError
 from medft.schedule import BASE_LR, GAMMA, LAYERS, MOMENTUM, all_variants, get_config, variant_name
 from medft.schema import write_text_atomic
 from medft.solver import WEIGHT_DECAY, SolverOptions, paper_sizes, solver
@@ -83,6 +87,9 @@ Files: `train_val.prototxt`, `deploy.prototxt` here; `solvers/{app}/{variant}/so
 
 def generate_variant(app: str, config: str, init: str = "gaussian") -> list[GeneratedFile]:
     """The files of one application x configuration x init, as (relative path, text)."""
+    if get_app(app).classes_from_data:
+        raise MedftError(f"{app}: its classes come from the data, so it has no committed nets; `medft train "
+                         f"{app} ...` writes them with the prepared data set's number of classes")
     variant = variant_name(config, init)
     opts = NetOptions()
     n_train, n_val = paper_sizes(app)
@@ -105,7 +112,7 @@ def generate_variant(app: str, config: str, init: str = "gaussian") -> list[Gene
     ]
 
 
-def generate_all(apps: tuple[str, ...] = APP_NAMES) -> list[GeneratedFile]:
+def generate_all(apps: tuple[str, ...] = FIXED_APPS) -> list[GeneratedFile]:
     """Every generated file of the study, in a fixed order."""
     files: list[GeneratedFile] = []
     for app in apps:
@@ -115,7 +122,7 @@ def generate_all(apps: tuple[str, ...] = APP_NAMES) -> list[GeneratedFile]:
     return files
 
 
-def write_all(out: str | Path, apps: tuple[str, ...] = APP_NAMES) -> list[Path]:
+def write_all(out: str | Path, apps: tuple[str, ...] = FIXED_APPS) -> list[Path]:
     """Write :func:`generate_all` under ``out``, skipping files whose text is unchanged."""
     out = Path(out)
     written = []
@@ -128,7 +135,7 @@ def write_all(out: str | Path, apps: tuple[str, ...] = APP_NAMES) -> list[Path]:
     return written
 
 
-def stale_files(out: str | Path, apps: tuple[str, ...] = APP_NAMES) -> list[str]:
+def stale_files(out: str | Path, apps: tuple[str, ...] = FIXED_APPS) -> list[str]:
     """Generated files missing under ``out`` or differing from what :func:`generate_all` makes."""
     return [f.path for f in generate_all(apps)
             if not (Path(out) / f.path).is_file() or (Path(out) / f.path).read_text() != f.text]

@@ -27,14 +27,14 @@ import re
 import shutil
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from medft import __version__, paths
 from medft.alexnet import NetOptions, deploy_net, train_val_net
-from medft.apps import get_app
+from medft.apps import OVR, classes_of, get_app
 from medft.engines import make_engine
 from medft.engines.base import Engine, StepStats, lmdb_size
 from medft.engines.env import caffe_version
@@ -105,9 +105,15 @@ def binary_scores(probs: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np
     return (labels > 0).astype(int), 1.0 - probs[:, 0]
 
 
-def validation_auc(probs: np.ndarray, labels: np.ndarray) -> float:
+def validation_auc(probs: np.ndarray, labels: np.ndarray, one_vs_rest: bool = False) -> float:
+    """Validation AUC for model selection: of :func:`binary_scores`, or with ``one_vs_rest`` (an
+    application scored per class) the macro one-vs-rest AUC over the net's classes."""
     from medft.evaluate.roc import roc_auc_score
 
+    if one_vs_rest:
+        from medft.evaluate.multiclass import macro_auc
+
+        return macro_auc(labels, probs)
     y, s = binary_scores(probs, labels)
     return float(roc_auc_score(y, s))
 
@@ -123,6 +129,7 @@ class Dataset:
     n_val: int
     mean_bgr: tuple[float, ...]
     fingerprint: str | None
+    record: dict = field(default_factory=dict)  # prep.json ({} where there is none)
 
 
 def check_labels(ds: Dataset, num_classes: int) -> None:
@@ -156,7 +163,7 @@ def read_dataset(folder: str | Path) -> Dataset:
     if len(mean) != 3 or not all(math.isfinite(v) for v in mean):
         raise MedftError(f"{root}: mean_value must be 3 finite numbers, got {mean}")
     train, val = root / "train_lmdb", root / "val_lmdb"
-    return Dataset(root, train, val, lmdb_size(train), lmdb_size(val), mean, record.get("fingerprint"))
+    return Dataset(root, train, val, lmdb_size(train), lmdb_size(val), mean, record.get("fingerprint"), record)
 
 
 def write_run_files(opts: TrainOptions, ds: Dataset, out: Path) -> tuple[Path, int]:
@@ -164,7 +171,8 @@ def write_run_files(opts: TrainOptions, ds: Dataset, out: Path) -> tuple[Path, i
     net_opts = NetOptions(train_source=str(ds.train_lmdb.resolve()), val_source=str(ds.val_lmdb.resolve()),
                           train_batch=min(opts.train_batch, ds.n_train),
                           test_batch=min(opts.test_batch, ds.n_val), mean_bgr=ds.mean_bgr,
-                          deploy_batch=opts.test_batch)
+                          deploy_batch=opts.test_batch,
+                          num_classes=len(classes_of(get_app(opts.app), ds.record)))
     tv = out / "train_val.prototxt"
     header = f"# medft {__version__} run {opts.app}/{opts.variant}: written by medft train\n"
     write_text_atomic(tv, header + to_text(train_val_net(opts.app, opts.config, opts.init, net_opts)))
@@ -269,7 +277,7 @@ def train(opts: TrainOptions, engine: Engine | None = None, log=print) -> dict:
     out = run_dir(opts.runs, opts.app, opts.variant, opts.fraction)
     weights = _check_weights(opts)
     ds = read_dataset(opts.data)
-    check_labels(ds, get_app(opts.app).num_classes)
+    check_labels(ds, len(classes_of(get_app(opts.app), ds.record)))
     with folder_lock(out, "train"):
         settle_best(out)
         record = read_record(out)
@@ -438,7 +446,7 @@ def _one_epoch(opts: TrainOptions, engine: Engine, ds: Dataset, out: Path, epoch
     stats = engine.train_until(epoch * stepsize)
     model, _state = engine.snapshot()
     probs, labels = engine.predict_lmdb(ds.val_lmdb, ds.mean_bgr, opts.test_batch, deploy=out / "deploy.prototxt")
-    auc = validation_auc(probs, labels)
+    auc = validation_auc(probs, labels, one_vs_rest=get_app(opts.app).evaluation == OVR)
     row = {"epoch": epoch, "iteration": stats.iteration,
            "loss": f"{float(np.mean(stats.losses)) if stats.losses else float('nan'):.6f}",
            "lr": f"{step_lr(stats.iteration - stepsize, stepsize):.8g}", "val_auc": f"{auc:.6f}",

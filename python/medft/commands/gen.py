@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from medft.apps import APP_NAMES, get_app
+from medft.apps import FIXED_APPS, get_app
 from medft.generate import generate_all, stale_files, write_all
 
 HELP = "write prototxt/ and solvers/ for every app x configuration (Tables I and II)"
@@ -19,13 +19,13 @@ HELP = "write prototxt/ and solvers/ for every app x configuration (Tables I and
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default=".", help="root folder that receives prototxt/ and solvers/")
     p.add_argument("--app", action="append", default=None,
-                   help=f"application to generate (repeatable; default: all of {', '.join(APP_NAMES)})")
+                   help=f"application to generate (repeatable; default: all of {', '.join(FIXED_APPS)})")
     p.add_argument("--check", action="store_true",
                    help="write nothing; exit 1 if any file under --out differs from what would be generated")
 
 
 def run(args: argparse.Namespace) -> int:
-    apps = tuple(args.app) if args.app else APP_NAMES
+    apps = tuple(args.app) if args.app else FIXED_APPS
     for a in apps:
         get_app(a)
     if args.check:

@@ -4,6 +4,7 @@
     medft prep polyp --input data/polyp --out data/lmdb --fraction 0.25
     medft prep cimt  --input data/cimt --verify                       # check the input format only
     medft prep frames --synthetic --out data/lmdb --crops 20          # synthetic input, then prep
+    medft prep classify --input my_images --out data/lmdb             # your own classes (C >= 2)
 
 Output: <out>/<app>[-f<fraction>]/ with train/val/test LMDBs, manifests, mean, splits.json and
 prep.json (see data_prep/README.md).
@@ -51,14 +52,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--fraction",
         default="1",
-        help="reduced training set: polyp/pe 1|0.5|0.25, frames 1|0.1|0.05|0.01, cimt 1|1patient (default: 1)",
+        help="reduced training set: polyp/pe 1|0.5|0.25, frames and classify 1|0.1|0.05|0.01, cimt 1|1patient "
+        "(default: 1)",
     )
     p.add_argument(
         "--max-patches",
         type=positive_int,
         default=None,
         help="size of the full stratified set, train + val split 80/20; reduced fractions get their share "
-        "(default: the paper's: polyp 100000, pe 81000, frames 40000, cimt 200000)",
+        "(default: the paper's: polyp 100000, pe 81000, frames 40000, cimt 200000; classify 40000)",
     )
     p.add_argument(
         "--max-test-patches",
@@ -87,14 +89,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--crops",
         type=positive_int,
-        default=200,
-        help="frames: random 227x227 crops per training frame (default: 200, the paper's)",
+        default=None,
+        help="frames, classify: random 227x227 crops per training frame or image (default: frames 200, the "
+        "paper's; classify 10)",
     )
     p.add_argument(
         "--test-crops",
         type=positive_int,
         default=None,
-        help="frames: random crops per test frame (default: same as --crops)",
+        help="frames, classify: random crops per test frame or image (default: same as --crops)",
+    )
+    p.add_argument(
+        "--mirror",
+        action="store_true",
+        help="classify: flip every second crop left-right, where a mirrored image keeps its class (default: off)",
     )
     p.add_argument(
         "--window",
@@ -126,8 +134,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def app_options(args: argparse.Namespace) -> dict:
     """Application-specific keyword arguments of ``load`` from the flags given."""
-    if args.app == "frames":
-        return {"crops": args.crops, "test_crops": args.test_crops}
+    if args.app in ("frames", "classify"):
+        crops = {k: v for k, v in (("crops", args.crops), ("test_crops", args.test_crops)) if v is not None}
+        return {**crops, **({"mirror": True} if args.mirror else {})}
     if args.app == "cimt":
         return {k: v for k, v in (("window", args.window), ("bg_margin", args.bg_margin)) if v is not None}
     return {}

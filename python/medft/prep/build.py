@@ -93,6 +93,13 @@ def app_module(app: str) -> ModuleType:
     return check_module(importlib.import_module(f"medft.prep.{app}"))
 
 
+def class_names(app_name: str, ds: object) -> tuple[str, ...]:
+    """The application's classes, or the loaded input's own (``ds.class_names``) where the App
+    takes them from the data."""
+    app = get_app(app_name)
+    return tuple(ds.class_names) if app.classes_from_data else app.class_names
+
+
 def classes_by_group(specs: Sequence[Spec], group: Callable[[Spec], str]) -> dict[str, set[int]]:
     out: dict[str, set[int]] = {}
     for s in specs:
@@ -186,15 +193,16 @@ def plan_dataset(
     mod = app_module(cfg.app)
     app = get_app(cfg.app)
     cfg.fraction = check_fraction(cfg.app, cfg.fraction)
-    parts, split_record = choose_splits(cfg, specs, mod.cases(ds), app.class_names, mod.reduce)
+    names = class_names(cfg.app, ds)
+    parts, split_record = choose_splits(cfg, specs, mod.cases(ds), names, mod.reduce)
     if hasattr(mod, "split_filter"):  # e.g. fewer random crops per test frame
         parts = {name: mod.split_filter(ds, name, p) for name, p in parts.items()}
     if cfg.test_views is not None:
         if app.evaluation != FROC:
             raise MedftError(f"--test-views applies to the detection applications, not {cfg.app}")
         parts["test"] = first_views(parts["test"], cfg.test_views)
-    chosen = select(cfg, parts, app.num_classes)
-    check_chosen_classes(chosen, app.class_names)
+    chosen = select(cfg, parts, len(names))
+    check_chosen_classes(chosen, names)
     return chosen, parts, split_record
 
 
@@ -257,7 +265,6 @@ def build(cfg: PrepConfig) -> dict:
     """Run the whole pipeline for ``cfg``; return the ``prep.json`` record."""
     cfg.fraction = check_fraction(cfg.app, cfg.fraction)
     mod = app_module(cfg.app)
-    app = get_app(cfg.app)
     final = dataset_dir(cfg.out, cfg.app, cfg.fraction)
     refuse_existing(final, cfg.force, inputs=(Path(cfg.input),))
     collect_stale_tmp(final)
@@ -266,6 +273,7 @@ def build(cfg: PrepConfig) -> dict:
     ds = mod.load(Path(cfg.input), **cfg.options)
     specs = mod.plan(ds, cfg.seed)
     chosen, parts, split_record = plan_dataset(cfg, ds, specs)
+    names = class_names(cfg.app, ds)
     tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -307,11 +315,11 @@ def build(cfg: PrepConfig) -> dict:
             "seed": cfg.seed,
             "patch": [3, PATCH, PATCH],
             "channel_order": mod.CHANNELS,
-            "class_names": list(app.class_names),
+            "class_names": list(names),
             "records": records,
-            "caps": caps(cfg, app.num_classes),
-            "counts": {n: class_counts([s.label for s in chosen[n]], app.class_names) for n in SPLITS},
-            "before_stratification": {n: class_counts([s.label for s in parts[n]], app.class_names) for n in SPLITS},
+            "caps": caps(cfg, len(names)),
+            "counts": {n: class_counts([s.label for s in chosen[n]], names) for n in SPLITS},
+            "before_stratification": {n: class_counts([s.label for s in parts[n]], names) for n in SPLITS},
             "units": {n: len({s.unit for s in chosen[n]}) for n in SPLITS},
             "cases": {n: len({s.case for s in chosen[n]}) for n in SPLITS},
             "mean_value": mean_info["mean_value"],

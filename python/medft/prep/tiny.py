@@ -13,9 +13,10 @@ TINY_SIZES: dict[str, SynthSize] = {
     "pe": SynthSize(cases=5, per_case=2),
     "frames": SynthSize(cases=4, per_case=1),
     "cimt": SynthSize(cases=5, per_case=2),
+    "classify": SynthSize(cases=4, per_case=2),
 }
 #: app-specific options for tiny builds (few crops per frame)
-TINY_OPTIONS: dict[str, dict] = {"frames": {"crops": 6, "test_crops": 4}}
+TINY_OPTIONS: dict[str, dict] = {"frames": {"crops": 6, "test_crops": 4}, "classify": {"crops": 4}}
 
 
 def tiny_input(app: str, root: Path) -> Path:

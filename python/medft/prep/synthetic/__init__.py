@@ -1,4 +1,4 @@
-"""Small seeded synthetic inputs for all four applications, written in the documented formats.
+"""Small seeded synthetic inputs for every application, written in the documented formats.
 
 They exist so every stage runs offline and the formats are shown by example. They are built so
 that the demo's study can show a difference: the classes do not separate on global intensity,
@@ -21,7 +21,9 @@ scratch AlexNet learns them within the demo's budget without reaching AUC 1.
   contact, bubbles, under- or over-exposure), 500 x 350;
 * cimt (:mod:`.ultrasound`): ultrasound-like ROIs with the near wall, lumen haze, the far wall
   (intima line, grey media, bright adventitia) and tissue layers and fascia below that mimic its
-  interfaces, per-ROI scanner variation and speckle, with both far-wall interfaces as polylines.
+  interfaces, per-ROI scanner variation and speckle, with both far-wall interfaces as polylines;
+* classify (:mod:`.shapes`): three classes of small grey images (rings, discs, bar pairs of one
+  area range and random polarity on a textured field), in the labels.csv form with patients.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from medft.prep.synthetic.colon import synth_polyp
 from medft.prep.synthetic.ct import synth_pe
 from medft.prep.synthetic.frames import synth_frames
 from medft.prep.synthetic.io import SynthSize
+from medft.prep.synthetic.shapes import synth_shapes
 from medft.prep.synthetic.ultrasound import synth_cimt
 
 __all__ = ["SynthSize", "WRITERS", "DEFAULT_SIZES", "synth_size", "ensure_synthetic", "write_synthetic"]
@@ -42,6 +45,7 @@ WRITERS: dict[str, Callable[[Path, SynthSize], None]] = {
     "pe": synth_pe,
     "frames": synth_frames,
     "cimt": synth_cimt,
+    "classify": synth_shapes,
 }
 
 #: per-application default sizes: small enough for ``medft prep`` in well under a minute here
@@ -50,6 +54,7 @@ DEFAULT_SIZES: dict[str, SynthSize] = {
     "pe": SynthSize(cases=6, per_case=2),
     "frames": SynthSize(cases=4, per_case=2),
     "cimt": SynthSize(cases=6, per_case=2),
+    "classify": SynthSize(cases=6, per_case=4),
 }
 
 
