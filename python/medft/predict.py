@@ -19,7 +19,7 @@ import lmdb
 import numpy as np
 
 from medft import paths
-from medft.apps import BOXPLOT, get_app
+from medft.apps import BOXPLOT, OVR, get_app
 from medft.engines import make_engine
 from medft.engines.base import Engine
 from medft.errors import MedftError
@@ -58,6 +58,23 @@ def aggregate_units(rows: list[dict], score: np.ndarray) -> list[dict]:
             raise MedftError(f"unit {case}/{unit}: its patches disagree on label or lesion")
         out.append({"case": case, "unit": unit, "lesion": lesions.pop(), "label": int(labels.pop()),
                     "score": f"{float(np.mean(score[idx])):.6f}"})
+    return out
+
+
+def aggregate_classes(rows: list[dict], probs: np.ndarray) -> list[dict]:
+    """Mean class probabilities per (case, unit): ``label`` the class index, ``p<k>`` the mean
+    probability of class k, ``score`` 1 - p0 (the positive-class score where C = 2)."""
+    groups: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for i, r in enumerate(rows):
+        groups[(r["case"], r["unit"])].append(i)
+    out = []
+    for (case, unit), idx in sorted(groups.items()):
+        labels = {int(rows[i]["label"]) for i in idx}
+        if len(labels) != 1:
+            raise MedftError(f"unit {case}/{unit}: its patches disagree on label")
+        mean = probs[idx].mean(axis=0)
+        out.append({"case": case, "unit": unit, "lesion": "", "label": labels.pop(),
+                    "score": f"{1.0 - float(mean[0]):.6f}", **{f"p{k}": f"{v:.6f}" for k, v in enumerate(mean)}})
     return out
 
 
@@ -133,8 +150,12 @@ def _predict(app: str, out: Path, data: Path, engine: Engine, mean: tuple[float,
         write_text_atomic(target, CIMT_DONE)
         return folder
     _, score = binary_scores(probs, labels)
-    units = aggregate_units(rows, score)
-    write_rows_csv(target, units, PRED_COLUMNS)
+    if get_app(app).evaluation == OVR:  # scored per class: the class index and every class's probability
+        units = aggregate_classes(rows, probs)
+        write_rows_csv(target, units, [*PRED_COLUMNS, *prob_cols])
+    else:
+        units = aggregate_units(rows, score)
+        write_rows_csv(target, units, PRED_COLUMNS)
     log(f"medft predict: {len(units)} units -> {target}")
     return target
 

@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 
 from medft import __version__, paths
-from medft.apps import BOXPLOT, FROC, ROC, get_app
+from medft.apps import BOXPLOT, FROC, OVR, ROC, get_app
 from medft.errors import MedftError
 from medft.evaluate import bootstrap as bs
-from medft.evaluate import cimt, compare, froc, froc_binormal, io, roc
+from medft.evaluate import cimt, compare, froc, froc_binormal, io, multiclass, roc
 from medft.schema import write_text_atomic
 
 #: CIMT measurements compared between configurations
@@ -305,9 +305,13 @@ def score_app(app: str, runs_dir: Path, out: Path, *, data_dir: Path | None = No
         results = _score_detection(app, runs, data_dir, opt)
         first = results[0].summary
         data = {k: first[k] for k in ("cases", "images", "lesions", "candidates", "generator")}
-    elif kind == ROC:
+    elif kind == OVR and multiclass.n_classes(runs) > 2:
+        results, tables["auc_comparisons"] = multiclass.score_runs(runs, opt, data_dir)
+        data = {**multiclass.data_summary(results), **multiclass.case_note(runs, opt)}
+    elif kind in (ROC, OVR):
         results, tables["auc_comparisons"] = _score_frames(runs, opt)
         data = {k: results[0].summary[k] for k in ("units", "positives")}
+        data.update(multiclass.case_note(runs, opt) if kind == OVR else {})
     else:
         snake = snake or {}
         results = _score_cimt(runs, snake)
@@ -362,6 +366,8 @@ def _tests_used(app: str) -> dict[str, str]:
                       "interval is missing"}
     if kind == ROC:
         out["auc"] = "DeLong 95% CI; DeLong paired test"
+    elif kind == OVR:
+        out["auc"] = multiclass.AUC_TESTS
     else:
         out["binormal"] = ("Edwards et al. 2002 IDCA ML binormal fit; delta-method CI over (a, b, nu, lam) "
                            "on the logit scale, nu and lam with case-level variance")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from medft.apps import BOXPLOT, ROC, get_app
+from medft.apps import BOXPLOT, FROC, get_app
 from medft.errors import MedftError
 from medft.evaluate import answer, io, pipeline, plots
 from medft.evaluate.compare import to_markdown
@@ -55,7 +55,7 @@ def _curve_figure(s: pipeline.Scores, runs: list[pipeline.RunScores], path: Path
         p = r.points
         curves.append(plots.Curve(label, r.curve["x"], r.curve["y"], p.x, p.value, p.lo, p.hi,
                                   color=colors[r.run.config], style=fractions.index(r.run.fraction)))
-    if get_app(s.app).evaluation == ROC:
+    if get_app(s.app).evaluation != FROC:
         return plots.plot_curves(curves, path, xlabel=get_app(s.app).x_label, title=title,
                                  ylabel="true positive rate", xlim=(0, 1), diagonal=True)
     x_max = 1.5 * max(float(np.max(s.options.operating_points)), 1e-9)
@@ -66,7 +66,7 @@ def _figures(s: pipeline.Scores, out: Path, chosen: list[str] | None, n_maps: in
     figs: list[tuple[str, Path]] = []
     names = list(dict.fromkeys(r.run.config for r in s.runs))
     colors = {c: i for i, c in enumerate(names)}
-    kind = {"frames": "ROC"}.get(s.app, "FROC")
+    kind = "FROC" if get_app(s.app).evaluation == FROC else "ROC"
     if s.app != "cimt":
         a = _panel_a(s.runs, chosen)
         _curve_figure(s, a, out / "fig_a", f"{kind}: configurations (95% CI at operating points)", colors)
@@ -127,7 +127,7 @@ def _summary_table(s: pipeline.Scores) -> str:
                                                           op["binormal_hi"])
         if "auc" in r.summary:
             a = r.summary["auc"]
-            row["AUC (DeLong)"] = _ci(a["auc"], a["lo"], a["hi"])
+            row[f"AUC ({a['method']})"] = _ci(a["auc"], a["lo"], a["hi"])
         rows.append(row)
     return to_markdown(rows)
 
@@ -181,7 +181,7 @@ def write_report(s: pipeline.Scores, out: Path, figs: list[tuple[str, Path]], co
         lines += [f"x = {get_app(s.app).x_label}; sensitivity with 95% percentile bootstrap intervals "
                   f"({s.options.n_boot} resamples by {s.options.resample}, seed {s.options.seed}). "
                   "Step convention: the largest sensitivity reached without exceeding the rate.", ""]
-        if s.app != "frames":
+        if app.evaluation == FROC:
             lines += ["Binormal columns: the Edwards et al. (2002) fitted FROC with a 95% delta-method interval "
                       "that carries the uncertainty of the binormal fit and of the candidate generator's "
                       "sensitivity and false-positive rate (case-level variance); n/a where it cannot be "
@@ -194,9 +194,10 @@ def write_report(s: pipeline.Scores, out: Path, figs: list[tuple[str, Path]], co
              "ci_rule"])
     lines += [to_markdown(s.tables["comparisons"], cols)]
     if "auc_comparisons" in s.tables:
-        lines += ["AUC comparisons (DeLong paired):", "",
-                  to_markdown(s.tables["auc_comparisons"],
-                              ["a", "b", "auc_a", "auc_b", "diff", "z", "p_value", "ci_rule"])]
+        rows = s.tables["auc_comparisons"]
+        lines += [f"AUC comparisons ({rows[0]['test'] if rows else 'DeLong paired'}):", "",
+                  to_markdown(rows, [c for c in ("a", "b", "auc_a", "auc_b", "diff", "z", "diff_lo", "diff_hi",
+                                                 "p_value", "ci_rule") if not rows or c in rows[0]])]
     lines += ["## Figures", ""]
     for title, path in figs:
         lines += [f"### {title}", "", f"![{title}]({path.relative_to(out)})",

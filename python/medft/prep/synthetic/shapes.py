@@ -75,7 +75,7 @@ def synth_shapes(root: Path, size: SynthSize) -> None:
     for p in range(size.cases):
         case = f"patient{p:03d}"
         cases.append(case)
-        for k, kind in enumerate(CLASSES):
+        for kind in CLASSES:
             for i in range(size.per_case):
                 rng = rng_for(size.seed, "synth-classify", case, kind, str(i))
                 name = f"images/{case}_{kind}_{i:02d}.png"
