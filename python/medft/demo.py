@@ -27,11 +27,13 @@ REDUCED_CONFIGS = ("scratch", "ft-conv1")
 #: Per-application extras of the demo's synthetic input and prep. Detection apps get many test
 #: cases (about 100 test polyps) and average 2 of each candidate's 120 (polyp) or 54 (pe) views, so
 #: that their bootstrap intervals are near +-0.1 and prediction stays affordable on a CPU; frames
-#: gets more, smaller videos and fewer crops per frame; cimt more patients and ROIs.
+#: gets more, smaller videos and fewer crops per frame; cimt more patients and ROIs; classify enough
+#: images per class (180 in the training pool) that its smallest reduced set (1%) keeps two of each.
 DEMO_PREP = {"polyp": ["--cases", "40", "--per-case", "6", "--test-views", "2"],
              "pe": ["--cases", "24", "--per-case", "3", "--test-views", "2"],
              "frames": ["--cases", "12", "--per-case", "8", "--crops", "20", "--test-crops", "10"],
-             "cimt": ["--cases", "20", "--per-case", "2"]}
+             "cimt": ["--cases", "20", "--per-case", "2"],
+             "classify": ["--cases", "30", "--per-case", "12", "--crops", "4", "--test-crops", "4"]}
 #: Operating points suited to the demo's synthetic test sets (about 120 test frames resolve false
 #: positives per frame in steps of ~0.01; the paper's lowest points need far more frames).
 DEMO_OPERATING_POINTS = {"polyp": "0.1,0.25,0.5"}

@@ -20,7 +20,8 @@ from medft.schedule import CONFIG_NAMES, INIT_NAMES, check_init, get_config, var
 REDUCED_CONFIGS: tuple[str, ...] = ("scratch", "ft-conv1")
 #: synthetic input sets larger than the default, so that every reduced set keeps both classes
 GRID_SYNTH: dict[str, tuple[str, ...]] = {"frames": ("--cases", "20", "--per-case", "10"),
-                                          "pe": ("--cases", "12", "--per-case", "3")}
+                                          "pe": ("--cases", "12", "--per-case", "3"),
+                                          "classify": ("--cases", "30", "--per-case", "12")}
 
 
 @dataclass(frozen=True)
