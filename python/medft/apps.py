@@ -59,7 +59,7 @@ APPS: dict[str, App] = {
         # a researcher's own images: classes from the data; the frames application's reduced
         # fractions and stratified-set size (40,000 crops), split and resampled by case (patient)
         App("classify", "Image classification (your own data)", 0, (), OVR, "case", 40_000,
-            ("1", "0.1", "0.05", "0.01"), (0.10, 0.15, 0.20), "false positive rate (one-vs-rest)", "case"),
+            ("1", "0.1", "0.05", "0.01"), (0.10, 0.15, 0.20), "one-vs-rest false positive rate", "case"),
     )
 }
 

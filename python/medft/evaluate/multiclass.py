@@ -32,6 +32,9 @@ from medft.evaluate import compare, io, roc
 #: what the report's test list says of the AUCs of this kind of application
 AUC_TESTS = ("two classes: DeLong 95% CI and DeLong paired test; more: macro one-vs-rest AUC (scikit-learn), "
              "percentile case bootstrap CI, paired case bootstrap of the difference (mid-p)")
+#: and of the paired tests at the operating points
+PAIRED_TESTS = ("two classes: paired permutation as for the frames application; more: paired case bootstrap of "
+                "the difference in macro-average one-vs-rest sensitivity on shared resamples (mid-p)")
 #: cells of (replicate x unit) held at once by :func:`weighted_auc`
 _CHUNK = 4_000_000
 

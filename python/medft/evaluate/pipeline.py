@@ -367,7 +367,7 @@ def _tests_used(app: str) -> dict[str, str]:
     if kind == ROC:
         out["auc"] = "DeLong 95% CI; DeLong paired test"
     elif kind == OVR:
-        out["auc"] = multiclass.AUC_TESTS
+        out["auc"], out["paired"] = multiclass.AUC_TESTS, multiclass.PAIRED_TESTS
     else:
         out["binormal"] = ("Edwards et al. 2002 IDCA ML binormal fit; delta-method CI over (a, b, nu, lam) "
                            "on the logit scale, nu and lam with case-level variance")

@@ -68,6 +68,8 @@ def _from_folders(root: Path) -> tuple[dict[str, tuple[str, str]], bool]:
         raise bad_input(folder, "classify-1", "no class folders (images/<class>/<image>)")
     out = {}
     for c in classes:
+        if not any(p.is_file() and not p.name.startswith(".") for p in c.rglob("*")):
+            raise bad_input(c, "classify-1", "class folder holds no image")
         for p in sorted(c.rglob("*")):
             if p.is_file() and not p.name.startswith("."):
                 if p.suffix.lower() not in IMAGE_SUFFIXES:
