@@ -224,3 +224,29 @@ def test_classes_come_from_the_data_in_the_nets(tmp_path):
     assert classes_of(app, {"class_names": ["a", "b", "c"]}) == ("a", "b", "c")
     with pytest.raises(MedftError, match="run `medft prep classify` first"):
         classes_of(app, {})
+
+
+def test_synthetic_classes_have_no_global_shortcut():
+    """A multinomial logistic regression on global image features (mean, spread, 16-bin histogram)
+    stays near chance on the synthetic 3-class set (macro AUC <= 0.65), while the same features catch a
+    global cue of 20 grey levels added to one class (that class's one-vs-rest AUC > 0.8): the test can fail."""
+    from medft.prep.synthetic.shapes import CLASSES, synth_image
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    rng = np.random.default_rng(7)
+    labels = np.arange(600) % 3
+    images = np.stack([synth_image(rng, CLASSES[k]) for k in labels])
+
+    def held_out_probs(imgs: np.ndarray) -> np.ndarray:
+        flat = imgs.reshape(len(imgs), -1)
+        hist = np.stack([np.histogram(f, bins=16, range=(0, 256))[0] / f.size for f in flat])
+        x = np.c_[flat.mean(1), flat.std(1), hist]
+        model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000)).fit(x[:400], labels[:400])
+        return model.predict_proba(x[400:])
+
+    assert roc_auc_score(labels[400:], held_out_probs(images), multi_class="ovr") <= 0.65
+    cued = held_out_probs(images + 20.0 * (labels == 1)[:, None, None])
+    assert roc_auc_score(labels[400:] == 1, cued[:, 1]) > 0.8
