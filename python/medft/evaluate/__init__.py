@@ -5,6 +5,7 @@
 ``roc``            ROC curve, AUC, DeLong interval and paired test (frames)
 ``bootstrap``      step curves and their vectorised, seeded case-level bootstrap
 ``compare``        pairwise tables (CI rule and paired tests), CSV and Markdown
+``multiclass``     one-vs-rest ROC per class, macro AUC and their case bootstrap (classify, C > 2)
 ``cimt``           dense prediction, column-max boundaries, open snakes, CIMT errors
 ``io``             the input files of ``eval/README.md``, checked
 ``pipeline``       ``medft score``: run folders in, statistics out
