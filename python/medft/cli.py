@@ -3,6 +3,8 @@
     medft doctor     which Caffe builds are installed (CPU, GPU) and what the GPU is
     medft gen        write prototxt/ and solvers/ (Tables I and II)
     medft synth      write the synthetic input set of an application
+    medft import     convert a public data set into an input folder
+    medft candidates polyp candidates for frames that have none, and their recall
     medft prep       build the LMDBs of an application (section VI)
     medft pretrain   make the offline stand-in for the ImageNet AlexNet
     medft train      train one cell of the study on real Caffe
@@ -25,8 +27,11 @@ from medft import __version__
 from medft.errors import MedftError
 
 #: the stages, in the order of the study; each is the module medft.commands.<stage>
-STAGES: tuple[str, ...] = ("doctor", "gen", "synth", "prep", "pretrain", "train", "predict", "score", "report",
+STAGES: tuple[str, ...] = ("doctor", "gen", "synth", "import", "candidates", "prep", "pretrain", "train", "predict", "score", "report",
                            "grid", "status", "demo", "bench")
+
+#: stages whose module name differs (``import`` is a Python keyword)
+MODULES: dict[str, str] = {"import": "importdata"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--version", action="version", version=f"medft {__version__}")
     sub = ap.add_subparsers(dest="stage", metavar="STAGE", required=True)
     for stage in STAGES:
-        mod = importlib.import_module(f"medft.commands.{stage}")
+        mod = importlib.import_module(f"medft.commands.{MODULES.get(stage, stage)}")
         p = sub.add_parser(stage, help=mod.HELP.replace("%", "%%"), description=(mod.__doc__ or mod.HELP),
                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
         mod.add_arguments(p)
