@@ -158,8 +158,8 @@ def test_fumpe_missing_slice_and_bad_mask(tmp_path, synth, capsys):
 
 def test_real_ct_slice(tmp_path):
     """pydicom's CT_small.dcm (a real scanner's 128 x 128 CT slice, slope 1, intercept -1024)
-    through the series reader: HU equal to the file's raw little-endian int16 words plus the
-    intercept (read here without pydicom's pixel decoder), in the (column, row) axis order."""
+    through the series reader: HU equal to the Pixel Data element's little-endian int16 words plus
+    the intercept (read here without pydicom's pixel decoder), in the (column, row) axis order."""
     import shutil
 
     from pydicom.data import get_testdata_file
@@ -170,7 +170,9 @@ def test_real_ct_slice(tmp_path):
     vol, order, inst = read_dicom_series(tmp_path)
     assert vol.data.shape == (128, 128, 1) and order == [tmp_path / "a.dcm"]
     np.testing.assert_allclose(vol.spacing, (0.661468, 0.661468, 5.0), rtol=1e-6)
-    raw = (tmp_path / "a.dcm").read_bytes()[-128 * 128 * 2:]  # pixel data is the file's last element
+    import pydicom
+
+    raw = pydicom.dcmread(tmp_path / "a.dcm").PixelData  # the element's bytes, not the decoded array
     expect = np.frombuffer(raw, "<i2").reshape(128, 128).astype(np.float32) - 1024.0
     np.testing.assert_array_equal(vol.data[..., 0], expect.T)
     assert -1000 < vol.data.min() < -700 and vol.data.max() > 0  # lung and tissue, in HU
