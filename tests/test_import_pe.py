@@ -12,7 +12,6 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pytest
-
 from medft.cli import main
 from medft.errors import MedftError
 
@@ -121,7 +120,8 @@ def write_fumpe(root: Path, synth: Path, n: int = 6) -> None:
         if k >= n:
             break
         write_series(root / "CT_scans" / f"PAT{k + 1:03d}", vol, rng)
-        savemat(root / "GroundTruth" / f"PAT{k + 1:03d}.mat", {"maskData": (mask > 0).transpose(1, 0, 2).astype(np.uint8)})
+        savemat(root / "GroundTruth" / f"PAT{k + 1:03d}.mat",
+                {"maskData": (mask > 0).transpose(1, 0, 2).astype(np.uint8)})
 
 
 def test_fumpe_hu_order_and_prep(tmp_path, synth):
@@ -162,9 +162,8 @@ def test_real_ct_slice(tmp_path):
     the intercept (read here without pydicom's pixel decoder), in the (column, row) axis order."""
     import shutil
 
-    from pydicom.data import get_testdata_file
-
     from medft.importers._volume import read_dicom_series
+    from pydicom.data import get_testdata_file
 
     shutil.copy(get_testdata_file("CT_small.dcm"), tmp_path / "a.dcm")
     vol, order, inst = read_dicom_series(tmp_path)

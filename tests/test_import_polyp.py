@@ -14,11 +14,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from medft.cli import main
 from medft.prep.common import rng_for
 from medft.prep.synthetic.colon import polyp_frame
+from PIL import Image
 
 ENV = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "python")}
 

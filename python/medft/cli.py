@@ -27,7 +27,8 @@ from medft import __version__
 from medft.errors import MedftError
 
 #: the stages, in the order of the study; each is the module medft.commands.<stage>
-STAGES: tuple[str, ...] = ("doctor", "gen", "synth", "import", "candidates", "prep", "pretrain", "train", "predict", "score", "report",
+STAGES: tuple[str, ...] = ("doctor", "gen", "synth", "import", "candidates", "prep",
+                           "pretrain", "train", "predict", "score", "report",
                            "grid", "status", "demo", "bench")
 
 #: stages whose module name differs (``import`` is a Python keyword)

@@ -25,7 +25,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.epilog = _epilog()
     p.add_argument("dataset", metavar="DATASET", choices=list(IMPORTERS), help=", ".join(IMPORTERS))
     p.add_argument("source", metavar="SOURCE", help="the data set's folder, as downloaded and unpacked")
-    p.add_argument("--out", required=True, help="the input folder to write (REQUIRED; then `medft prep APP --input OUT`)")
+    p.add_argument("--out", required=True,
+                   help="the input folder to write (REQUIRED; then `medft prep APP --input OUT`)")
     p.add_argument("--force", action="store_true", help="replace an existing import at --out")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 

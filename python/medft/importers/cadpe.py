@@ -28,7 +28,7 @@ def pairs(source: Path) -> list[tuple[str, Path, Path]]:
         raise _base.layout_error(where / "<n>.nrrd", DATASET, LAYOUT)
     out = []
     for n, scan in sorted(scans.items()):
-        ref = refs.get(n) or refs.get(n.lstrip("0")) or next((r for k, r in refs.items() if k.lstrip("0") == n.lstrip("0")), None)
+        ref = refs.get(n) or next((r for k, r in refs.items() if k.lstrip("0") == n.lstrip("0")), None)
         if ref is None:
             raise MedftError(f"{scan}: missing mask {n}{SUFFIX} (expected under {source / 'rs'})")
         out.append((n, scan, ref))

@@ -39,7 +39,8 @@ def read_trace(path: Path, shape: tuple[int, int]) -> np.ndarray:
     bad = np.flatnonzero((pts[:, 0] < 0) | (pts[:, 0] > w - 1) | (pts[:, 1] < 0) | (pts[:, 1] > h - 1))
     if bad.size:
         x, y = pts[bad[0]]
-        raise MedftError(f"{path}: line {bad[0] + 1}: point ({x:g}, {y:g}) outside the {w}x{h} image (trace outside the image)")
+        raise MedftError(f"{path}: line {bad[0] + 1}: point ({x:g}, {y:g}) outside the {w}x{h} image "
+                         "(trace outside the image)")
     return pts
 
 
