@@ -4,7 +4,6 @@ count, and `medft candidates polyp` writes candidates.csv that `medft prep polyp
 from __future__ import annotations
 
 import numpy as np
-
 from medft.cli import main
 from medft.prep.candidates import CandidateParams, frame_recall, polyp_candidates
 
