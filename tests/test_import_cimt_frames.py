@@ -5,40 +5,13 @@ examples_rgb_color.dcm, from a scanner) goes through the CUBS reader."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 from medft.cli import main
-from medft.prep.common import rng_for
-from medft.prep.synthetic.ultrasound import cimt_roi
 from PIL import Image
 
-PAD = (70, 40)  # rows above, columns left of the ROI inside the whole frame
-
-
-def write_cubs(root: Path, patients: int = 4) -> dict:
-    """IMAGES/<id>.tiff (the synthetic ROI inside a larger frame), Manual-A1 traces of every 3rd column
-    with a gap, CF/<id>_CF.txt; returns the truth per image id."""
-    import tifffile
-
-    for d in ("IMAGES", "SEGMENTATIONS/Manual-A1", "CF"):
-        (root / d).mkdir(parents=True, exist_ok=True)
-    truth = {}
-    for p in range(patients):
-        for side in ("L", "R"):
-            name = f"clin_{p + 1:04d}_{side}"
-            img, li, ma = cimt_roi(rng_for(0, "cubs", name), 80, 64)
-            frame = np.full((80 + 2 * PAD[0], 64 + 2 * PAD[1]), 30, np.uint8)
-            frame[PAD[0]:PAD[0] + 80, PAD[1]:PAD[1] + 64] = np.rint(img).astype(np.uint8)
-            tifffile.imwrite(root / "IMAGES" / f"{name}.tiff", frame)
-            xs = np.r_[np.arange(0, 20, 3), np.arange(34, 64, 3), 63]  # a gap of 16 columns (18 -> 34)
-            for tag, y in (("LI", li), ("MA", ma)):
-                pts = np.c_[xs + PAD[1], np.interp(xs, np.arange(64), y) + PAD[0]]
-                np.savetxt(root / "SEGMENTATIONS" / "Manual-A1" / f"{name}-{tag}.txt", pts[::-1], fmt="%.4f")
-            (root / "CF" / f"{name}_CF.txt").write_text("0.0625\n")
-            truth[name] = (img, li, ma, xs)
-    return truth
+from tests.public_layouts import PAD, write_cubs, write_labelled_frames
 
 
 def test_cubs_roi_traces_calibration_and_prep(tmp_path):
@@ -77,7 +50,7 @@ def test_cubs_bad_traces(tmp_path, capsys):
     src = tmp_path / "CUBS"
     write_cubs(src, 1)
     t = src / "SEGMENTATIONS" / "Manual-A1" / "clin_0001_L-MA.txt"
-    t.write_text("10 20\n500 30\n")
+    t.write_text("10 20\n500 30\n40 25\n")  # x y pairs, 1-based: (500, 30) is outside
     assert main(["import", "cubs", str(src), "--out", str(tmp_path / "o"), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert str(t) in err and "outside the 144x220 image" in err
@@ -116,14 +89,7 @@ def test_real_ultrasound_image_through_cubs(tmp_path):
 @pytest.mark.parametrize("names", [("informative", "non-informative"), ("bbps-2-3", "bbps-0-1")])
 def test_labelled_frames(tmp_path, names):
     src = tmp_path / "frames"
-    rng = np.random.default_rng(0)
-    for cls in names:
-        for v in range(10):
-            d = src / cls / f"vid{v}"
-            d.mkdir(parents=True)
-            for f in range(1 + (v == 0)):
-                Image.fromarray(rng.integers(0, 255, (60, 80, 3), dtype=np.uint8)).save(d / f"{f}.jpg")
-        Image.fromarray(rng.integers(0, 255, (60, 80, 3), dtype=np.uint8)).save(src / cls / "loose one.jpg")
+    write_labelled_frames(src, names)
     out = tmp_path / "out"
     assert main(["import", "labelled-frames", str(src), "--out", str(out), "--quiet"]) == 0
     rows = (out / "labels.csv").read_text().splitlines()

@@ -5,7 +5,6 @@ A real CT slice from pydicom's test files goes through the same DICOM reader."""
 
 from __future__ import annotations
 
-import copy
 import json
 from pathlib import Path
 
@@ -15,37 +14,12 @@ import pytest
 from medft.cli import main
 from medft.errors import MedftError
 
-SPACING = (0.75, 0.75, 1.0)
+from tests.public_layouts import DIRECTIONS, SLOPE, SPACING, cadpe_ref, synth_pe, volumes, write_cadpe, write_fumpe
 
 
 @pytest.fixture(scope="module")
 def synth(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("synth")
-    assert main(["synth", "pe", "--out", str(root)]) == 0
-    return root / "pe"
-
-
-def volumes(synth: Path):
-    for p in sorted((synth / "volumes").glob("*.nii.gz")):
-        name = p.name[: -len(".nii.gz")]
-        yield name, np.asarray(nib.load(p).dataobj), np.asarray(nib.load(synth / "pe_masks" / p.name).dataobj)
-
-
-#: a rotated, axis-permuted LPS grid: array axis 0 runs along -y, axis 1 along x (both 0.75 mm), axis 2 along z
-DIRECTIONS = np.array([[0.0, -0.75, 0.0], [0.75, 0.0, 0.0], [0.0, 0.0, 1.0]])
-ORIGIN = np.array([10.0, -20.0, 30.0])
-
-
-def write_cadpe(root: Path, synth: Path) -> None:
-    import nrrd
-
-    (root / "images").mkdir(parents=True)
-    (root / "rs").mkdir()
-    hdr = {"space": "left-posterior-superior", "space directions": DIRECTIONS, "space origin": ORIGIN,
-           "kinds": ["domain"] * 3, "encoding": "gzip"}
-    for k, (_, vol, mask) in enumerate(volumes(synth)):
-        nrrd.write(str(root / "images" / f"{k + 1:03d}.nrrd"), np.rint(vol).astype(np.int16), hdr)
-        nrrd.write(str(root / "rs" / f"{k + 1:03d}RefStd.nrrd"), mask.astype(np.uint8), hdr)
+    return synth_pe(tmp_path_factory.mktemp("synth"))
 
 
 def test_cadpe_geometry_and_prep(tmp_path, synth):
@@ -73,55 +47,14 @@ def test_cadpe_mask_mismatch(tmp_path, synth, capsys):
 
     src = tmp_path / "CAD-PE"
     write_cadpe(src, synth)
-    bad = src / "rs" / "002RefStd.nrrd"
+    bad = src / "rs" / cadpe_ref(2)
     nrrd.write(str(bad), np.zeros((5, 5, 5), np.uint8), {"space directions": DIRECTIONS, "space": "LPS"})
     assert main(["import", "cad-pe", str(src), "--out", str(tmp_path / "o"), "--quiet"]) == 2
     assert str(bad) in capsys.readouterr().err
     bad.unlink()
     assert main(["import", "cad-pe", str(src), "--out", str(tmp_path / "o"), "--quiet"]) == 2
-    assert "missing mask 002RefStd.nrrd" in capsys.readouterr().err
+    assert "missing mask 0002RefStd.nrrd" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
-
-
-SLOPE, INTERCEPT = 0.5, -1024.0
-
-
-def write_series(folder: Path, vol: np.ndarray, rng: np.random.Generator) -> list[int]:
-    """``vol`` (i = column, j = row, k = slice; HU) as DICOM slices made from pydicom's real CT_small.dcm:
-    stored = (HU - intercept) / slope, file names in shuffled order, InstanceNumber = slice + 1."""
-    import pydicom
-    from pydicom.data import get_testdata_file
-
-    tmpl = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
-    folder.mkdir(parents=True)
-    names = rng.permutation(vol.shape[2])
-    for k in range(vol.shape[2]):
-        ds = copy.deepcopy(tmpl)
-        stored = np.rint((vol[:, :, k].T - INTERCEPT) / SLOPE).astype(np.int16)
-        ds.Rows, ds.Columns = stored.shape
-        ds.PixelRepresentation = 1
-        ds.PixelData = stored.tobytes()
-        ds.RescaleSlope, ds.RescaleIntercept = SLOPE, INTERCEPT
-        ds.PixelSpacing = [SPACING[1], SPACING[0]]
-        ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
-        ds.ImagePositionPatient = [-50.0, -60.0, 100.0 + k * SPACING[2]]
-        ds.InstanceNumber = k + 1
-        ds.SeriesInstanceUID = "1.2.3.4." + folder.name[-3:].lstrip("0")
-        ds.save_as(folder / f"IM{names[k]:04d}.dcm")
-    return list(names)
-
-
-def write_fumpe(root: Path, synth: Path, n: int = 6) -> None:
-    from scipy.io import savemat
-
-    rng = np.random.default_rng(0)
-    (root / "GroundTruth").mkdir(parents=True)
-    for k, (_, vol, mask) in enumerate(volumes(synth)):
-        if k >= n:
-            break
-        write_series(root / "CT_scans" / f"PAT{k + 1:03d}", vol, rng)
-        savemat(root / "GroundTruth" / f"PAT{k + 1:03d}.mat",
-                {"maskData": (mask > 0).transpose(1, 0, 2).astype(np.uint8)})
 
 
 def test_fumpe_hu_order_and_prep(tmp_path, synth):
@@ -130,7 +63,7 @@ def test_fumpe_hu_order_and_prep(tmp_path, synth):
     out = tmp_path / "fumpe"
     assert main(["import", "fumpe", str(src), "--out", str(out), "--quiet"]) == 0
     rec = json.loads((out / "import.json").read_text())
-    assert rec["mask_variables"] == ["maskData"]
+    assert rec["mask_variables"] == ["Mask"]
     for k, (_, vol, mask) in enumerate(volumes(synth)):
         img = nib.load(out / "volumes" / f"PAT{k + 1:03d}.nii.gz")
         got = np.asarray(img.dataobj)

@@ -15,36 +15,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from medft.cli import main
-from medft.prep.common import rng_for
-from medft.prep.synthetic.colon import polyp_frame
 from PIL import Image
 
+from tests.public_layouts import frames, kvasir_name, write_kvasir
+
 ENV = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "python")}
-
-
-def frames(n: int, h: int = 128, w: int = 160, seed: int = 0):
-    """``n`` (RGB uint8 frame, bool polyp mask) pairs, every frame with one polyp."""
-    rng = rng_for(seed, "import-fixture")
-    return [(np.clip(np.rint(img), 0, 255).astype(np.uint8), m) for img, m in
-            (polyp_frame(rng, h, w, True) for _ in range(n))]
-
-
-def write_kvasir(root: Path, n: int = 6) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Kvasir-SEG: images/<id>.jpg, masks/<id>.jpg (JPEG: grey levels near edges), kavsir_bboxes.json."""
-    data = frames(n)
-    boxes = {}
-    for i, (img, m) in enumerate(data):
-        name = f"cju{i:02d}qkwl35piu0993l0dewei2"
-        (root / "images").mkdir(parents=True, exist_ok=True)
-        (root / "masks").mkdir(parents=True, exist_ok=True)
-        Image.fromarray(img).save(root / "images" / f"{name}.jpg", quality=90)
-        Image.fromarray((m * 255).astype(np.uint8)).convert("RGB").save(root / "masks" / f"{name}.jpg", quality=75)
-        ys, xs = np.nonzero(m)
-        boxes[name] = {"height": img.shape[0], "width": img.shape[1],
-                       "bbox": [{"label": "polyp", "xmin": int(xs.min()), "ymin": int(ys.min()),
-                                 "xmax": int(xs.max()), "ymax": int(ys.max())}]}
-    (root / "kavsir_bboxes.json").write_text(json.dumps(boxes))
-    return data
 
 
 def test_kvasir_import_then_prep(tmp_path):
@@ -62,7 +37,7 @@ def test_kvasir_import_then_prep(tmp_path):
     assert hashlib.sha256((src / f0["path"]).read_bytes()).hexdigest() == f0["sha256"]
     # masks: binary, and the polyp they hold is the one written (JPEG noise does not move it)
     for i, (img, m) in enumerate(data):
-        name = f"cju{i:02d}qkwl35piu0993l0dewei2"
+        name = kvasir_name(i)
         got = np.asarray(Image.open(out / "videos" / name / "masks" / f"{name}.png"))
         assert set(np.unique(got)) <= {0, 255}
         assert ((got > 0) != m).mean() < 0.01

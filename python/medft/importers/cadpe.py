@@ -11,9 +11,10 @@ from medft.importers import _base, _volume
 
 APP = "pe"
 DATASET = "cad-pe"
-DESCRIPTION = ("CAD-PE: images/<n>.nrrd, rs/<n>RefStd.nrrd (clots numbered 1..k); 91 CTPA scans -> pe "
+DESCRIPTION = ("CAD-PE: images/<nnn>.nrrd, rs/<nnnn>RefStd.nrrd (clots numbered 1..k); 91 CTPA scans -> pe "
                "(HU, spacing and orientation from the NRRD header)")
-LAYOUT = "CAD-PE/images/<n>.nrrd and CAD-PE/rs/<n>RefStd.nrrd (or both in one folder)"
+LAYOUT = ("CAD-PE/images/001.nrrd and CAD-PE/rs/0001RefStd.nrrd (numbers matched without leading zeros; "
+          "or both in one folder)")
 SUFFIX = "RefStd.nrrd"
 
 
@@ -30,7 +31,8 @@ def pairs(source: Path) -> list[tuple[str, Path, Path]]:
     for n, scan in sorted(scans.items()):
         ref = refs.get(n) or next((r for k, r in refs.items() if k.lstrip("0") == n.lstrip("0")), None)
         if ref is None:
-            raise MedftError(f"{scan}: missing mask {n}{SUFFIX} (expected under {source / 'rs'})")
+            name = f"{int(n):04d}{SUFFIX}" if n.isdigit() else f"{n}{SUFFIX}"
+            raise MedftError(f"{scan}: missing mask {name} (expected under {source / 'rs'})")
         out.append((n, scan, ref))
     orphans = set(refs.values()) - {r for _, _, r in out}
     if orphans:

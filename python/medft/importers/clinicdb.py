@@ -12,8 +12,10 @@ APP = "polyp"
 DATASET = "cvc-clinicdb"
 DESCRIPTION = ("CVC-ClinicDB: Original/<n>.tif, 'Ground Truth'/<n>.tif (or .png); 612 frames from 29 "
                "sequences -> polyp (one case per sequence, candidates generated)")
-LAYOUT = "CVC-ClinicDB/Original/<n>.tif and CVC-ClinicDB/Ground Truth/<n>.tif (n = 1..612; PNG mirrors too)"
-#: last frame number of each of the 29 sequences, as the data set's challenge page lists them
+LAYOUT = ("CVC-ClinicDB/Original/<n>.tif and CVC-ClinicDB/Ground Truth/<n>.tif (n = 1..612), or the mirrors' "
+          "CVC-ClinicDB/TIF/... or CVC-ClinicDB/PNG/... holding those two folders")
+#: last frame number of each of the 29 sequences (the frame ranges published with the data set;
+#: sources in docs/public-datasets.md)
 SEQUENCE_ENDS = (25, 50, 67, 78, 103, 126, 151, 177, 199, 205, 227, 252, 277, 297, 317, 342, 363, 383,
                  408, 428, 447, 466, 478, 503, 528, 546, 571, 591, 612)
 
@@ -27,8 +29,9 @@ def sequence_of(n: int) -> int | None:
 
 def run(source: Path, out: Path, *, force: bool = False, progress: bool = True) -> dict:
     source = Path(source)
-    orig = _base.require(source / "Original", DATASET, LAYOUT)
-    gt = _base.require(source / "Ground Truth", DATASET, LAYOUT)
+    root = next((source / sub for sub in ("", "TIF", "PNG") if (source / sub / "Original").is_dir()), source)
+    orig = _base.require(root / "Original", DATASET, LAYOUT)
+    gt = _base.require(root / "Ground Truth", DATASET, LAYOUT)
     images = _base.images_in(orig)
     masks = {p.stem: p for p in _base.images_in(gt)}
     items, unknown = [], 0

@@ -21,26 +21,37 @@ ANALYST = "Manual-A1"
 #: rows kept above the shallowest lumen-intima point and below the deepest media-adventitia point:
 #: the far wall with tissue on both sides, about the paper's 60-row ROI height for a flat wall
 ROI_MARGIN = 24
+#: CUBS traces are MATLAB pixel coordinates: the first column and row are 1
+ONE_BASED = 1.0
 #: patient and side from an image id: clin_0001_L -> (clin_0001, L)
 _SIDE = re.compile(r"^(.*?)[_-]?([LR])$")
 
 
 def read_trace(path: Path, shape: tuple[int, int]) -> np.ndarray:
-    """(N, 2) x, y points of a trace file, every point inside the image."""
+    """(N, 2) x, y points of a trace file in 0-based pixel coordinates, every point inside the image.
+
+    CUBS writes a trace as two lines (all x, then all y) in MATLAB's 1-based pixel coordinates;
+    one ``x y`` pair per line is read too. A 2 x 2 file could be either and is refused."""
     if not path.is_file():
         raise MedftError(f"{path}: missing trace")
     try:
-        pts = np.loadtxt(path, delimiter=None if "," not in path.read_text()[:200] else ",", ndmin=2)
-    except ValueError as e:
-        raise MedftError(f"{path}: not x y number pairs ({e})") from None
-    if pts.shape[1] != 2 or len(pts) < 2 or not np.isfinite(pts).all():
-        raise MedftError(f"{path}: expected at least 2 finite 'x y' lines, got shape {pts.shape}")
+        text = path.read_text()
+        arr = np.loadtxt(path, delimiter="," if "," in text[:200] else None, ndmin=2)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise MedftError(f"{path}: not rows of numbers ({e})") from None
+    if arr.shape == (2, 2):
+        raise MedftError(f"{path}: 2 x 2 numbers: cannot tell an x line and a y line from two 'x y' "
+                         "points; a trace needs at least 3 points")
+    pts = arr.T if arr.shape[0] == 2 else arr
+    if pts.ndim != 2 or pts.shape[1] != 2 or len(pts) < 2 or not np.isfinite(pts).all():
+        raise MedftError(f"{path}: expected an x line and a y line (or 'x y' lines), got shape {arr.shape}")
+    pts = pts - ONE_BASED
     h, w = shape
-    bad = np.flatnonzero((pts[:, 0] < 0) | (pts[:, 0] > w - 1) | (pts[:, 1] < 0) | (pts[:, 1] > h - 1))
+    bad = np.flatnonzero((pts[:, 0] < -0.5) | (pts[:, 0] > w - 0.5) | (pts[:, 1] < -0.5) | (pts[:, 1] > h - 0.5))
     if bad.size:
-        x, y = pts[bad[0]]
-        raise MedftError(f"{path}: line {bad[0] + 1}: point ({x:g}, {y:g}) outside the {w}x{h} image "
-                         "(trace outside the image)")
+        x, y = pts[bad[0]] + ONE_BASED
+        raise MedftError(f"{path}: point {bad[0] + 1} ({x:g}, {y:g}) outside the {w}x{h} image "
+                         "(trace outside the image; coordinates are 1-based)")
     return pts
 
 
@@ -56,12 +67,14 @@ def largest_gap(pts: np.ndarray) -> float:
 
 
 def read_calibration(path: Path) -> float:
+    """mm per pixel: the first number of ``CF/<id>_CF.txt`` (a single value)."""
     if not path.is_file():
         raise MedftError(f"{path}: missing calibration factor (mm per pixel)")
+    words = path.read_text(errors="replace").split()
     try:
-        v = float(np.loadtxt(path).ravel()[0])
-    except (ValueError, IndexError) as e:
-        raise MedftError(f"{path}: not a number ({e})") from None
+        v = float(words[0])
+    except (ValueError, IndexError):
+        raise MedftError(f"{path}: first word {words[0] if words else ''!r} is not a number (mm per pixel)") from None
     if not (np.isfinite(v) and v > 0):
         raise MedftError(f"{path}: calibration {v!r} must be a positive number (mm per pixel)")
     return v
@@ -131,6 +144,8 @@ def run(source: Path, out: Path, *, force: bool = False, progress: bool = True) 
         decisions = [
             f"ground truth: {ANALYST}'s traces (CUBS also ships A1s, A2, A3 for inter-observer studies)",
             "patient = image id without its _L/_R side; ROI id = the image id (one ROI per image)",
+            "trace files read as an x line and a y line (or one 'x y' pair per line), MATLAB 1-based "
+            "pixel coordinates made 0-based (x - 1, y - 1)",
             "traces resampled to one y per integer column over the columns both traces cover "
             "(points sorted by x, repeated x averaged, linear across gaps: crops.<roi>.largest_gap_px)",
             f"ROI: those columns, rows from {ROI_MARGIN} above the shallowest lumen-intima point to "

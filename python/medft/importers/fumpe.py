@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,8 @@ APP = "pe"
 DATASET = "fumpe"
 DESCRIPTION = ("FUMPE: CT_scans/PAT<nnn>/*.dcm, GroundTruth/PAT<nnn>.mat; 35 CTPA series -> pe "
                "(HU from rescale slope/intercept, slices ordered by position)")
+#: the mask variable of the published GroundTruth/PAT<nnn>.mat files
+MASK_VARIABLE = "Mask"
 LAYOUT = "FUMPE/CT_scans/PAT001/<slices>.dcm and FUMPE/GroundTruth/PAT001.mat (one 3-D mask rows x columns x slices)"
 
 
@@ -28,11 +31,22 @@ def read_mask(path: Path) -> tuple[np.ndarray, str]:
     except Exception as e:
         raise MedftError(f"{path}: unreadable MATLAB file ({type(e).__name__}: {e})") from None
     arrays = {k: v for k, v in mat.items() if not k.startswith("__") and isinstance(v, np.ndarray) and v.ndim == 3}
+    if len(arrays) > 1 and MASK_VARIABLE in arrays:
+        arrays = {MASK_VARIABLE: arrays[MASK_VARIABLE]}
     if len(arrays) != 1:
         names = ", ".join(f"{k} {np.shape(v)}" for k, v in mat.items() if not k.startswith("__")) or "none"
         raise MedftError(f"{path}: expected one 3-D mask variable, found {names}")
     name, arr = next(iter(arrays.items()))
     return np.asarray(arr), name
+
+
+def name_order(paths: list[Path]) -> list[int]:
+    """Indices into ``paths`` (slices in position order) sorted by file name, the digits in a
+    name compared as numbers (IM2 before IM10)."""
+    def key(i: int) -> list:
+        return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", paths[i].name)]
+
+    return sorted(range(len(paths)), key=key)
 
 
 def run(source: Path, out: Path, *, force: bool = False, progress: bool = True) -> dict:
@@ -43,23 +57,24 @@ def run(source: Path, out: Path, *, force: bool = False, progress: bool = True) 
     if not patients:
         raise _base.layout_error(scans / "PAT001", DATASET, LAYOUT)
     ids = _base.unique_ids([p.name for p in patients], scans)
-    files, n_pe, geometry, variables = [], 0, {}, set()
+    files, n_pe, geometry, variables, reversed_ = [], 0, {}, set(), 0
     with _base.staging(out, force, source) as tmp:
         for pdir in _base.progress(patients, "series", progress):
             mpath = gts / f"{pdir.name}.mat"
             if not mpath.is_file():
                 raise MedftError(f"{mpath}: missing mask of series {pdir}")
-            vol, order, inst = _volume.read_dicom_series(pdir)
+            vol, order, _ = _volume.read_dicom_series(pdir)
             raw, var = read_mask(mpath)
             variables.add(var)
             rows, cols, n = vol.data.shape[1], vol.data.shape[0], vol.data.shape[2]
             if raw.shape != (rows, cols, n):
                 raise MedftError(f"{mpath}: mask {var} of shape {raw.shape} but the series {pdir.name} is "
                                  f"{rows} x {cols} x {n} (rows x columns x slices)")
-            # mask slice s belongs to the s-th slice in InstanceNumber order (the scanner's numbering)
-            by_instance = np.argsort(inst, kind="stable") if min(inst) >= 0 else np.arange(n)
+            # mask slice s belongs to the s-th DICOM file in file-name order, whatever its position
+            by_name = name_order(order)
+            reversed_ += bool(n > 1 and by_name[0] > by_name[-1])
             mask = np.zeros(vol.data.shape, np.int16)
-            for s, pos_index in enumerate(by_instance):
+            for s, pos_index in enumerate(by_name):
                 mask[:, :, pos_index] = (raw[:, :, s] > 0).T
             labels, k = ndimage.label(mask > 0, structure=np.ones((3, 3, 3)))
             n_pe += k
@@ -76,10 +91,13 @@ def run(source: Path, out: Path, *, force: bool = False, progress: bool = True) 
             "not file names; missing slices, unequal gaps, mixed pixel spacing or orientation refused",
             "array axes (column, row, slice); spacing (PixelSpacing column, row, slice gap); "
             "orientation and origin in the NIfTI affine (LPS converted to RAS)",
-            "mask: the MATLAB file's one 3-D variable (rows x columns x slices); its slice s is the "
-            "s-th slice in InstanceNumber order, moved to that slice's position",
+            "mask: the MATLAB file's 3-D variable ('Mask' where there are several; rows x columns x "
+            "slices); its slice s belongs to the s-th DICOM file in file-name order (numbers in names "
+            "compared as numbers), moved to that file's position; counts.name_order_against_position "
+            "series run file names against slice position",
             "the masks are binary: each 26-connected component is one PE (pe-2 numbering)",
         ]
         return _base.write_record(tmp, dataset=DATASET, app=APP, source=source, files=files,
-                                  counts={"patients": len(patients), "pe_components": n_pe}, decisions=decisions,
+                                  counts={"patients": len(patients), "pe_components": n_pe,
+                                          "name_order_against_position": reversed_}, decisions=decisions,
                                   extra={"geometry": geometry, "mask_variables": sorted(variables)})
