@@ -103,3 +103,22 @@ def test_labelled_frames_wrong_classes(tmp_path, capsys):
     (tmp_path / "src" / "informative").mkdir()
     assert main(["import", "labelled-frames", str(tmp_path / "src"), "--out", str(tmp_path / "o")]) == 2
     assert "class folders ['informative', 'polyps']" in capsys.readouterr().err
+
+
+def test_cubs_trace_layouts_agree(tmp_path, capsys):
+    """The LIMA-Profiles folder name and 'x y' pair lines give the same per-column traces as the
+    SEGMENTATIONS folder's x line and y line; a 2 x 2 file (either reading possible) is refused."""
+    src = tmp_path / "CUBS"
+    write_cubs(src, 1)
+    assert main(["import", "cubs", str(src), "--out", str(tmp_path / "a"), "--quiet"]) == 0
+    (src / "SEGMENTATIONS").rename(src / "LIMA-Profiles")
+    li = src / "LIMA-Profiles" / "Manual-A1" / "clin_0001_L-LI.txt"
+    np.savetxt(li, np.loadtxt(li).T)  # the same points, one 'x y' pair per line
+    assert main(["import", "cubs", str(src), "--out", str(tmp_path / "b"), "--quiet"]) == 0
+    for name in ("clin_0001_L.csv", "clin_0001_R.csv", "clin_0001_L.png"):
+        assert (tmp_path / "a" / "rois" / "clin_0001" / name).read_bytes() == \
+            (tmp_path / "b" / "rois" / "clin_0001" / name).read_bytes()
+    assert "LIMA-Profiles/Manual-A1" in (tmp_path / "b" / "import.json").read_text()
+    li.write_text("41 81\n90 85\n")
+    assert main(["import", "cubs", str(src), "--out", str(tmp_path / "c"), "--quiet"]) == 2
+    assert f"{li}: 2 x 2 numbers" in capsys.readouterr().err

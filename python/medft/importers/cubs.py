@@ -15,9 +15,12 @@ DATASET = "cubs"
 DESCRIPTION = ("CUBS: IMAGES/<id>.tiff, SEGMENTATIONS/Manual-A1/<id>-LI.txt and -MA.txt, CF/<id>_CF.txt -> "
                "cimt (traces one y per column, ROI cropped around the far wall, mm/pixel kept)")
 LAYOUT = ("CUBS/IMAGES/<id>.tiff (id e.g. clin_0001_L), CUBS/SEGMENTATIONS/Manual-A1/<id>-LI.txt and "
-          "<id>-MA.txt (x y per line), CUBS/CF/<id>_CF.txt (mm per pixel)")
+          "<id>-MA.txt (an x line and a y line; LIMA-Profiles/ or PROFILES/ in place of SEGMENTATIONS/ too), "
+          "CUBS/CF/<id>_CF.txt (mm per pixel)")
 #: the expert whose traces become the ground truth (CUBS ships A1, A1s (repeat), A2, A3)
 ANALYST = "Manual-A1"
+#: the folder holding the analysts' trace folders, in the releases' spellings, first found is used
+TRACE_FOLDERS = ("SEGMENTATIONS", "LIMA-Profiles", "LIMA-Profiles-interpolated", "PROFILES")
 #: rows kept above the shallowest lumen-intima point and below the deepest media-adventitia point:
 #: the far wall with tissue on both sides, about the paper's 60-row ROI height for a flat wall
 ROI_MARGIN = 24
@@ -117,7 +120,9 @@ def convert_one(img: np.ndarray, li: np.ndarray, ma: np.ndarray, path: Path) -> 
 def run(source: Path, out: Path, *, force: bool = False, progress: bool = True) -> dict:
     source = Path(source)
     images_dir = _base.require(source / "IMAGES", DATASET, LAYOUT)
-    seg = _base.require(source / "SEGMENTATIONS" / ANALYST, DATASET, LAYOUT)
+    seg = next((source / d / ANALYST for d in TRACE_FOLDERS if (source / d / ANALYST).is_dir()),
+               source / TRACE_FOLDERS[0] / ANALYST)
+    _base.require(seg, DATASET, LAYOUT)
     cf_dir = _base.require(source / "CF", DATASET, LAYOUT)
     images = _base.images_in(images_dir)
     if not images:
@@ -142,7 +147,8 @@ def run(source: Path, out: Path, *, force: bool = False, progress: bool = True) 
             files += [_base.file_entry(x, source) for x in (p, li_p, ma_p, cf_p)]
         _base.write_csv(tmp / "calibration.csv", calib, ("patient", "roi", "mm_per_pixel"))
         decisions = [
-            f"ground truth: {ANALYST}'s traces (CUBS also ships A1s, A2, A3 for inter-observer studies)",
+            f"ground truth: {ANALYST}'s traces, read from {seg.relative_to(source).as_posix()} (CUBS also ships "
+            "A1s, A2, A3 for observer-variability studies)",
             "patient = image id without its _L/_R side; ROI id = the image id (one ROI per image)",
             "trace files read as an x line and a y line (or one 'x y' pair per line), MATLAB 1-based "
             "pixel coordinates made 0-based (x - 1, y - 1)",
