@@ -68,6 +68,12 @@ def test_clinicdb_tiff_and_sequences(tmp_path):
     assert videos == ["seq01", "seq02", "seq03", "seq04", "seq29"]
     assert sorted(p.stem for p in (out / "videos" / "seq01" / "frames").glob("*.png")) == ["1", "25"]
     assert main(["prep", "polyp", "--input", str(out), "--verify"]) == 0
+    # the mirrors' CVC-ClinicDB/TIF/{Original, Ground Truth}: the same import
+    (src / "TIF").mkdir()
+    for d in ("Original", "Ground Truth"):
+        (src / d).rename(src / "TIF" / d)
+    assert main(["import", "cvc-clinicdb", str(src), "--out", str(tmp_path / "mirror"), "--quiet"]) == 0
+    assert sorted(p.name for p in (tmp_path / "mirror" / "videos").iterdir()) == videos
 
 
 def test_pranet_sets(tmp_path):
