@@ -10,7 +10,7 @@ from medft.importers import _base, _polyp
 
 APP = "polyp"
 DATASET = "cvc-clinicdb"
-DESCRIPTION = ("CVC-ClinicDB: Original/<n>.tif, 'Ground Truth'/<n>.tif (or .png); 612 frames from 29 "
+DESCRIPTION = ("CVC-ClinicDB: Original/<n>.tif, 'Ground Truth'/<n>.tif (or under TIF/ or PNG/); 612 frames from 29 "
                "sequences -> polyp (one case per sequence, candidates generated)")
 LAYOUT = ("CVC-ClinicDB/Original/<n>.tif and CVC-ClinicDB/Ground Truth/<n>.tif (n = 1..612), or the mirrors' "
           "CVC-ClinicDB/TIF/... or CVC-ClinicDB/PNG/... holding those two folders")

@@ -13,8 +13,8 @@ from medft.importers import _base, _volume
 
 APP = "pe"
 DATASET = "fumpe"
-DESCRIPTION = ("FUMPE: CT_scans/PAT<nnn>/*.dcm, GroundTruth/PAT<nnn>.mat; 35 CTPA series -> pe "
-               "(HU from rescale slope/intercept, slices ordered by position)")
+DESCRIPTION = ("FUMPE: CT_scans/PAT<nnn>/*.dcm, GroundTruth/PAT<nnn>.mat (Mask); 35 CTPA series -> pe "
+               "(HU from rescale slope/intercept, slices ordered by position, mask slices by file name)")
 #: the mask variable of the published GroundTruth/PAT<nnn>.mat files
 MASK_VARIABLE = "Mask"
 LAYOUT = "FUMPE/CT_scans/PAT001/<slices>.dcm and FUMPE/GroundTruth/PAT001.mat (one 3-D mask rows x columns x slices)"
