@@ -23,6 +23,10 @@ setup(
         "scikit-image>=0.21",
         "matplotlib>=3.7",
         "nibabel>=5.0",
+        "pydicom>=3.0",  # `medft import fumpe`: DICOM series (and the real CT/ultrasound files its tests read)
+        "pynrrd>=1.0",  # `medft import cad-pe`: NRRD volumes and their space directions
+        "tifffile>=2023.1",  # `medft import cvc-clinicdb`, `cubs`: TIFF frames
+        "Pillow>=9.0",  # PNG, JPEG, BMP frames and masks
         "tqdm>=4.65",
         "submitit>=1.5",  # `medft grid --executor slurm`: Slurm job arrays, requeue on preemption
         "scikit-learn>=1.3",  # classify: macro one-vs-rest AUC (roc_auc_score multi_class="ovr")

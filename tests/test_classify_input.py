@@ -136,9 +136,9 @@ def test_folder_import_of_one_folder_per_class(tmp_path):
     for k in range(3):
         for i in range(3):
             png(tmp_path / "mine" / f"kind{k}" / f"{i}.png", image(rng, k))
-    from medft.importers import get_importer
+    from medft.importers import importer
 
-    rec = get_importer("folder").run(tmp_path / "mine", tmp_path / "in", progress=False)
+    rec = importer("folder").run(tmp_path / "mine", tmp_path / "in", progress=False)
     assert rec["classes"] == ["kind0", "kind1", "kind2"] and rec["images"] == 9
     assert (tmp_path / "in" / "images" / "kind2" / "1.png").is_file()
     assert classify.load(tmp_path / "in").class_names == ("kind0", "kind1", "kind2")

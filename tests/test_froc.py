@@ -231,3 +231,11 @@ def test_binormal_perfect_separation_warns_nan():
         warnings.simplefilter("always")
         fit = fit_binormal_roc([1, 1, 0, 0], [0.9, 0.8, 0.2, 0.1])
     assert np.isnan(fit.a) and any("separated" in str(x.message) for x in w)
+
+
+def test_binormal_all_scores_equal_warns_nan():
+    """A net that gives every candidate the same score (one category) has no ROC to fit."""
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        fit = fit_binormal_roc([1, 0, 1, 0, 0], [0.5] * 5)
+    assert np.isnan(fit.a) and any("every score is equal" in str(x.message) for x in w)

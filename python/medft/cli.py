@@ -3,7 +3,8 @@
     medft doctor     which Caffe builds are installed (CPU, GPU) and what the GPU is
     medft gen        write prototxt/ and solvers/ (Tables I and II)
     medft synth      write the synthetic input set of an application
-    medft import     MedMNIST or your own image folder as an application's input layout
+    medft import     a public data set, MedMNIST or your own image folder as an input folder
+    medft candidates polyp candidates for frames that have none, and their recall
     medft prep       build the LMDBs of an application (section VI)
     medft pretrain   make the offline stand-in for the ImageNet AlexNet
     medft train      train one cell of the study on real Caffe
@@ -26,8 +27,9 @@ from medft import __version__
 from medft.errors import MedftError
 
 #: the stages, in the order of the study; each is the module medft.commands.<stage>
-STAGES: tuple[str, ...] = ("doctor", "gen", "synth", "import", "prep", "pretrain", "train", "predict", "score",
-                           "report", "grid", "status", "demo", "bench")
+STAGES: tuple[str, ...] = ("doctor", "gen", "synth", "import", "candidates", "prep",
+                           "pretrain", "train", "predict", "score", "report",
+                           "grid", "status", "demo", "bench")
 
 #: stages whose module name differs (``import`` is a Python keyword)
 MODULES: dict[str, str] = {"import": "importdata"}

@@ -200,7 +200,8 @@ def dense_maps(image: np.ndarray, predictor: Callable[[np.ndarray], np.ndarray],
 
 def predict_cimt_maps(rois: Path, out: Path, predictor: Callable[[np.ndarray], np.ndarray], stride: int = 1,
                       batch: int = 50, log=print) -> Path:
-    """``cimt_maps/<roi>.npz`` (p_li, p_ma, gt_li, gt_ma, image) for every test ROI of `medft prep`."""
+    """``cimt_maps/<roi>.npz`` (p_li, p_ma, gt_li, gt_ma, image, and spacing_mm where the ROI's
+    calibration is known, so errors are scored in mm too) for every test ROI of `medft prep`."""
     import time
 
     files = sorted(Path(rois).glob("*.npz"))
@@ -211,7 +212,8 @@ def predict_cimt_maps(rois: Path, out: Path, predictor: Callable[[np.ndarray], n
         d = np.load(f)
         p_li, p_ma = dense_maps(d["image"], predictor, int(d["window"]), stride=stride, batch=batch)
         write_npz_atomic(out / f.name, p_li=p_li, p_ma=p_ma, gt_li=d["lumen_intima_y"].astype(float),
-                         gt_ma=d["media_adventitia_y"].astype(float), image=d["image"])
+                         gt_ma=d["media_adventitia_y"].astype(float), image=d["image"],
+                         **({"spacing_mm": d["spacing_mm"]} if "spacing_mm" in d.files else {}))
         rate = (time.time() - t0) / k
         log(f"medft predict: cimt ROI {k}/{len(files)} {f.stem}  {rate:.1f} s/ROI  "
             f"ETA {duration(rate * (len(files) - k))}")

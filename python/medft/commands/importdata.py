@@ -1,36 +1,50 @@
-"""Write a public data set or your own folder as an application's input layout.
-
-    medft import medmnist pathmnist.npz --out inputs/pathmnist     # MedMNIST, its split kept
-    medft import folder my_images --out inputs/mine                # checked, linked or copied
-
-Then ``medft prep <app> --input <out> --out data`` (the app is printed). The output holds the
-layout of data_prep/README.md and ``import.json``: the source, its size and SHA-256, counts and
-every decision taken.
+"""Convert a public data set as it is distributed, a MedMNIST file or your own image folder into the
+input layout of `medft prep` (data_prep/README.md), with an import record (import.json: every
+input file's size and SHA-256, counts, decisions). Polyp sets get candidates from `medft candidates polyp`'s generator. Nothing
+is written unless the whole import succeeds. Data sets, licences and decisions:
+docs/public-datasets.md and docs/your-own-data.md.
 """
 
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from medft.importers import IMPORTERS, get_importer
+HELP = "convert a public data set, a MedMNIST file or an image folder into an input folder of `medft prep`"
 
-HELP = "write MedMNIST or your own image folder as an application's input layout"
+
+def _epilog() -> str:
+    from medft.importers import IMPORTERS, importer
+
+    return "data sets:\n" + "\n".join(f"  {n:16s} {importer(n).DESCRIPTION}" for n in IMPORTERS)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("dataset", metavar="DATASET", help=f"one of {', '.join(IMPORTERS)}")
-    p.add_argument("source", type=Path, help="the data set's file or folder")
-    p.add_argument("--out", type=Path, required=True, help="input folder to write (REQUIRED)")
-    p.add_argument("--force", action="store_true", help="replace an existing --out that medft wrote")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    from medft.importers import IMPORTERS
+
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
+    p.epilog = _epilog()
+    p.add_argument("dataset", metavar="DATASET", choices=list(IMPORTERS), help=", ".join(IMPORTERS))
+    p.add_argument("source", metavar="SOURCE", help="the data set's folder as downloaded and unpacked (medmnist: the .npz)")
+    p.add_argument("--out", required=True,
+                   help="the input folder to write (REQUIRED; then `medft prep APP --input OUT`)")
+    p.add_argument("--force", action="store_true", help="replace an existing import at --out")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars (default: shown)")
 
 
 def run(args: argparse.Namespace) -> int:
-    mod = get_importer(args.dataset)
-    record = mod.run(args.source, args.out, force=args.force, progress=not args.no_progress)
-    print(f"medft import {args.dataset}: {args.source} -> {record['out']} ({mod.APP} layout: {mod.LAYOUT})")
+    import json
+    from pathlib import Path
+
+    from medft.importers import importer
+
+    mod = importer(args.dataset)
+    record = mod.run(Path(args.source), Path(args.out), force=args.force, progress=not args.no_progress)
+    print(f"medft import: {args.dataset} -> {args.out} ({mod.APP}): {json.dumps(record['counts'])}")
+    if "candidates" in record:
+        from medft.prep.candidates import describe
+
+        print(f"medft import: candidates: {describe(record['candidates'])}")
     for line in record.get("decisions", []):
-        print(f"  - {line}")
-    print(f"next: medft prep {mod.APP} --input {record['out']} --out data")
+        print(f"medft import:   - {line}")
+    print(f"medft import: next: medft prep {mod.APP} --input {args.out} --out <data root>")
     return 0

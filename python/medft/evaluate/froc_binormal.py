@@ -238,6 +238,10 @@ def fit_binormal_roc(y_true, y_score, *, n_bins: int = N_BINS) -> BinormalFit:
                       "no ML estimate, result is NaN", RuntimeWarning, stacklevel=2)
         return nan
     cp, cn = _categories(pos, neg, n_bins)
+    if cp.size < 2:
+        warnings.warn("binormal fit: every score is equal (one category, no threshold); no ML "
+                      "estimate, result is NaN", RuntimeWarning, stacklevel=2)
+        return nan
     res = optimize.minimize(lambda u: _nll(_to_natural(u), cp, cn), _start(cp, cn), method="BFGS",
                             jac=lambda u: _grad_u(u, _nll_grad(_to_natural(u), cp, cn)),
                             options={"gtol": 1e-6, "maxiter": 2000})

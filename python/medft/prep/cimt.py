@@ -44,6 +44,7 @@ class Roi:
     shape: tuple[int, int]
     li: np.ndarray  # lumen-intima y per column (float)
     ma: np.ndarray  # media-adventitia y per column (float)
+    spacing_mm: float | None = None  # mm per pixel (calibration.csv), None when not given
 
 
 @dataclass
@@ -85,6 +86,23 @@ def read_lines(path: Path, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarr
     return li, ma
 
 
+#: optional ``patient,roi,mm_per_pixel`` per ROI (rule cimt-3): errors are then reported in mm too
+CALIBRATION = "calibration.csv"
+
+
+def read_calibration(path: Path) -> dict[tuple[str, str], float]:
+    """(patient, roi) -> mm per pixel from an optional ``calibration.csv``; empty without one."""
+    if not path.is_file():
+        return {}
+    out = {}
+    for i, r in enumerate(read_csv(path, "cimt-3", ("patient", "roi", "mm_per_pixel")), start=1):
+        v = to_number(path, "cimt-3", i, "mm_per_pixel", r["mm_per_pixel"])
+        if v <= 0:
+            raise bad_input(path, "cimt-3", f"row {i}: mm_per_pixel {v:g} must be positive")
+        out[(r["patient"].strip(), r["roi"].strip())] = v
+    return out
+
+
 def check_margins(bg_margin: int, band: int) -> None:
     """Background must stay clear of the interface bands: ``bg_margin`` > ``band`` >= 0."""
     if band < 0 or bg_margin <= band:
@@ -110,6 +128,9 @@ def load(root: Path, window: int = WINDOW, bg_margin: int = BG_MARGIN, band: int
         )
     if not rois:
         raise bad_input(root / "rois", "cimt-1", "no <patient>/<roi>.png files")
+    calib = read_calibration(root / CALIBRATION)
+    for r in rois:
+        r.spacing_mm = calib.get((r.patient, r.roi))
     return CimtData(root, rois, window, bg_margin, band, {"rois": len(rois)})
 
 
@@ -227,6 +248,7 @@ def write_extras(ds: CimtData, split_record: dict, out: Path) -> dict:
             window=ds.window,
             bg_margin=ds.bg_margin,
             band=ds.band,
+            **({"spacing_mm": roi.spacing_mm} if roi.spacing_mm is not None else {}),
         )
         n += 1
     return {"test_rois": n}

@@ -10,8 +10,8 @@ scratch AlexNet learns them within the demo's budget without reaching AUC 1.
   highlights) with a polyp (a shaded dome with a rim; some flat and faint) among 6-8 same-coloured
   mimics (flat bumps, fold segments, bubbles, twin bumps) drawn from the same size, contrast and
   blur ranges, the polyp's mask, and candidates (one box size) from
-  :func:`.colon.polyp_candidate_generator`, a DoG blob detector whose score is the handcrafted
-  baseline;
+  :func:`.colon.polyp_candidate_generator` (the generator of :mod:`medft.prep.candidates`, blob
+  cue only), whose score is the handcrafted baseline;
 * pe (:mod:`.ct`): CT-like volumes (HU, 0.75 x 0.75 x 1 mm) with a branching contrast-filled
   vessel tree of varying calibre; emboli (central, eccentric, occlusive filling defects, labelled
   1..k) and as many mimics (mixing artefacts, lymph nodes and partial volume in branch crotches,
