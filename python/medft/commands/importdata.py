@@ -1,7 +1,7 @@
 """Convert a public data set as it is distributed, a MedMNIST file or your own image folder into the
-input layout of `medft prep` (data_prep/README.md), with an import record (import.json: every
-input file's size and SHA-256, counts, decisions). Polyp sets get candidates from `medft candidates polyp`'s generator. Nothing
-is written unless the whole import succeeds. Data sets, licences and decisions:
+input layout of `medft prep` (data_prep/README.md), with an import record (import.json: every input
+file's size and SHA-256, counts, decisions). Polyp sets get candidates from `medft candidates polyp`'s
+generator. Nothing is written unless the whole import succeeds. Data sets, licences and decisions:
 docs/public-datasets.md and docs/your-own-data.md.
 """
 
@@ -24,7 +24,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.formatter_class = argparse.RawDescriptionHelpFormatter
     p.epilog = _epilog()
     p.add_argument("dataset", metavar="DATASET", choices=list(IMPORTERS), help=", ".join(IMPORTERS))
-    p.add_argument("source", metavar="SOURCE", help="the data set's folder as downloaded and unpacked (medmnist: the .npz)")
+    p.add_argument("source", metavar="SOURCE",
+                   help="the data set's folder as downloaded and unpacked (medmnist: the .npz file)")
     p.add_argument("--out", required=True,
                    help="the input folder to write (REQUIRED; then `medft prep APP --input OUT`)")
     p.add_argument("--force", action="store_true", help="replace an existing import at --out")
