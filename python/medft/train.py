@@ -35,6 +35,7 @@ import numpy as np
 from medft import __version__, paths
 from medft.alexnet import NetOptions, deploy_net, train_val_net
 from medft.apps import get_app
+from medft.copy_check import verify_snapshot
 from medft.engines import make_engine
 from medft.engines.base import Engine, StepStats, lmdb_size
 from medft.engines.env import caffe_version
@@ -437,6 +438,7 @@ def _one_epoch(opts: TrainOptions, engine: Engine, ds: Dataset, out: Path, epoch
     t0 = time.time()
     stats = engine.train_until(epoch * stepsize)
     model, _state = engine.snapshot()
+    verify_snapshot(out, model, opts.config)  # the pretrained layers were loaded; frozen ones kept
     probs, labels = engine.predict_lmdb(ds.val_lmdb, ds.mean_bgr, opts.test_batch, deploy=out / "deploy.prototxt")
     auc = validation_auc(probs, labels)
     row = {"epoch": epoch, "iteration": stats.iteration,

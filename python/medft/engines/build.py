@@ -57,7 +57,7 @@ DEBIAN_PACKAGES = (
 ).split()
 
 #: OpenCV 4 removed the old C constants; (file, old, new) literal substitutions.
-SOURCE_PATCHES: tuple[tuple[str, str, str], ...] = (
+OPENCV_PATCHES: tuple[tuple[str, str, str], ...] = (
     ("src/caffe/util/io.cpp", "CV_LOAD_IMAGE_COLOR", "cv::IMREAD_COLOR"),
     ("src/caffe/util/io.cpp", "CV_LOAD_IMAGE_GRAYSCALE", "cv::IMREAD_GRAYSCALE"),
     ("src/caffe/layers/window_data_layer.cpp", "CV_LOAD_IMAGE_COLOR", "cv::IMREAD_COLOR"),
@@ -67,6 +67,36 @@ SOURCE_PATCHES: tuple[tuple[str, str, str], ...] = (
     ("src/caffe/util/bbox_util.cpp", "CV_FOURCC(", "cv::VideoWriter::fourcc("),
     ("src/caffe/layers/video_data_layer.cpp", "CV_CAP_PROP_", "cv::CAP_PROP_"),
 )
+
+_COPY_LAYERS = r"""// medft: BVLC Caffe's fine-tuning step, which this sdist's tool lacks: copy the layers of each
+// comma-separated --weights file, by name, into the training net and every test net.
+void CopyLayers(caffe::Solver<float>* solver, const std::string& model_list) {
+  std::vector<std::string> model_names;
+  boost::split(model_names, model_list, boost::is_any_of(","));
+  for (int i = 0; i < model_names.size(); ++i) {
+    LOG(INFO) << "Finetuning from " << model_names[i];
+    solver->net()->CopyTrainedLayersFrom(model_names[i]);
+    for (int j = 0; j < solver->test_nets().size(); ++j) {
+      solver->test_nets()[j]->CopyTrainedLayersFrom(model_names[i]);
+    }
+  }
+}
+
+// Train a model, or fine-tune one from --weights.
+"""
+
+#: ``caffe train --weights`` as in BVLC's tools/caffe.cpp: the pinned sdist's ``train()`` only
+#: refuses --weights beside --snapshot and never copies them, so fine-tuning through the tool
+#: (and the container images built from it) would start from the fillers.
+FINETUNE_PATCHES: tuple[tuple[str, str, str], ...] = (
+    ("tools/caffe.cpp", "// Train / Finetune a model.\n", _COPY_LAYERS),
+    ("tools/caffe.cpp", "    solver->Restore(FLAGS_snapshot.c_str());\n  }\n",
+     "    solver->Restore(FLAGS_snapshot.c_str());\n  } else if (FLAGS_weights.size()) {\n"
+     "    CopyLayers(solver.get(), FLAGS_weights);\n  }\n"),
+)
+
+#: every substitution of both builds
+SOURCE_PATCHES: tuple[tuple[str, str, str], ...] = OPENCV_PATCHES + FINETUNE_PATCHES
 
 #: Headers prepended to a file (OpenCV 4 moved the C constants there).
 HEADER_PATCHES: tuple[tuple[str, str], ...] = (
