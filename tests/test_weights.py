@@ -220,7 +220,7 @@ def test_copy_pretrained_refuses_mismatches_without_aborting(caffe, tmp_path, la
     np.testing.assert_array_equal(net.params["conv2"][0].data, before)  # the process is alive, net untouched
 
 
-def _model(path, layers: dict[str, list[np.ndarray]], v1: bool = False):
+def _valued_model(path, layers: dict[str, list[np.ndarray]], v1: bool = False):
     """A caffemodel of ``layers`` (V1 ``layers`` with legacy 4-D blobs when ``v1``)."""
     from medft.schema import array_to_blob
 
@@ -247,7 +247,7 @@ def test_verified_copy_names_a_frozen_layer_that_moved_or_a_copy_that_never_happ
     rng = np.random.default_rng(0)
     src = {n: [rng.normal(size=(4, 3, 2, 2)).astype(np.float32), rng.normal(size=4).astype(np.float32)]
            for n in ("conv1", "conv2", "conv3")}
-    source = _model(tmp_path / "source.caffemodel", src, v1=True)  # BVLC's file form: V1, legacy dims
+    source = _valued_model(tmp_path / "source.caffemodel", src, v1=True)  # BVLC's file form: V1, legacy dims
     out = tmp_path / "run"
     out.mkdir()
 
@@ -256,7 +256,7 @@ def test_verified_copy_names_a_frozen_layer_that_moved_or_a_copy_that_never_happ
             "source": str(source), "description": "test", "copied": ["conv1", "conv2", "conv3"],
             "initialised": ["fc8_polyp"], "ignored": [], "summary": "",
             "start_sha1": {n: [_sha1(b) for b in bs] for n, bs in start.items()}}))
-        return verify_snapshot(out, _model(out / f"x_iter_{iteration}.caffemodel", snapshot), "ft-conv3")
+        return verify_snapshot(out, _valued_model(out / f"x_iter_{iteration}.caffemodel", snapshot), "ft-conv3")
 
     trained = {**src, "conv3": [b + 0.5 for b in src["conv3"]]}
     rep = run(src, trained)

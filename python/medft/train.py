@@ -13,7 +13,7 @@ A run folder ``runs/<app>/<variant>[-f<fraction>]/`` holds::
     log.csv            epoch, iteration, loss, lr, val_auc, images_per_s, seconds
     snapshots/         Caffe's per-epoch .caffemodel/.solverstate (resume point)
     best.caffemodel    the snapshot with the highest validation AUC
-    weights.json       which layers were copied from the pretrained model, which initialised
+    weights.json       which layers were copied from the pretrained model (verified), which initialised
     run.json           arguments, seeds, versions, timings, data fingerprint, status
 """
 
