@@ -125,3 +125,38 @@ def test_cli_engine_fine_tunes_from_the_pretrained_weights(dataset, tmp_path, ca
             assert ver["layers"][name]["source_sha1"] == want, name
     assert ver["layers"]["conv2"]["after_equal"] is True and "after_sha1" not in ver["layers"]["conv3"]
     assert f"Finetuning from {source.resolve()}" in (runs["cli"] / "caffe_train.log").read_text()
+
+
+@pytest.mark.caffe
+@pytest.mark.slow
+@pytest.mark.parametrize("engine", ["pycaffe", "cli"])
+def test_a_killed_run_resumes_to_the_weights_of_an_uninterrupted_one(engine, dataset, tmp_path):
+    """SIGKILLed after each epoch's log row and rerun until done, a run ends with the snapshot bytes and
+    log.csv of one that was never stopped. Dropout (0.5) draws from Caffe's random stream, and 8
+    patches in batches of 3 make each epoch end 1 record further into the LMDB, so both the random
+    stream and the Data layer's position must continue across the restore."""
+    import subprocess
+    import sys
+
+    def medft_train(runs: Path, fault: str | None) -> subprocess.CompletedProcess:
+        env = {k: v for k, v in __import__("os").environ.items() if k != "MEDFT_FAULT"}
+        if fault:
+            env["MEDFT_FAULT"] = fault
+        return subprocess.run([sys.executable, "-m", "medft", "train", "polyp", "scratch", "--data", str(dataset.parent),
+                               "--runs", str(runs), "--batch", "3", "--test-batch", "3", "--max-epochs", "2",
+                               "--patience", "5", "--engine", engine], capture_output=True, text=True, env=env)
+
+    r = medft_train(tmp_path / "whole", None)
+    assert r.returncode == 0, r.stderr[-2000:]
+    kills = 0
+    while (r := medft_train(tmp_path / "killed", "train:after-log")).returncode == -9:
+        kills += 1
+        assert kills <= 2, "the run does not progress between kills"
+    assert r.returncode == 0 and kills == 2, r.stderr[-2000:]
+    whole, killed = run_dir(tmp_path / "whole", "polyp", "scratch"), run_dir(tmp_path / "killed", "polyp", "scratch")
+    assert (killed / "log.csv").read_text().splitlines()[1:] != []
+    for name in ("epoch", "iteration", "loss", "val_auc"):
+        with open(whole / "log.csv") as f, open(killed / "log.csv") as g:
+            assert [row[name] for row in csv.DictReader(f)] == [row[name] for row in csv.DictReader(g)], name
+    newest = "snapshots/scratch_iter_6.caffemodel"
+    assert (killed / newest).read_bytes() == (whole / newest).read_bytes(), "resumed weights differ"
