@@ -135,16 +135,18 @@ def test_a_killed_run_resumes_to_the_weights_of_an_uninterrupted_one(engine, dat
     log.csv of one that was never stopped. Dropout (0.5) draws from Caffe's random stream, and 8
     patches in batches of 3 make each epoch end 1 record further into the LMDB, so both the random
     stream and the Data layer's position must continue across the restore."""
+    import os
     import subprocess
     import sys
 
     def medft_train(runs: Path, fault: str | None) -> subprocess.CompletedProcess:
-        env = {k: v for k, v in __import__("os").environ.items() if k != "MEDFT_FAULT"}
+        env = {k: v for k, v in os.environ.items() if k != "MEDFT_FAULT"}
         if fault:
             env["MEDFT_FAULT"] = fault
-        return subprocess.run([sys.executable, "-m", "medft", "train", "polyp", "scratch", "--data", str(dataset.parent),
-                               "--runs", str(runs), "--batch", "3", "--test-batch", "3", "--max-epochs", "2",
-                               "--patience", "5", "--engine", engine], capture_output=True, text=True, env=env)
+        return subprocess.run([sys.executable, "-m", "medft", "train", "polyp", "scratch", "--data",
+                               str(dataset.parent), "--runs", str(runs), "--batch", "3", "--test-batch", "3",
+                               "--max-epochs", "2", "--patience", "5", "--engine", engine],
+                              capture_output=True, text=True, env=env)
 
     r = medft_train(tmp_path / "whole", None)
     assert r.returncode == 0, r.stderr[-2000:]
