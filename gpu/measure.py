@@ -137,7 +137,8 @@ def markdown(s: dict) -> str:
              f"driver CUDA {g.get('cuda_driver')}, runtime {g.get('cuda_runtime')}, cuDNN {g.get('cudnn')}; "
              f"host {f.get('platform')}, Python {f.get('python')}.", "",
              f"Command: `{f.get('command')}`", "", "| step | rc | seconds |", "|---|--:|--:|"]
-    lines += [f"| {k} | {v['rc']} | {v['seconds']} |" for k, v in s["steps"].items()]
+    lines += [f"| {k}{' (must fail)' if v.get('must_fail') else ''} | {v['rc']} | {v['seconds']} |"
+              for k, v in s["steps"].items()]
     lines += ["", "| measurement | images/s |", "|---|--:|"]
     for cfg, t in s.get("train", {}).items():
         lines.append(f"| training through the driver ({t['engine']} engine), {cfg}, batch {t['batch']} | "
@@ -234,9 +235,11 @@ def main(argv: list[str] | None = None) -> int:
     if "tests" not in skip:
         step("gpu-tests", [sys.executable, "-m", "pytest", "-q", "-rA", "-p", "no:cacheprovider", "tests/test_gpu.py",
                            f"--junitxml={out / 'gpu-tests.xml'}"], out, 420, steps)
-        # the SGD comparisons again with GEMM algorithms only (no FFT, no Winograd)
-        step("sgd-gemm-only", [sys.executable, "-m", "pytest", "-q", "-rA", "-p", "no:cacheprovider",
-                               "tests/test_gpu.py", "-k", "sgd"], out, 240, steps, env={"MEDFT_CUDNN_GEMM_ONLY": "1"})
+        # the one-iteration comparison with the GPU's update scaled by 1.01: a wrong update it must catch
+        step("sgd-wrong-update", [sys.executable, "-m", "pytest", "-q", "-rA", "-p", "no:cacheprovider",
+                                  "tests/test_gpu.py", "-k", "one_sgd"], out, 240, steps,
+             env={"MEDFT_TEST_GPU_UPDATE_SCALE": "1.01"})
+        steps["sgd-wrong-update"]["must_fail"] = True  # pytest's rc 1: the test failed, as it should
     if "cell" not in skip and not real_cell:
         speed_cell(out, args, engine, steps)
     elif real_cell:
@@ -256,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     (out / "summary.md").write_text(markdown(summary))
     print(markdown(summary), flush=True)
-    return 0 if all(v["rc"] == 0 for v in steps.values()) else 1
+    return 0 if all(v["rc"] == (1 if v.get("must_fail") else 0) for v in steps.values()) else 1
 
 
 def speed_cell(out: Path, args: argparse.Namespace, engine: str, steps: dict) -> None:

@@ -74,24 +74,91 @@ def test_cli_engine_trains_the_same_weights_as_pycaffe(dataset, tmp_path, caffe)
 
 
 @pytest.mark.caffe
-def test_weights_json_is_the_same_for_every_engine(dataset, tmp_path, caffe):
-    """One weight-transfer planner: pycaffe and `caffe train --weights` runs write the same
-    weights.json (source, description, copied / initialised / ignored layers)."""
+@pytest.mark.slow
+def test_cli_engine_fine_tunes_from_the_pretrained_weights(dataset, tmp_path, caffe):
+    """ft-conv3 (conv1, conv2 frozen) from a source model this test makes (the cimt net: its fc8_cimt
+    is not the polyp net's fc8_polyp): `caffe train --weights` and pycaffe reach the same newest
+    snapshot, whose frozen layers are the source's bit for bit, and both write the same weights.json,
+    which records the verified copy. A tool that ignores --weights fails here."""
+    import hashlib
     import json
 
     from medft.alexnet import deploy_net
+    from medft.copy_check import caffemodel_blobs
     from medft.util.prototxt import to_text
 
     (tmp_path / "src.prototxt").write_text(to_text(deploy_net("cimt", "scratch")))
     source = tmp_path / "source.caffemodel"
     caffe.Net(str(tmp_path / "src.prototxt"), caffe.TEST).save(str(source))
-    reports = {}
+    runs, reports = {}, {}
     for engine in ("pycaffe", "cli"):
-        train(_opts(dataset, tmp_path / engine, config="ft-fc8", weights=str(source), max_epochs=1, engine=engine),
-              log=lambda *_: None)
-        reports[engine] = json.loads((run_dir(tmp_path / engine, "polyp", "ft-fc8") / "weights.json").read_text())
-    assert reports["pycaffe"] == reports["cli"]
+        runs[engine] = run_dir(tmp_path / engine, "polyp", "ft-conv3")
+        record = train(_opts(dataset, tmp_path / engine, config="ft-conv3", weights=str(source), max_epochs=1,
+                             engine=engine), log=lambda *_: None)
+        assert record["status"] == "done"
+        reports[engine] = json.loads((runs[engine] / "weights.json").read_text())
+    src = caffemodel_blobs(source)
+    newest = {e: caffemodel_blobs(r / "snapshots" / "ft-conv3_iter_2.caffemodel") for e, r in runs.items()}
+    for e in runs:
+        for name in ("conv1", "conv2"):  # frozen by Table II: the source's values, exactly
+            assert all(np.array_equal(a, b) for a, b in zip(newest[e][name], src[name])), f"{e}: {name} moved"
+        for name in ("conv3", "fc6"):  # tuned: moved from the source
+            assert not np.array_equal(newest[e][name][0], src[name][0]), f"{e}: {name} was not trained"
+    for name in newest["cli"]:
+        for x, y in zip(newest["cli"][name], newest["pycaffe"][name], strict=True):
+            np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-7, err_msg=name)
+    assert reports["cli"] == reports["pycaffe"]
     rep = reports["cli"]
     assert rep["copied"] == ["conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7"]
     assert rep["initialised"] == ["fc8_polyp"] and rep["ignored"] == ["fc8_cimt"]
     assert rep["source"] == str(source) and rep["description"]
+    ver = rep["verified"]
+    assert ver["frozen"] == ["conv1", "conv2"] and ver["iteration"] == 2
+    from medft.schema import blob_to_array
+
+    small = {la.name: [blob_to_array(b) for b in la.blobs]  # protobuf's own conversion, hashed here
+             for la in read_net(source).layer if la.name.startswith("conv")}
+    for name in rep["copied"]:
+        assert ver["layers"][name]["start_equal"] is True, name
+        if name.startswith("conv"):
+            want = [hashlib.sha1(np.asarray(b, "<f4").tobytes()).hexdigest() for b in small[name]]
+            assert ver["layers"][name]["source_sha1"] == want, name
+    assert ver["layers"]["conv2"]["after_equal"] is True and "after_sha1" not in ver["layers"]["conv3"]
+    assert f"Finetuning from {source.resolve()}" in (runs["cli"] / "caffe_train.log").read_text()
+
+
+@pytest.mark.caffe
+@pytest.mark.slow
+@pytest.mark.parametrize("engine", ["pycaffe", "cli"])
+def test_a_killed_run_resumes_to_the_weights_of_an_uninterrupted_one(engine, dataset, tmp_path):
+    """SIGKILLed after each epoch's log row and rerun until done, a run ends with the snapshot bytes and
+    log.csv of one that was never stopped. Dropout (0.5) draws from Caffe's random stream, and 8
+    patches in batches of 3 make each epoch end 1 record further into the LMDB, so both the random
+    stream and the Data layer's position must continue across the restore."""
+    import os
+    import subprocess
+    import sys
+
+    def medft_train(runs: Path, fault: str | None) -> subprocess.CompletedProcess:
+        env = {k: v for k, v in os.environ.items() if k != "MEDFT_FAULT"}
+        if fault:
+            env["MEDFT_FAULT"] = fault
+        return subprocess.run([sys.executable, "-m", "medft", "train", "polyp", "scratch", "--data",
+                               str(dataset.parent), "--runs", str(runs), "--batch", "3", "--test-batch", "3",
+                               "--max-epochs", "2", "--patience", "5", "--engine", engine],
+                              capture_output=True, text=True, env=env)
+
+    r = medft_train(tmp_path / "whole", None)
+    assert r.returncode == 0, r.stderr[-2000:]
+    kills = 0
+    while (r := medft_train(tmp_path / "killed", "train:after-log")).returncode == -9:
+        kills += 1
+        assert kills <= 2, "the run does not progress between kills"
+    assert r.returncode == 0 and kills == 2, r.stderr[-2000:]
+    whole, killed = run_dir(tmp_path / "whole", "polyp", "scratch"), run_dir(tmp_path / "killed", "polyp", "scratch")
+    assert (killed / "log.csv").read_text().splitlines()[1:] != []
+    for name in ("epoch", "iteration", "loss", "val_auc"):
+        with open(whole / "log.csv") as f, open(killed / "log.csv") as g:
+            assert [row[name] for row in csv.DictReader(f)] == [row[name] for row in csv.DictReader(g)], name
+    newest = "snapshots/scratch_iter_6.caffemodel"
+    assert (killed / newest).read_bytes() == (whole / newest).read_bytes(), "resumed weights differ"

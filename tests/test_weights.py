@@ -218,3 +218,64 @@ def test_copy_pretrained_refuses_mismatches_without_aborting(caffe, tmp_path, la
     with pytest.raises(MedftError, match=needle):
         copy_pretrained(net, _model(tmp_path / "bad.caffemodel", layers, v1=v1))
     np.testing.assert_array_equal(net.params["conv2"][0].data, before)  # the process is alive, net untouched
+
+
+def _valued_model(path, layers: dict[str, list[np.ndarray]], v1: bool = False):
+    """A caffemodel of ``layers`` (V1 ``layers`` with legacy 4-D blobs when ``v1``)."""
+    from medft.schema import array_to_blob
+
+    net = pb.NetParameter(name="m")
+    for name, blobs in layers.items():
+        layer = net.layers.add(name=name) if v1 else net.layer.add(name=name, type="Convolution")
+        layer.blobs.extend(array_to_blob(b.reshape((1,) * (4 - b.ndim) + b.shape) if v1 else b, legacy_4d=v1)
+                           for b in blobs)
+    write_net_binary(path, net)
+    return path
+
+
+def _sha1(a: np.ndarray) -> str:
+    return hashlib.sha1(np.asarray(a, dtype="<f4").tobytes()).hexdigest()
+
+
+def test_verified_copy_names_a_frozen_layer_that_moved_or_a_copy_that_never_happened(tmp_path):
+    """ft-conv3 keeps conv1 and conv2 fixed (Table II). The check compares SHA-1s of float32 values
+    (hashed here with hashlib) of the source, the start of training and the snapshot: one ULP of a
+    frozen weight, or a start from other values, is an error naming the layer, and weights.json
+    records what was found either way."""
+    from medft.copy_check import verify_snapshot
+
+    rng = np.random.default_rng(0)
+    src = {n: [rng.normal(size=(4, 3, 2, 2)).astype(np.float32), rng.normal(size=4).astype(np.float32)]
+           for n in ("conv1", "conv2", "conv3")}
+    source = _valued_model(tmp_path / "source.caffemodel", src, v1=True)  # BVLC's file form: V1, legacy dims
+    out = tmp_path / "run"
+    out.mkdir()
+
+    def run(start: dict, snapshot: dict, iteration: int = 2):
+        (out / "weights.json").write_text(json.dumps({
+            "source": str(source), "description": "test", "copied": ["conv1", "conv2", "conv3"],
+            "initialised": ["fc8_polyp"], "ignored": [], "summary": "",
+            "start_sha1": {n: [_sha1(b) for b in bs] for n, bs in start.items()}}))
+        return verify_snapshot(out, _valued_model(out / f"x_iter_{iteration}.caffemodel", snapshot), "ft-conv3")
+
+    trained = {**src, "conv3": [b + 0.5 for b in src["conv3"]]}
+    rep = run(src, trained)
+    ver = json.loads((out / "weights.json").read_text())["verified"]
+    assert ver == rep["verified"] and ver["iteration"] == 2 and ver["frozen"] == ["conv1", "conv2"]
+    assert ver["layers"]["conv1"] == {"source_sha1": [_sha1(b) for b in src["conv1"]], "start_equal": True,
+                                      "frozen": True, "after_sha1": [_sha1(b) for b in src["conv1"]],
+                                      "after_equal": True}
+    assert ver["layers"]["conv3"] == {"source_sha1": [_sha1(b) for b in src["conv3"]], "start_equal": True}
+    assert "2 of 2 frozen layer(s) still equal it" in rep["summary"]
+
+    bias = src["conv2"][1].copy()
+    bias[3] = np.nextafter(bias[3], np.float32(np.inf))  # one unit in the last place
+    with pytest.raises(MedftError, match="frozen layer conv2 .*no longer equals"):
+        run(src, {**trained, "conv2": [src["conv2"][0], bias]})
+    assert json.loads((out / "weights.json").read_text())["verified"]["layers"]["conv2"]["after_equal"] is False
+
+    fillers = {**src, "conv1": [b * 0 + 0.01 for b in src["conv1"]]}
+    with pytest.raises(MedftError, match="layer conv1 did not start from it"):
+        run(fillers, trained)
+    assert json.loads((out / "weights.json").read_text())["verified"]["layers"]["conv1"]["start_equal"] is False
+    assert verify_snapshot(tmp_path, out / "x_iter_2.caffemodel", "scratch") is None  # no weights.json: scratch

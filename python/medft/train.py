@@ -13,7 +13,7 @@ A run folder ``runs/<app>/<variant>[-f<fraction>]/`` holds::
     log.csv            epoch, iteration, loss, lr, val_auc, images_per_s, seconds
     snapshots/         Caffe's per-epoch .caffemodel/.solverstate (resume point)
     best.caffemodel    the snapshot with the highest validation AUC
-    weights.json       which layers were copied from the pretrained model, which initialised
+    weights.json       which layers were copied from the pretrained model (verified), which initialised
     run.json           arguments, seeds, versions, timings, data fingerprint, status
 """
 
@@ -35,6 +35,7 @@ import numpy as np
 from medft import __version__, paths
 from medft.alexnet import NetOptions, deploy_net, train_val_net
 from medft.apps import OVR, classes_of, get_app
+from medft.copy_check import verify_snapshot
 from medft.engines import make_engine
 from medft.engines.base import Engine, StepStats, lmdb_size
 from medft.engines.env import caffe_version
@@ -445,6 +446,7 @@ def _one_epoch(opts: TrainOptions, engine: Engine, ds: Dataset, out: Path, epoch
     t0 = time.time()
     stats = engine.train_until(epoch * stepsize)
     model, _state = engine.snapshot()
+    verify_snapshot(out, model, opts.config)  # the pretrained layers were loaded; frozen ones kept
     probs, labels = engine.predict_lmdb(ds.val_lmdb, ds.mean_bgr, opts.test_batch, deploy=out / "deploy.prototxt")
     auc = validation_auc(probs, labels, one_vs_rest=get_app(opts.app).evaluation == OVR)
     row = {"epoch": epoch, "iteration": stats.iteration,

@@ -57,7 +57,7 @@ DEBIAN_PACKAGES = (
 ).split()
 
 #: OpenCV 4 removed the old C constants; (file, old, new) literal substitutions.
-SOURCE_PATCHES: tuple[tuple[str, str, str], ...] = (
+OPENCV_PATCHES: tuple[tuple[str, str, str], ...] = (
     ("src/caffe/util/io.cpp", "CV_LOAD_IMAGE_COLOR", "cv::IMREAD_COLOR"),
     ("src/caffe/util/io.cpp", "CV_LOAD_IMAGE_GRAYSCALE", "cv::IMREAD_GRAYSCALE"),
     ("src/caffe/layers/window_data_layer.cpp", "CV_LOAD_IMAGE_COLOR", "cv::IMREAD_COLOR"),
@@ -67,6 +67,135 @@ SOURCE_PATCHES: tuple[tuple[str, str, str], ...] = (
     ("src/caffe/util/bbox_util.cpp", "CV_FOURCC(", "cv::VideoWriter::fourcc("),
     ("src/caffe/layers/video_data_layer.cpp", "CV_CAP_PROP_", "cv::CAP_PROP_"),
 )
+
+_COPY_LAYERS = r"""// medft: BVLC Caffe's fine-tuning step, which this sdist's tool lacks: copy the layers of each
+// comma-separated --weights file, by name, into the training net and every test net.
+void CopyLayers(caffe::Solver<float>* solver, const std::string& model_list) {
+  std::vector<std::string> model_names;
+  boost::split(model_names, model_list, boost::is_any_of(","));
+  for (int i = 0; i < model_names.size(); ++i) {
+    LOG(INFO) << "Finetuning from " << model_names[i];
+    solver->net()->CopyTrainedLayersFrom(model_names[i]);
+    for (int j = 0; j < solver->test_nets().size(); ++j) {
+      solver->test_nets()[j]->CopyTrainedLayersFrom(model_names[i]);
+    }
+  }
+}
+
+// Train a model, or fine-tune one from --weights.
+"""
+
+#: ``caffe train --weights`` as in BVLC's tools/caffe.cpp: the pinned sdist's ``train()`` only
+#: refuses --weights beside --snapshot and never copies them, so fine-tuning through the tool
+#: (and the container images built from it) would start from the fillers.
+FINETUNE_PATCHES: tuple[tuple[str, str, str], ...] = (
+    ("tools/caffe.cpp", "// Train / Finetune a model.\n", _COPY_LAYERS),
+    ("tools/caffe.cpp", "    solver->Restore(FLAGS_snapshot.c_str());\n  }\n",
+     "    solver->Restore(FLAGS_snapshot.c_str());\n  } else if (FLAGS_weights.size()) {\n"
+     "    CopyLayers(solver.get(), FLAGS_weights);\n  }\n"),
+)
+
+_RESUME_HELPERS = """namespace caffe {
+
+// medft: exact resume. Caffe's random stream (dropout) is reseeded from (random_seed, iteration) at
+// every snapshot and on restore, and each Data layer is moved to the record the uninterrupted run
+// reads next, so training resumed from a snapshot draws and reads what it would have without the stop.
+static void medft_reseed(const SolverParameter& param, int iter) {
+  if (param.random_seed() >= 0) {
+    Caffe::set_random_seed(static_cast<unsigned int>(param.random_seed())
+        + 2654435761u * static_cast<unsigned int>(iter));
+  }
+}
+
+template <typename Dtype>
+static void medft_resume(const shared_ptr<Net<Dtype> >& net, const SolverParameter& param, int iter) {
+  for (int i = 0; i < net->layers().size(); ++i) {
+    DataLayer<Dtype>* data = dynamic_cast<DataLayer<Dtype>*>(net->layers()[i].get());
+    if (data != NULL) {
+      data->SkipTo(static_cast<long>(iter) * param.iter_size()
+          * data->layer_param().data_param().batch_size());
+    }
+  }
+  medft_reseed(param, iter);
+}
+
+template<typename Dtype>
+void Solver<Dtype>::SetActionFunction("""
+
+_SKIP_TO = """// medft: the number of records of a Data layer's source (an LMDB's entry count, else counted).
+static long medft_source_size(const DataParameter& p) {
+#ifdef USE_LMDB
+  if (p.backend() == DataParameter_DB_LMDB) {
+    MDB_env* env;
+    MDB_stat stat;
+    CHECK_EQ(mdb_env_create(&env), MDB_SUCCESS);
+    CHECK_EQ(mdb_env_open(env, p.source().c_str(), MDB_RDONLY | MDB_NOLOCK, 0664), MDB_SUCCESS)
+        << "cannot open " << p.source();
+    CHECK_EQ(mdb_env_stat(env, &stat), MDB_SUCCESS);
+    mdb_env_close(env);
+    return static_cast<long>(stat.ms_entries);
+  }
+#endif
+  shared_ptr<db::DB> db(db::GetDB(p.backend()));
+  db->Open(p.source(), db::READ);
+  shared_ptr<db::Cursor> cursor(db->NewCursor());
+  long n = 0;
+  for (cursor->SeekToFirst(); cursor->valid(); cursor->Next()) {
+    ++n;
+  }
+  return n;
+}
+
+// medft: after a restore, go on from record (target mod N) of the source, where the run that was not
+// stopped would read next: the batches prefetched since set-up count as read, the reader cycles.
+template <typename Dtype>
+void DataLayer<Dtype>::SkipTo(long target) {
+  this->StopInternalThread();
+  Batch<Dtype>* batch;
+  while (this->prefetch_full_.try_pop(&batch)) {
+    this->prefetch_free_.push(batch);
+  }
+  const long n = medft_source_size(this->layer_param_.data_param());
+  CHECK_GT(n, 0) << this->layer_param_.data_param().source() << " holds no records";
+  const long skip = ((target - consumed_) % n + n) % n;
+  for (long i = 0; i < skip; ++i) {
+    reader_.free().push(reader_.full().pop("Data layer: skipping to the resumed record"));
+  }
+  consumed_ += skip;
+  LOG(INFO) << "Data layer " << this->layer_param_.name() << " resumes at record " << target % n
+      << " of " << n;
+  this->StartInternalThread();
+}
+
+INSTANTIATE_CLASS(DataLayer);"""
+
+#: Exact resume (both builds): the random stream and the Data layers' cursor continue on restore
+#: as if training had not stopped; without it a resumed run draws other dropout masks (and, when
+#: an epoch is not a whole number of passes, reads other batches) than an uninterrupted one.
+RESUME_PATCHES: tuple[tuple[str, str, str], ...] = (
+    ("src/caffe/solver.cpp", '#include "caffe/solver.hpp"\n',
+     '#include "caffe/layers/data_layer.hpp"\n#include "caffe/solver.hpp"\n'),
+    ("src/caffe/solver.cpp", "namespace caffe {\n\ntemplate<typename Dtype>\nvoid Solver<Dtype>::SetActionFunction(",
+     _RESUME_HELPERS),
+    ("src/caffe/solver.cpp", "  SnapshotSolverState(model_filename);\n}\n",
+     "  SnapshotSolverState(model_filename);\n  medft_reseed(param_, iter_);\n}\n"),
+    ("src/caffe/solver.cpp", "    RestoreSolverStateFromBinaryProto(state_filename);\n  }\n}\n",
+     "    RestoreSolverStateFromBinaryProto(state_filename);\n  }\n  medft_resume(net_, param_, iter_);\n}\n"),
+    ("include/caffe/layers/data_layer.hpp", "  virtual inline int MaxTopBlobs() const { return 2; }\n\n protected:\n",
+     "  virtual inline int MaxTopBlobs() const { return 2; }\n  // medft: go on from record (target mod N)"
+     " of the source (exact resume)\n  void SkipTo(long target);\n\n protected:\n"),
+    ("include/caffe/layers/data_layer.hpp", "  DataReader<Datum> reader_;\n};",
+     "  DataReader<Datum> reader_;\n  long consumed_;  // medft: records read from reader_ so far\n};"),
+    ("src/caffe/layers/data_layer.cpp", '#include "caffe/util/benchmark.hpp"\n',
+     '#include "caffe/util/benchmark.hpp"\n#ifdef USE_LMDB\n#include "lmdb.h"\n#endif\n'),
+    ("src/caffe/layers/data_layer.cpp", "    reader_(param) {\n}", "    reader_(param), consumed_(0) {\n}"),
+    ("src/caffe/layers/data_layer.cpp", "    reader_.free().push(const_cast<Datum*>(&datum));\n",
+     "    reader_.free().push(const_cast<Datum*>(&datum));\n    ++consumed_;\n"),
+    ("src/caffe/layers/data_layer.cpp", "INSTANTIATE_CLASS(DataLayer);", _SKIP_TO),
+)
+
+#: every substitution of both builds
+SOURCE_PATCHES: tuple[tuple[str, str, str], ...] = OPENCV_PATCHES + FINETUNE_PATCHES + RESUME_PATCHES
 
 #: Headers prepended to a file (OpenCV 4 moved the C constants there).
 HEADER_PATCHES: tuple[tuple[str, str], ...] = (

@@ -202,6 +202,8 @@ class CliEngine:
         self._log_path: Path | None = None
         self._log_pos = 0
         self._log = TrainLog()
+        self._finetune_from: Path | None = None
+        self._start_pos = 0
         self._batch = 0
         self._mounts: list[Path] = []
 
@@ -242,16 +244,59 @@ class CliEngine:
 
             rep = plan_copy_into(weights, sp.net)
             self.weights_report = {**rep.to_dict(), "summary": rep.summary()}
+            if resume is None:
+                from medft.copy_check import START_FIELD
+
+                self.weights_report[START_FIELD] = self.start_hashes(sp, cli_solver, weights, rep.copied)
         if resume is not None:
             self._mounts.append(Path(resume).parent)
         self.iteration = int(re.search(r"_iter_(\d+)\.solverstate$", str(resume)).group(1)) if resume else 0
         self._log_path = cli_solver.with_name("caffe_train.log")
         self._log = TrainLog()
+        self._finetune_from = Path(weights).resolve() if weights is not None and resume is None else None
         with open(self._log_path, "a") as log:
-            self._log_pos = log.tell()
+            self._log_pos = self._start_pos = log.tell()
             self.proc = spawn(self.train_command(cli_solver, weights=weights, resume=resume, gpu=self._gpu),
                               self.runner.env(log_everything=True), stdout=log, stderr=subprocess.STDOUT)
         return self.iteration
+
+    def start_hashes(self, sp, solver_path: Path, weights: Path, copied: list[str]) -> dict[str, list[str]]:
+        """SHA-1s of the ``copied`` layers' blobs as ``caffe train --weights`` starts: the same command
+        (solver, net, seed, device) run for zero iterations writes its iteration-0 snapshot, read back
+        here and removed. A build whose tool ignores ``--weights`` is refused by name."""
+        from medft.copy_check import caffemodel_hashes
+        from medft.schema import pb, write_text_atomic
+        from medft.util.prototxt import to_text
+
+        work = Path(tempfile.mkdtemp(prefix=".medft-start-", dir=Path(solver_path).parent))
+        try:
+            probe = pb.SolverParameter()
+            probe.CopyFrom(sp)
+            probe.max_iter, probe.snapshot, probe.snapshot_after_train, probe.display = 0, 0, True, 0
+            probe.snapshot_prefix = str((work / "start").resolve())
+            write_text_atomic(work / "solver.prototxt", to_text(probe))
+            rc, out = run_to_end(self.train_command(work / "solver.prototxt", weights=weights, gpu=self._gpu),
+                                 self.runner.env(log_everything=True))
+            if rc != 0:
+                raise MedftError(f"caffe train --weights for zero iterations (the starting weights) failed ({rc}):\n"
+                                 f"{out[-3000:]}")
+            if f"Finetuning from {Path(weights).resolve()}" not in out:
+                raise MedftError(f"{self.runner.tool('caffe.bin')} ignored --weights={weights}: this Caffe build "
+                                 "does not copy pretrained layers; rebuild it (`make caffe`, `make caffe-gpu`, "
+                                 "or the image)")
+            return caffemodel_hashes(work / "start_iter_0.caffemodel", copied)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+    def _check_finetuning_logged(self) -> None:
+        """The training process itself must have said that it copied ``--weights``."""
+        with open(self._log_path, "rb") as f:
+            f.seek(self._start_pos)
+            text = f.read(self._log_pos - self._start_pos).decode(errors="replace")
+        if f"Finetuning from {self._finetune_from}" not in text:
+            raise MedftError(f"{self._log_path}: caffe train never logged 'Finetuning from {self._finetune_from}': "
+                             "it did not load the pretrained weights")
+        self._finetune_from = None
 
     def _read_log(self) -> None:
         with open(self._log_path, "rb") as f:
@@ -282,6 +327,8 @@ class CliEngine:
                                  f"log {self._log_path}:\n{tail(self._log_path)}")
             time.sleep(0.2)
         self.iteration = iteration
+        if self._finetune_from is not None:
+            self._check_finetuning_logged()
         its = [it for it in sorted(self._log.losses) if n0 <= it < iteration]
         losses = [self._log.losses[it] for it in its]
         names = {k for it in its for k in self._log.outputs.get(it, {})}

@@ -64,10 +64,13 @@ class PycaffeEngine:
         if resume is not None:
             self.solver.restore(str(resume))
         elif weights is not None:
+            from medft.copy_check import START_FIELD, layer_hashes
             from medft.transfer import copy_pretrained
 
             rep = copy_pretrained(self.solver.net, weights)
-            self.weights_report = {**rep.to_dict(), "summary": rep.summary()}
+            live = {name: [b.data for b in blobs] for name, blobs in self.solver.net.params.items()}
+            self.weights_report = {**rep.to_dict(), "summary": rep.summary(),
+                                   START_FIELD: layer_hashes(live, rep.copied)}  # iteration 0, as loaded
         return int(self.solver.iter)
 
     def set_device(self, gpu: int | None) -> None:
