@@ -25,10 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
+from medft.prep import frames
 from medft.prep.augment import rgb_to_datum
 from medft.prep.common import PATCH, Spec, bad_input, rng_for
 from medft.prep.io import read_csv, read_image
-from medft.prep.splits import keep_fraction
 
 CHANNELS = "BGR"
 #: training crops per image (each image is one unit, its crops averaged at test time)
@@ -175,18 +175,10 @@ def plan(ds: ClassifyData, seed: int = 0) -> list[Spec]:
     return specs
 
 
-def split_filter(ds: ClassifyData, split: str, specs: list[Spec]) -> list[Spec]:
-    """The first ``crops`` crops of each image for train/val, ``test_crops`` for test."""
-    n = ds.test_crops if split == "test" else ds.crops
-    return [s for s in specs if s.geom[2] < n]
-
-
-def reduce(specs: list[Spec], fraction: str, rng: np.random.Generator) -> list[Spec]:
-    """Keep a seeded ``fraction`` of the training images of each class (as frames keeps frames)."""
-    keep: set[str] = set()
-    for label in sorted({s.label for s in specs}):
-        keep |= set(keep_fraction([s.unit for s in specs if s.label == label], float(fraction), rng))
-    return [s for s in specs if s.unit in keep]
+#: the first ``crops`` crops of each image for train/val (``test_crops`` for test), and a seeded fraction
+#: of each class's images: as frames does with its frames
+split_filter = frames.split_filter
+reduce = frames.reduce
 
 
 def prepare_image(img: np.ndarray) -> np.ndarray:
