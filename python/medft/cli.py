@@ -18,7 +18,9 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
+import os
 import sys
 
 from medft import __version__
@@ -49,13 +51,24 @@ def _terminate(signum, frame) -> None:
     raise KeyboardInterrupt
 
 
+#: stages that load Caffe into this process: run in a supervised child, so a Caffe abort is one line
+SUPERVISED = ("train", "predict")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     import signal
 
+    from medft import guard
+
+    if argv is None and args.stage in SUPERVISED and not guard.supervised():
+        return guard.supervise(args.stage, sys.argv[1:])
     signal.signal(signal.SIGTERM, _terminate)
     try:
         return int(args._run(args) or 0)
+    except BrokenPipeError:  # `medft doctor | head`: the reader has all it wants
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except MedftError as e:
         print(f"medft {args.stage}: error: {e}", file=sys.stderr)
         return 2
@@ -63,7 +76,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"medft {args.stage}: interrupted", file=sys.stderr)
         return 130
     except OSError as e:  # a full disk, a read-only folder, a vanished file: one line, not a traceback
-        where = f": {e.filename}" if e.filename else ""
+        name = e.filename2 if e.errno == errno.ENOSPC and e.filename2 else e.filename  # copies: the target
+        where = f": {name}" if name else ""
         print(f"medft {args.stage}: error: {e.strerror or e}{where}", file=sys.stderr)
         return 2
     except Exception as e:

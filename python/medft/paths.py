@@ -27,6 +27,9 @@ PREDICTIONS = "predictions.csv"
 SCORES = "scores"
 REPORT = "report"
 
+# in a data-set folder: held shared while train/predict read it, exclusively while prep replaces it
+DATA_LOCK = ".data.lock"
+
 GRID = "grid"
 SLURM = "slurm"
 

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from medft import __version__, paths
+from medft import __version__, checks, paths
 from medft.alexnet import NetOptions, deploy_net, train_val_net
 from medft.apps import get_app
 from medft.engines import make_engine
@@ -44,7 +44,7 @@ from medft.schedule import BASE_LR, GAMMA, get_config, variant_name
 from medft.schema import write_text_atomic
 from medft.solver import MAX_EPOCHS, RANDOM_SEED, SolverOptions, iters_per_epoch, solver
 from medft.util import faults
-from medft.util.lock import folder_lock
+from medft.util.lock import dataset_lock, folder_lock
 from medft.util.progress import duration
 from medft.util.prototxt import to_text
 
@@ -270,7 +270,8 @@ def train(opts: TrainOptions, engine: Engine | None = None, log=print) -> dict:
     weights = _check_weights(opts)
     ds = read_dataset(opts.data)
     check_labels(ds, get_app(opts.app).num_classes)
-    with folder_lock(out, "train"):
+    with folder_lock(out, "train"), dataset_lock(ds.root, "train"):
+        checks.check_training_inputs(ds, get_app(opts.app).num_classes, weights)
         settle_best(out)
         record = read_record(out)
         if record.get("status") == "done" and not opts.force:
@@ -418,6 +419,7 @@ def _start_or_resume(opts: TrainOptions, engine: Engine, out: Path, solver_path:
     resume = latest_state(out, {int(r["iteration"]) for r in rows})
     if resume:
         prepare_resume(resume[0])
+        checks.check_caffemodel(resume[0].with_suffix(".caffemodel"), "the weights of the snapshot to resume from")
         it = engine.start(solver_path, resume=resume[0], gpu=opts.gpu, snapshot_every=stepsize)
         report = json.loads((out / "weights.json").read_text()) if (out / "weights.json").is_file() else None
         log(f"medft train: resuming {out} from iteration {it} ({resume[0].name})")
@@ -435,7 +437,9 @@ def _one_epoch(opts: TrainOptions, engine: Engine, ds: Dataset, out: Path, epoch
     """Train epoch ``epoch`` (1-based), snapshot, score validation; stage the model if it is the new
     best. (log row, whether it is the new best, the engine's stats)."""
     t0 = time.time()
+    checks.check_space(out / "snapshots", checks.snapshot_bytes(out / "snapshots", opts.weights))
     stats = engine.train_until(epoch * stepsize)
+    checks.check_loss(stats.losses, epoch, (epoch - 1) * stepsize, out)
     model, _state = engine.snapshot()
     probs, labels = engine.predict_lmdb(ds.val_lmdb, ds.mean_bgr, opts.test_batch, deploy=out / "deploy.prototxt")
     auc = validation_auc(probs, labels)

@@ -24,6 +24,7 @@ import shutil
 import sys
 import time
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -60,6 +61,7 @@ from medft.provenance import stamp
 from medft.schema import write_text_atomic
 from medft.util import faults
 from medft.util.atomic import replace_path
+from medft.util.lock import dataset_lock
 
 SPLITS = ("train", "val", "test")
 LESION_COLUMNS = ("case", "frame_or_slice", "lesion", "subset", "candidates")
@@ -254,12 +256,18 @@ def write_split(
 
 
 def build(cfg: PrepConfig) -> dict:
-    """Run the whole pipeline for ``cfg``; return the ``prep.json`` record."""
+    """Run the whole pipeline for ``cfg``; return the ``prep.json`` record. A data set being
+    replaced is locked exclusively throughout: one that train or predict is reading is refused."""
     cfg.fraction = check_fraction(cfg.app, cfg.fraction)
-    mod = app_module(cfg.app)
-    app = get_app(cfg.app)
     final = dataset_dir(cfg.out, cfg.app, cfg.fraction)
     refuse_existing(final, cfg.force, inputs=(Path(cfg.input),))
+    with dataset_lock(final, "prep", exclusive=True) if final.is_dir() else nullcontext():
+        return _build(cfg, final)
+
+
+def _build(cfg: PrepConfig, final: Path) -> dict:
+    mod = app_module(cfg.app)
+    app = get_app(cfg.app)
     collect_stale_tmp(final)
     t0 = time.time()
     verify_input(cfg.app, cfg.input)  # the same rules as `medft prep --verify`, before anything is written
