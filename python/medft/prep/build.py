@@ -200,6 +200,19 @@ def plan_dataset(
     return chosen, parts, split_record
 
 
+def check_input(cfg: PrepConfig) -> list[str]:
+    """``medft prep --verify``: every check ``medft prep`` makes before it renders (the format rules,
+    loading, the splits, the reduced set and stratification with these arguments); what passed."""
+    cfg.fraction = check_fraction(cfg.app, cfg.fraction)
+    lines = verify_input(cfg.app, cfg.input)
+    mod = app_module(cfg.app)
+    ds = mod.load(Path(cfg.input), **cfg.options)
+    chosen, _, _ = plan_dataset(cfg, ds, mod.plan(ds, cfg.seed))
+    lines.append("the plan with these arguments: " + ", ".join(f"{len(chosen[n])} {n}" for n in SPLITS)
+                 + " patches, every class in every split")
+    return lines
+
+
 def first_views(specs: list[Spec], n: int) -> list[Spec]:
     """The first ``n`` specs of every unit, in plan order: for polyp and pe the smallest scale,
     unshifted, in ``n`` orientations. Fewer test-time views per candidate (averaged into one
