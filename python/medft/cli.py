@@ -65,7 +65,9 @@ def main(argv: list[str] | None = None) -> int:
         return guard.supervise(args.stage, sys.argv[1:])
     signal.signal(signal.SIGTERM, _terminate)
     try:
-        return int(args._run(args) or 0)
+        rc = int(args._run(args) or 0)
+        sys.stdout.flush()  # here, not at exit, so a reader that has left is handled below
+        return rc
     except BrokenPipeError:  # `medft doctor | head`: the reader has all it wants
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
