@@ -652,3 +652,72 @@ def test_a_grid_killed_by_sigkill_takes_its_command_with_it(tmp_path):
     while _state(child) not in (None, "Z") and time.time() < deadline:
         time.sleep(0.1)
     assert _state(child) in (None, "Z"), "the command outlived the grid"
+
+
+# -- with real Caffe ---------------------------------------------------------------------------------------
+def _poison(model: Path, value: float) -> None:
+    """Set one weight of a caffemodel to ``value`` (a snapshot written by an exploded epoch)."""
+    from medft.schema import read_net
+
+    net = read_net(model)
+    net.layer[[i for i, layer in enumerate(net.layer) if len(layer.blobs)][-1]].blobs[0].data[3] = value
+    model.write_bytes(net.SerializeToString())
+
+
+@pytest.mark.caffe
+def test_resuming_from_an_exploded_snapshot_is_refused(done_run, dataset, tmp_path):
+    runs = _copy_run(done_run, tmp_path)
+    out = run_dir(runs, "polyp", "scratch")
+    record = json.loads((out / "run.json").read_text())
+    record["status"] = "running"
+    (out / "run.json").write_text(json.dumps(record))
+    model = sorted((out / "snapshots").glob("*.caffemodel"))[-1]
+    _poison(model, float("nan"))
+    with pytest.raises(MedftError, match=rf"{model.name}: the weights of the snapshot to resume from .* NaN"):
+        train(_opts(dataset, runs, max_epochs=3), log=lambda *_: None)
+    assert json.loads((out / "run.json").read_text())["status"] == "running"
+
+
+@pytest.mark.caffe
+def test_predict_refuses_a_model_with_nan_weights(done_run, dataset, tmp_path):
+    runs = _copy_run(done_run, tmp_path)
+    out = run_dir(runs, "polyp", "scratch")
+    _poison(out / "best.caffemodel", float("nan"))
+    from medft.weights import sha1_of
+
+    meta = json.loads((out / "best.json").read_text())
+    meta["sha1"] = sha1_of(out / "best.caffemodel")  # even a record that vouches for it
+    (out / "best.json").write_text(json.dumps(meta))
+    with pytest.raises(MedftError, match=r"best\.caffemodel: the selected weights of layer .* NaN"):
+        predict_run("polyp", "scratch", dataset, runs=runs, force=True, log=lambda *_: None)
+    assert not (out / "predictions.csv").exists()
+
+
+@pytest.mark.caffe
+@pytest.mark.slow
+def test_a_diverging_run_is_named_and_keeps_no_exploded_snapshot(dataset, tmp_path, caffe):
+    """Pretrained weights a thousand times too large (yet finite and below the limit) blow up the loss."""
+    from tests.conftest import POLYP_DEPLOY
+
+    net = caffe.Net(str(POLYP_DEPLOY), caffe.TEST)
+    for blobs in net.params.values():
+        blobs[0].data[...] = np.sign(blobs[0].data) * 50.0
+    net.save(str(tmp_path / "huge.caffemodel"))
+    runs = tmp_path / "runs"
+    r = _cli("train", "polyp", "ft-conv1", "--data", str(Path(dataset).parent), "--runs", str(runs), "--weights",
+             str(tmp_path / "huge.caffemodel"), "--batch", "4", "--test-batch", "3", "--max-epochs", "2")
+    last = r.stderr.strip().splitlines()[-1]
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr[-3000:]
+    assert re.match(r"medft train: error: .*training diverged in epoch 1 \((loss -?(nan|inf)|mean loss)", last), last
+    out = run_dir(runs, "polyp", "ft-conv1")
+    assert not (out / "log.csv").exists() and not (out / "best.caffemodel").exists()
+    assert not list((out / "snapshots").glob("*")), "no snapshot of the diverged epoch"
+
+
+@pytest.mark.caffe
+@pytest.mark.slow
+def test_the_cli_engine_trains_under_a_path_with_spaces(dataset, tmp_path):
+    data = _lmdb_copy(dataset, tmp_path / "my data")
+    rec = train(_opts(data, tmp_path / "my runs", engine="cli", max_epochs=1), log=lambda *_: None)
+    assert rec["status"] == "done"
+    assert (run_dir(tmp_path / "my runs", "polyp", "scratch") / "best.caffemodel").stat().st_size > 1e6

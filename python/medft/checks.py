@@ -188,6 +188,35 @@ def check_space(folder: str | Path, need: int) -> None:
 
 # -- divergence ---------------------------------------------------------------------------------
 
+class Diverged(MedftError):
+    """The loss of a run became non-finite or exploded."""
+
+
+#: in-process engines abandoned after a divergence: a NaN in Caffe's max pooling leaves an argmax of
+#: -1 that its backward pass writes through, so freeing the solver may abort; they are never freed
+ABANDONED: list = []
+
+
+def abandon(engine) -> None:
+    """After a divergence: stop an engine's child processes, but never free an in-process solver."""
+    if getattr(engine, "proc", None) is not None or not hasattr(engine, "solver"):
+        engine.close()
+    else:
+        ABANDONED.append(engine)
+
+
+def watch_loss(epoch: int, out: Path):
+    """``on_iter`` for an engine: stop at the first non-finite loss, before another SGD step uses it."""
+
+    def on_iter(iteration: int, loss: float, outputs: dict) -> None:
+        if not math.isfinite(loss):
+            raise Diverged(f"{out}: training diverged in epoch {epoch} (loss {loss} at iteration {iteration}); "
+                           "the epoch's snapshot is not kept and the run stops at its last good epoch: check the "
+                           "data and --weights, or `medft train --force` to start over")
+
+    return on_iter
+
+
 def check_loss(losses: list[float], epoch: int, first_iteration: int, out: Path) -> None:
     """Refuse an epoch whose loss is not finite or whose mean passed :data:`DIVERGED_LOSS`: the
     run diverged, and its snapshot would replace good weights with exploded ones."""
@@ -197,7 +226,7 @@ def check_loss(losses: list[float], epoch: int, first_iteration: int, out: Path)
         return
     what = (f"loss {losses[bad]} at iteration {first_iteration + bad + 1}" if bad is not None
             else f"mean loss {mean:.4g} > {DIVERGED_LOSS:g}")
-    raise MedftError(f"{out}: training diverged in epoch {epoch} ({what}); the epoch's snapshot is not kept and "
+    raise Diverged(f"{out}: training diverged in epoch {epoch} ({what}); the epoch's snapshot is not kept and "
                      "the run stops at its last good epoch: check the data and --weights, or `medft train "
                      "--force` to start over")
 
@@ -216,6 +245,7 @@ def check_training_inputs(ds, num_classes: int, weights: Path | None) -> None:
     fingerprint = ds.fingerprint.get("data") if isinstance(ds.fingerprint, dict) else ds.fingerprint
     for lmdb_path in (ds.train_lmdb, ds.val_lmdb):
         check_lmdb(lmdb_path, num_classes, fingerprint=fingerprint)
+    guard.note("data", ds.root)  # Caffe reads both from here on
 
 
 # -- comparisons --------------------------------------------------------------------------------

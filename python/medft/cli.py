@@ -73,6 +73,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     except MedftError as e:
         print(f"medft {args.stage}: error: {e}", file=sys.stderr)
+        from medft import checks
+
+        if checks.ABANDONED:  # a diverged Caffe solver would abort when freed at exit
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(2)
         return 2
     except KeyboardInterrupt:
         print(f"medft {args.stage}: interrupted", file=sys.stderr)

@@ -287,8 +287,13 @@ def train(opts: TrainOptions, engine: Engine | None = None, log=print) -> dict:
         engine = engine or make_engine(opts.engine, opts.gpu)
         try:
             return _train_loop(opts, engine, ds, out, solver_path, stepsize, weights, log)
+        except checks.Diverged:
+            checks.abandon(engine)  # a NaN may have corrupted Caffe's memory: do not free it
+            engine = None
+            raise
         finally:
-            engine.close()
+            if engine is not None:
+                engine.close()
 
 
 #: what must match for a run to resume: a different data set, batch or epoch length would mix two runs
@@ -438,7 +443,7 @@ def _one_epoch(opts: TrainOptions, engine: Engine, ds: Dataset, out: Path, epoch
     best. (log row, whether it is the new best, the engine's stats)."""
     t0 = time.time()
     checks.check_space(out / "snapshots", checks.snapshot_bytes(out / "snapshots", opts.weights))
-    stats = engine.train_until(epoch * stepsize)
+    stats = engine.train_until(epoch * stepsize, on_iter=checks.watch_loss(epoch, out))
     checks.check_loss(stats.losses, epoch, (epoch - 1) * stepsize, out)
     model, _state = engine.snapshot()
     probs, labels = engine.predict_lmdb(ds.val_lmdb, ds.mean_bgr, opts.test_batch, deploy=out / "deploy.prototxt")

@@ -204,6 +204,7 @@ class CliEngine:
         self._log = TrainLog()
         self._batch = 0
         self._mounts: list[Path] = []
+        self._files: dict[str, str] = {}  # the files of each role, for a one-line account of an abort
 
     # -- training ------------------------------------------------------------------------
     def train_command(self, solver_path: Path, *, weights: Path | None = None, resume: Path | None = None,
@@ -246,6 +247,8 @@ class CliEngine:
             self._mounts.append(Path(resume).parent)
         self.iteration = int(re.search(r"_iter_(\d+)\.solverstate$", str(resume)).group(1)) if resume else 0
         self._log_path = cli_solver.with_name("caffe_train.log")
+        self._files = {"data": str(self._mounts[2]) if len(self._mounts) > 2 else sp.net,
+                       "snapshots": str(Path(sp.snapshot_prefix).parent), "weights": str(resume or weights or sp.net)}
         self._log = TrainLog()
         with open(self._log_path, "a") as log:
             self._log_pos = log.tell()
@@ -278,7 +281,11 @@ class CliEngine:
                 self._log.finish()
                 if iteration in self._log.snapshots:
                     break
-                raise MedftError(f"caffe train exited ({self.proc.returncode}) before iteration {iteration}; "
+                from medft.guard import explain_abort
+
+                why = explain_abort(self.proc.returncode, tail(self._log_path), self._files, "caffe train")
+                raise MedftError(f"{why} (log {self._log_path})" if why else
+                                 f"caffe train exited ({self.proc.returncode}) before iteration {iteration}; "
                                  f"log {self._log_path}:\n{tail(self._log_path)}")
             time.sleep(0.2)
         self.iteration = iteration
