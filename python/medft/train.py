@@ -271,13 +271,13 @@ def train(opts: TrainOptions, engine: Engine | None = None, log=print) -> dict:
     ds = read_dataset(opts.data)
     check_labels(ds, get_app(opts.app).num_classes)
     with folder_lock(out, "train"), dataset_lock(ds.root, "train"):
-        checks.check_training_inputs(ds, get_app(opts.app).num_classes, weights)
         settle_best(out)
         record = read_record(out)
         if record.get("status") == "done" and not opts.force:
             check_best(out)
             log(f"medft train: {out} is done (best val AUC {record['best']['val_auc']:.4f}); --force redoes it")
             return record
+        checks.check_training_inputs(ds, get_app(opts.app).num_classes, weights)
         if opts.force:
             _clear_run(out)
         elif record.get("status") == "running":
