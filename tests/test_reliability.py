@@ -665,15 +665,26 @@ def _poison(model: Path, value: float) -> None:
 
 
 @pytest.mark.caffe
-def test_resuming_from_an_exploded_snapshot_is_refused(done_run, dataset, tmp_path):
+@pytest.mark.parametrize("part", ["caffemodel", "solverstate"])
+def test_resuming_from_an_exploded_snapshot_is_refused(done_run, dataset, tmp_path, part):
+    from medft.schema import pb
+
     runs = _copy_run(done_run, tmp_path)
     out = run_dir(runs, "polyp", "scratch")
     record = json.loads((out / "run.json").read_text())
     record["status"] = "running"
     (out / "run.json").write_text(json.dumps(record))
     model = sorted((out / "snapshots").glob("*.caffemodel"))[-1]
-    _poison(model, float("nan"))
-    with pytest.raises(MedftError, match=rf"{model.name}: the weights of the snapshot to resume from .* NaN"):
+    if part == "caffemodel":
+        _poison(model, float("nan"))
+        match = rf"{model.name}: the weights of the snapshot to resume from .* NaN"
+    else:
+        state = model.with_suffix(".solverstate")
+        msg = pb.SolverState.FromString(state.read_bytes())
+        msg.history[-1].data[0] = float("inf")
+        state.write_bytes(msg.SerializeToString())
+        match = rf"{state.name}: the solver's history \(blob {len(msg.history) - 1}\) holds NaN or infinite"
+    with pytest.raises(MedftError, match=match):
         train(_opts(dataset, runs, max_epochs=3), log=lambda *_: None)
     assert json.loads((out / "run.json").read_text())["status"] == "running"
 

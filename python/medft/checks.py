@@ -77,6 +77,20 @@ def check_caffemodel(path: str | Path, what: str = "weights") -> None:
                                  "run from its --weights again)")
 
 
+def check_snapshot(state: str | Path) -> None:
+    """A snapshot pair to resume from: its weights (:func:`check_caffemodel`) and the solver's
+    momentum history in the ``.solverstate`` finite."""
+    from medft.schema import pb
+
+    state = Path(state)
+    check_caffemodel(state.with_suffix(".caffemodel"), "the weights of the snapshot to resume from")
+    msg = pb.SolverState.FromString(state.read_bytes())
+    for i, blob in enumerate(msg.history):
+        if not np.isfinite(blob_values(blob)).all():
+            raise MedftError(f"{state}: the solver's history (blob {i}) holds NaN or infinite values: the snapshot "
+                             "was written by a diverged run; `medft train --force` starts the run over")
+
+
 # -- data ---------------------------------------------------------------------------------------
 
 def _scan(path: str, num_classes: int, shape: tuple[int, int, int], progress: bool, conn) -> None:

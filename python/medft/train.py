@@ -424,7 +424,7 @@ def _start_or_resume(opts: TrainOptions, engine: Engine, out: Path, solver_path:
     resume = latest_state(out, {int(r["iteration"]) for r in rows})
     if resume:
         prepare_resume(resume[0])
-        checks.check_caffemodel(resume[0].with_suffix(".caffemodel"), "the weights of the snapshot to resume from")
+        checks.check_snapshot(resume[0])
         it = engine.start(solver_path, resume=resume[0], gpu=opts.gpu, snapshot_every=stepsize)
         report = json.loads((out / "weights.json").read_text()) if (out / "weights.json").is_file() else None
         log(f"medft train: resuming {out} from iteration {it} ({resume[0].name})")

@@ -348,7 +348,10 @@ class CliEngine:
                                         mounts=[Path(lmdb_path).resolve()])
             rc, err = run_to_end(argv, dict(self.runner.env(), GLOG_minloglevel="1"), merge_stderr=False)
             if rc != 0:
-                raise MedftError(f"extract_features failed ({rc}):\n{err[-3000:]}")
+                from medft.guard import explain_abort
+
+                why = explain_abort(rc, err, {"data": str(lmdb_path), "weights": str(caffemodel)}, "extract_features")
+                raise MedftError(why or f"extract_features failed ({rc}):\n{err[-3000:]}")
             # extract_features writes each row as a Datum of float_data (C x 1 x 1), keys in input order
             probs = [arr.ravel() for _, arr, _ in read_lmdb(work / "prob_lmdb")]
         finally:
