@@ -732,3 +732,15 @@ def test_the_cli_engine_trains_under_a_path_with_spaces(dataset, tmp_path):
     rec = train(_opts(data, tmp_path / "my runs", engine="cli", max_epochs=1), log=lambda *_: None)
     assert rec["status"] == "done"
     assert (run_dir(tmp_path / "my runs", "polyp", "scratch") / "best.caffemodel").stat().st_size > 1e6
+
+
+def test_a_full_disk_names_the_file_being_written():
+    import errno
+
+    from medft.cli import os_error_line
+
+    copy = OSError(errno.ENOSPC, "No space left on device", "/runs/snapshots/x_iter_4.caffemodel", None,
+                   "/runs/.best.caffemodel.pending")
+    assert os_error_line(copy) == "No space left on device: /runs/.best.caffemodel.pending"
+    denied = OSError(errno.EACCES, "Permission denied", "/ro/run.json")
+    assert os_error_line(denied) == "Permission denied: /ro/run.json"

@@ -51,6 +51,13 @@ def _terminate(signum, frame) -> None:
     raise KeyboardInterrupt
 
 
+def os_error_line(e: OSError) -> str:
+    """``<reason>: <file>``; for a copy that filled the disk, the file being written (``filename2``),
+    not the one read."""
+    name = e.filename2 if e.errno == errno.ENOSPC and e.filename2 else e.filename
+    return f"{e.strerror or e}" + (f": {name}" if name else "")
+
+
 #: stages that load Caffe into this process: run in a supervised child, so a Caffe abort is one line
 SUPERVISED = ("train", "predict")
 
@@ -84,9 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"medft {args.stage}: interrupted", file=sys.stderr)
         return 130
     except OSError as e:  # a full disk, a read-only folder, a vanished file: one line, not a traceback
-        name = e.filename2 if e.errno == errno.ENOSPC and e.filename2 else e.filename  # copies: the target
-        where = f": {name}" if name else ""
-        print(f"medft {args.stage}: error: {e.strerror or e}{where}", file=sys.stderr)
+        print(f"medft {args.stage}: error: {os_error_line(e)}", file=sys.stderr)
         return 2
     except Exception as e:
         if type(e).__module__.split(".")[0] == "lmdb":  # lmdb's own errors (disk full, map full)
