@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -127,3 +128,44 @@ def test_a_full_disk_is_one_line_and_leaves_nothing(raw, tiny_disk):
     assert r.returncode != 0 and "Traceback" not in r.stderr, r.stderr[-2000:]
     assert r.stderr.strip().splitlines()[-1].startswith("medft prep: error:")
     assert not any(tiny_disk.iterdir()), f"left behind: {list(tiny_disk.iterdir())}"
+
+
+# -- Caffe aborts: one line, exit 2, nothing marked done ----------------------------------------------------
+def _vouch(lmdb_path: Path) -> None:
+    """Record the LMDB as checked, as a check cache made before a later change would: Caffe then reads
+    whatever is in it, and what can still abort must end in one line."""
+    from medft.checks import CHECKED, _cache_key
+
+    prep = json.loads((lmdb_path.parent / "prep.json").read_text())
+    key = _cache_key(lmdb_path, 2, (3, 227, 227), prep["fingerprint"]["data"])
+    (lmdb_path.parent / CHECKED).write_text(json.dumps([key]))
+
+
+@pytest.mark.parametrize("engine", ["pycaffe", "cli"])
+def test_a_caffe_abort_is_one_line_naming_the_data(data, tmp_path, engine):
+    import lmdb
+
+    root = tmp_path / "data"
+    shutil.copytree(data, root, ignore=shutil.ignore_patterns(".*lock", ".checked.json"))
+    train_lmdb = root / "polyp" / "train_lmdb"
+    env = lmdb.open(str(train_lmdb), map_size=1 << 30)
+    with env.begin(write=True) as txn:  # the first record Caffe reads: no pixels, no shape
+        txn.put(b"0000000", b"\x28\x01")
+    env.close()
+    _vouch(train_lmdb)
+    runs = tmp_path / "runs"
+    r = medft("train", "polyp", "scratch", "--data", str(root), "--runs", str(runs), *TRAIN, "--engine", engine)
+    last = r.stderr.strip().splitlines()[-1]
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr[-3000:]
+    assert re.match(r"medft train: error: .*polyp(/train_lmdb)?: (Caffe|caffe train) aborted \(SIG(ABRT|SEGV)\): "
+                    r"a damaged LMDB record; rebuild the data set", last), last
+    record = runs / "polyp" / "scratch" / "run.json"
+    assert not record.exists() or json.loads(record.read_text())["status"] != "done"
+
+
+def test_a_disk_too_small_for_a_snapshot_is_one_line(data, tiny_disk):
+    r = medft("train", "polyp", "scratch", "--data", str(data), "--runs", str(tiny_disk), *TRAIN)
+    last = r.stderr.strip().splitlines()[-1]
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr[-3000:]
+    assert re.match(r"medft train: error: .*snapshots: \d+ MB free, an epoch's snapshot and best model need", last)
+    assert not (tiny_disk / "polyp" / "scratch" / "log.csv").exists()

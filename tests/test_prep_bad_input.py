@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import re
 import shutil
 from pathlib import Path
 
@@ -152,3 +153,48 @@ def test_verify_names_the_rule(copy):
         verify_input("polyp", root)
     with pytest.raises(MedftError, match="common-1"):
         verify_input("cimt", root / "nowhere")
+
+
+# -- ids (rule common-1), gray images, --verify = prep's checks ------------------------------------------
+@pytest.mark.parametrize("app, edit, bad", [
+    ("polyp", lambda r: set_cells(r / "candidates.csv", 0, video="v002/../v001"), "v002/../v001"),
+    ("polyp", lambda r: set_cells(r / "candidates.csv", 0, frame="f 0001"), "f 0001"),
+    ("frames", lambda r: set_cells(r / "labels.csv", 0, frame="f0001 "), None),  # stripped: still valid
+    ("frames", lambda r: set_cells(r / "labels.csv", 1, video="v\u00f6001"), "v\u00f6001"),
+    ("cimt", lambda r: (r / "rois" / "p002").rename(r / "rois" / "p 002"), "p 002"),
+    ("pe", lambda r: [(r / d / "p003.nii.gz").rename(r / d / "p\u00e903.nii.gz") for d in ("volumes", "pe_masks")],
+     "p\u00e903"),
+])
+def test_ids_outside_common_1_are_refused(copy, tmp_path, app, edit, bad):
+    root = copy(app)
+    edit(root)
+    if bad is None:
+        verify_input(app, root)
+        return
+    with pytest.raises(MedftError, match=r"common-1"):
+        verify_input(app, root)
+    fails(app, root, tmp_path, re.escape(f"id {bad!r} may hold only letters, digits"))
+
+
+def test_a_colour_image_is_not_taken_as_gray(copy, tmp_path):
+    root = copy("cimt")
+    path = root / "rois" / "p002" / "roi1.png"
+    gray = np.asarray(Image.open(path).convert("L"))
+    rgb = np.repeat(gray[..., None], 3, axis=2)
+    Image.fromarray(rgb).save(path)  # gray stored as RGB (all channels equal) is gray
+    verify_input("cimt", root)
+    rgb[..., 2] = 255 - rgb[..., 2]  # red and green equal, blue not: a colour image
+    Image.fromarray(rgb).save(path)
+    fails("cimt", root, tmp_path, r"roi1\.png: expected a single-channel \(gray\) image")
+
+
+def test_verify_refuses_what_prep_refuses(inputs, copy, capsys):
+    """A set whose test split would lack a class passes the per-file rules; --verify plans it as prep does."""
+    from medft.cli import main
+
+    assert main(["prep", "frames", "--input", str(inputs["frames"]), "--verify"]) == 0
+    assert "every class in every split" in capsys.readouterr().out
+    root = copy("frames")
+    edit_csv(root / "labels.csv", lambda rows: [dict(r, label="1") for r in rows])
+    assert main(["prep", "frames", "--input", str(root), "--verify"]) == 2
+    assert "no non-informative patch" in capsys.readouterr().err

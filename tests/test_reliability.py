@@ -353,3 +353,394 @@ def test_a_validation_auc_tie_in_log_csv_keeps_the_first_best_epoch():
     rows = [{"epoch": 1, "val_auc": "0.670000"}, best, tie]
     assert max(rows, key=lambda r: float(r["val_auc"])) is best
     assert improves({"epoch": 3, "val_auc": "0.730001"}, best) and improves(best, None)
+
+
+# -- checks before Caffe reads: weights, records, disk, divergence -------------------------------------
+def _lmdb_copy(dataset: Path, tmp_path: Path) -> Path:
+    d = tmp_path / "data" / "polyp"
+    shutil.copytree(dataset, d, ignore=shutil.ignore_patterns(".*lock", ".checked.json"))
+    return d
+
+
+def _put(lmdb_path: Path, key: str, value: bytes) -> None:
+    import lmdb
+
+    env = lmdb.open(str(lmdb_path), map_size=1 << 28)
+    with env.begin(write=True) as txn:
+        txn.put(key.encode(), value)
+    env.close()
+
+
+def _datum(label: int, shape=(3, 227, 227)) -> bytes:
+    from medft.schema import array_to_datum
+
+    return array_to_datum(np.zeros(shape, np.uint8), label).SerializeToString()
+
+
+@pytest.mark.parametrize("split, value, match", [
+    ("train", _datum(2), r"train_lmdb: record 'zz' has label 2, not a class of this 2-class net"),
+    ("train", _datum(-1), r"record 'zz' has label -1"),
+    ("val", b"\xff\xfe garbage", r"val_lmdb: record 'zz' is not a Caffe Datum"),
+    ("val", _datum(0, (3, 32, 32)), r"record 'zz' is \(3, 32, 32\), the net reads \(3, 227, 227\)"),
+])
+def test_a_bad_lmdb_record_is_named_before_caffe_reads_it(dataset, tmp_path, split, value, match):
+    data = _lmdb_copy(dataset, tmp_path)
+    _put(data / f"{split}_lmdb", "zz", value)
+    with pytest.raises(MedftError, match=match):
+        train(_opts(data, tmp_path / "runs"), log=lambda *_: None)
+    assert not (run_dir(tmp_path / "runs", "polyp", "scratch") / "log.csv").exists()
+
+
+def test_the_lmdb_check_runs_once_per_data_set_and_again_after_a_change(dataset, tmp_path):
+    from medft.checks import CHECKED, check_lmdb
+
+    data = _lmdb_copy(dataset, tmp_path)
+    check_lmdb(data / "train_lmdb", 2)
+    cached = json.loads((data / CHECKED).read_text())
+    assert len(cached) == 1
+    check_lmdb(data / "train_lmdb", 2)  # remembered: nothing added
+    assert json.loads((data / CHECKED).read_text()) == cached
+    _put(data / "train_lmdb", "zz", _datum(5))  # the file changed: checked again
+    with pytest.raises(MedftError, match="label 5"):
+        check_lmdb(data / "train_lmdb", 2)
+
+
+def test_a_damaged_lmdb_page_is_named_not_a_crash(dataset, tmp_path):
+    from medft.checks import check_lmdb
+
+    data = _lmdb_copy(dataset, tmp_path)
+    mdb = data / "val_lmdb" / "data.mdb"
+    raw = bytearray(mdb.read_bytes())
+    for off in range(2 * 4096, len(raw) - 64, 4096):  # every page header after the two meta pages
+        raw[off:off + 16] = b"\xa5" * 16
+    mdb.write_bytes(bytes(raw))
+    with pytest.raises(MedftError, match=r"val_lmdb.*(damaged|unreadable|not a Caffe Datum)"):
+        check_lmdb(data / "val_lmdb", 2)
+
+
+def test_read_lmdb_names_a_garbage_record(dataset, tmp_path):
+    from medft.prep.lmdb_writer import read_lmdb
+
+    data = _lmdb_copy(dataset, tmp_path)
+    _put(data / "test_lmdb", "zz", b"\x08\x96\x01 not a datum")
+    with pytest.raises(MedftError, match=r"test_lmdb: record 'zz' is not a Caffe Datum"):
+        list(read_lmdb(data / "test_lmdb"))
+
+
+def _caffemodel(path: Path, values: np.ndarray) -> Path:
+    from medft.schema import pb
+
+    net = pb.NetParameter(name="w")
+    layer = net.layer.add(name="conv1", type="Convolution")
+    blob = layer.blobs.add()
+    blob.shape.dim.extend(values.shape)
+    blob.data.extend(values.ravel().tolist())
+    layer.blobs.add().data.extend([0.5, -0.25])
+    path.write_bytes(net.SerializeToString())
+    return path
+
+
+def test_blob_values_reads_what_protobuf_holds():
+    from medft.checks import blob_values
+    from medft.schema import pb
+
+    v = np.random.default_rng(0).normal(size=(4, 3, 2)).astype(np.float32)
+    blob = pb.BlobProto()
+    blob.shape.dim.extend(v.shape)
+    blob.data.extend(v.ravel().tolist())
+    assert np.array_equal(blob_values(pb.BlobProto.FromString(blob.SerializeToString())), v.ravel())
+    d = pb.BlobProto(double_data=[1.5, -2.0, 3.25])
+    assert blob_values(d).tolist() == [1.5, -2.0, 3.25]
+
+
+@pytest.mark.parametrize("bad, match", [(np.nan, "1 NaN or infinite"), (np.inf, "1 NaN or infinite"),
+                                        (3e5, "reach 3e\\+05")])
+def test_non_finite_or_exploded_weights_are_refused_before_caffe(dataset, tmp_path, bad, match):
+    w = np.full((2, 3, 3, 3), 0.01, np.float32)
+    w[1, 2, 0, 1] = bad
+    model = _caffemodel(tmp_path / "bad.caffemodel", w)
+    with pytest.raises(MedftError, match=rf"bad\.caffemodel: pretrained weights of layer 'conv1' .*{match}"):
+        train(_opts(dataset, tmp_path / "runs", config="ft-conv1", weights=str(model)), log=lambda *_: None)
+    from medft.checks import check_caffemodel
+
+    w[1, 2, 0, 1] = -0.5
+    check_caffemodel(_caffemodel(tmp_path / "good.caffemodel", w))
+
+
+def test_a_full_disk_is_refused_before_an_epoch_is_trained(tmp_path, monkeypatch):
+    from medft import checks
+
+    (tmp_path / "snapshots").mkdir()
+    free = shutil.disk_usage(tmp_path).free
+    checks.check_space(tmp_path / "snapshots", free // 2)
+    with pytest.raises(MedftError, match=r"snapshots: \d+ MB free, an epoch's snapshot and best model need"):
+        checks.check_space(tmp_path / "snapshots", free * 2)
+    model = tmp_path / "snapshots" / "scratch_iter_4.caffemodel"
+    model.write_bytes(b"x" * 1000)
+    model.with_suffix(".solverstate").write_bytes(b"y" * 1500)
+    assert checks.snapshot_bytes(tmp_path / "snapshots") == 2 * 1000 + 1500
+
+
+@pytest.mark.parametrize("losses, match", [
+    ([0.7, 0.69, float("nan"), 0.6], r"diverged in epoch 3 \(loss nan at iteration 11\)"),
+    ([0.7, float("inf")], r"loss inf at iteration 10"),
+    ([30.0, 87.3], r"mean loss 58\.65 > 25"),
+])
+def test_divergence_names_the_epoch_and_the_loss(tmp_path, losses, match):
+    from medft.checks import check_loss
+
+    with pytest.raises(MedftError, match=match):
+        check_loss(losses, 3, 8, tmp_path)
+    check_loss([0.7, 0.68, 0.71], 3, 8, tmp_path)
+
+
+def test_the_caffe_log_reads_nan_losses_and_snapshots_under_spaces():
+    from medft.engines.caffe_log import parse_train_log
+
+    log = parse_train_log(
+        "I1202 10:00:00.000001 1 solver.cpp:228] Iteration 3, loss = -nan\n"
+        "I1202 10:00:00.000002 1 solver.cpp:244]     Train net output #0: loss = -nan (* 1 = -nan loss)\n"
+        "I1202 10:00:01.000000 1 solver.cpp:228] Iteration 4, loss = -inf\n"
+        "I1202 10:00:02.000000 1 sgd_solver.cpp:273] Snapshotting solver state to binary proto file "
+        "/tmp/my runs/polyp/scratch/snapshots/scratch_iter_4.solverstate\n")
+    assert np.isnan(log.losses[3]) and log.losses[4] == -np.inf and np.isnan(log.outputs[3]["loss"])
+    assert log.snapshots == {4: "/tmp/my runs/polyp/scratch/snapshots/scratch_iter_4"}
+
+
+@pytest.mark.parametrize("rc, output, notes, want", [
+    (-6, "F1202 x.cpp:1] Check failed: label_value < prob_.shape(softmax_axis_) (2 vs. 2)",
+     {"data": "/d/train_lmdb", "weights": "/w.caffemodel"}, "/d/train_lmdb: Caffe aborted (SIGABRT): a label outside"),
+    (134, "double free or corruption (!prev)", {"weights": "/w.caffemodel"},
+     "/w.caffemodel: Caffe aborted (SIGABRT): non-finite or exploded weights"),
+    (-11, "", {"data": "/d/val_lmdb"}, "/d/val_lmdb: Caffe aborted (SIGSEGV): unknown"),
+    (139, "F1202 io.cpp:69] Check failed: proto.SerializeToOstream(&output)", {"snapshots": "/r/snapshots"},
+     "/r/snapshots: Caffe aborted (SIGSEGV): a snapshot could not be written"),
+    (1, "Check failed", {}, None), (130, "", {}, None), (-9, "", {}, None),
+])
+def test_a_caffe_abort_becomes_one_line_naming_file_cause_and_fix(rc, output, notes, want):
+    from medft.guard import explain_abort
+
+    line = explain_abort(rc, output, notes)
+    if want is None:
+        assert line is None
+    else:
+        assert line.startswith(want) and "\n" not in line
+
+
+# -- locks on the data set -----------------------------------------------------------------------------
+def _hold(folder: Path, what: str, exclusive: bool) -> subprocess.Popen:
+    code = ("import time; from pathlib import Path; from medft.util.lock import dataset_lock\n"
+            f"with dataset_lock(Path({str(folder)!r}), {what!r}, exclusive={exclusive}):\n"
+            "    print('held', flush=True); time.sleep(60)")
+    p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert p.stdout.readline().strip() == "held"
+    return p
+
+
+@pytest.mark.slow
+def test_prep_force_refuses_a_data_set_that_is_being_read(tmp_path):
+    d = tmp_path / "d"
+    assert _cli("synth", "polyp", "--out", str(d), "--cases", "5", "--per-case", "2").returncode == 0
+    prep = ("prep", "polyp", "--input", str(d / "polyp"), "--out", str(tmp_path / "data"), "--max-patches", "40",
+            "--max-test-patches", "250", "--no-progress")
+    assert _cli(*prep).returncode == 0
+    data = tmp_path / "data" / "polyp"
+    before = json.loads((data / "prep.json").read_text())["fingerprint"]
+    reader = _hold(data, "train", exclusive=False)
+    try:
+        r = _cli(*prep, "--force", "--seed", "1")
+        assert r.returncode == 2 and f"in use by medft train (PID {reader.pid})" in r.stderr, r.stderr
+        assert len(r.stderr.strip().splitlines()) <= 2 and "Traceback" not in r.stderr
+    finally:
+        reader.kill()
+        reader.wait()
+    assert json.loads((data / "prep.json").read_text())["fingerprint"] == before
+    assert _cli(*prep, "--force", "--seed", "1").returncode == 0  # the lock died with its holder
+    assert json.loads((data / "prep.json").read_text())["fingerprint"] != before
+
+
+def test_train_refuses_a_data_set_prep_is_writing(dataset, tmp_path):
+    data = _lmdb_copy(dataset, tmp_path)
+    writer = _hold(data, "prep", exclusive=True)
+    try:
+        with pytest.raises(MedftError, match=f"being written by medft prep \\(PID {writer.pid}\\)"):
+            train(_opts(data, tmp_path / "runs"), log=lambda *_: None)
+    finally:
+        writer.kill()
+        writer.wait()
+
+
+def test_prep_force_never_deletes_run_folders_kept_in_the_data_set(tmp_path):
+    from medft.prep.lmdb_writer import mark_output, refuse_existing
+
+    data = tmp_path / "data" / "polyp"
+    run = data / "runs" / "polyp" / "scratch"
+    run.mkdir(parents=True)
+    mark_output(data, "prep")
+    (run / "run.json").write_text("{}")
+    with pytest.raises(MedftError, match=r"holds the run folder\(s\) .*runs/polyp/scratch; move them out"):
+        refuse_existing(data, force=True)
+    assert (run / "run.json").is_file()
+
+
+# -- smaller faults ---------------------------------------------------------------------------------------
+def test_predict_on_an_interrupted_run_says_so(dataset, tmp_path):
+    out = run_dir(tmp_path, "polyp", "scratch")
+    out.mkdir(parents=True)
+    for name in ("best.caffemodel", "deploy.prototxt"):
+        (out / name).write_bytes(b"")
+    (out / "run.json").write_text(json.dumps({"status": "running", "app": "polyp"}))
+    with pytest.raises(MedftError, match=r"the run is not finished \(status 'running'\); `medft train polyp"):
+        predict_run("polyp", "scratch", dataset, runs=tmp_path, log=lambda *_: None)
+
+
+def test_fraction_one_written_any_way_is_the_whole_sets_run_folder(tmp_path):
+    assert {run_dir(tmp_path, "polyp", "scratch", f) for f in ("1", "1.0", "1.00", " 1 ")} == {
+        tmp_path / "polyp" / "scratch"}
+    assert run_dir(tmp_path, "polyp", "scratch", "0.5").name == "scratch-0.5"
+
+
+@pytest.mark.parametrize("image", ["--privileged", "-v/:/host", "--network=host", "a b", "Upper/Case", ""])
+def test_a_docker_image_that_is_a_flag_is_refused(image):
+    from medft.engines import make_engine
+
+    with pytest.raises(MedftError, match="engine" if not image else "not a container image name"):
+        make_engine(f"docker:{image}")
+
+
+def test_a_reader_that_leaves_is_no_broken_pipe():
+    r, w = os.pipe()
+    os.close(r)
+    p = subprocess.run([sys.executable, "-m", "medft", "doctor"], stdout=w, stderr=subprocess.PIPE, text=True)
+    os.close(w)
+    assert "Broken pipe" not in p.stderr and "BrokenPipeError" not in p.stderr, p.stderr
+
+
+def test_score_refuses_runs_of_one_label_trained_on_different_data(tmp_path):
+    from medft.checks import check_same_data
+    from medft.evaluate.io import RunFolder
+
+    def run(name, fraction, fp):
+        p = tmp_path / name
+        p.mkdir()
+        (p / "run.json").write_text(json.dumps({"data": {"fingerprint": {"data": fp, "test": "t"}}}))
+        return RunFolder(name, name.split("-")[0], fraction, p)
+
+    same = [run("scratch", "", "aaa"), run("ft-conv1", "", "aaa"), run("scratch-0.5", "0.5", "bbb")]
+    check_same_data(same)
+    with pytest.raises(MedftError, match=r"ft-fc8 and scratch: trained on a different training data \(all of it\)"):
+        check_same_data([*same, run("ft-fc8", "", "ccc")])
+
+
+def _state(pid: int) -> str | None:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return None
+
+
+def test_a_grid_killed_by_sigkill_takes_its_command_with_it(tmp_path):
+    code = ("import subprocess, sys, time\nfrom medft.grid.runner import _ignore_checkpoint_signal\n"
+            "p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'], "
+            "preexec_fn=_ignore_checkpoint_signal)\nprint(p.pid, flush=True)\ntime.sleep(60)")
+    grid = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    child = int(grid.stdout.readline())
+    assert _state(child) not in (None, "Z")
+    grid.kill()
+    grid.wait()
+    deadline = time.time() + 10
+    while _state(child) not in (None, "Z") and time.time() < deadline:
+        time.sleep(0.1)
+    assert _state(child) in (None, "Z"), "the command outlived the grid"
+
+
+# -- with real Caffe ---------------------------------------------------------------------------------------
+def _poison(model: Path, value: float) -> None:
+    """Set one weight of a caffemodel to ``value`` (a snapshot written by an exploded epoch)."""
+    from medft.schema import read_net
+
+    net = read_net(model)
+    net.layer[[i for i, layer in enumerate(net.layer) if len(layer.blobs)][-1]].blobs[0].data[3] = value
+    model.write_bytes(net.SerializeToString())
+
+
+@pytest.mark.caffe
+@pytest.mark.parametrize("part", ["caffemodel", "solverstate"])
+def test_resuming_from_an_exploded_snapshot_is_refused(done_run, dataset, tmp_path, part):
+    from medft.schema import pb
+
+    runs = _copy_run(done_run, tmp_path)
+    out = run_dir(runs, "polyp", "scratch")
+    record = json.loads((out / "run.json").read_text())
+    record["status"] = "running"
+    (out / "run.json").write_text(json.dumps(record))
+    model = sorted((out / "snapshots").glob("*.caffemodel"))[-1]
+    if part == "caffemodel":
+        _poison(model, float("nan"))
+        match = rf"{model.name}: the weights of the snapshot to resume from .* NaN"
+    else:
+        state = model.with_suffix(".solverstate")
+        msg = pb.SolverState.FromString(state.read_bytes())
+        msg.history[-1].data[0] = float("inf")
+        state.write_bytes(msg.SerializeToString())
+        match = rf"{state.name}: the solver's history \(blob {len(msg.history) - 1}\) holds NaN or infinite"
+    with pytest.raises(MedftError, match=match):
+        train(_opts(dataset, runs, max_epochs=3), log=lambda *_: None)
+    assert json.loads((out / "run.json").read_text())["status"] == "running"
+
+
+@pytest.mark.caffe
+def test_predict_refuses_a_model_with_nan_weights(done_run, dataset, tmp_path):
+    runs = _copy_run(done_run, tmp_path)
+    out = run_dir(runs, "polyp", "scratch")
+    _poison(out / "best.caffemodel", float("nan"))
+    from medft.weights import sha1_of
+
+    meta = json.loads((out / "best.json").read_text())
+    meta["sha1"] = sha1_of(out / "best.caffemodel")  # even a record that vouches for it
+    (out / "best.json").write_text(json.dumps(meta))
+    with pytest.raises(MedftError, match=r"best\.caffemodel: the selected weights of layer .* NaN"):
+        predict_run("polyp", "scratch", dataset, runs=runs, force=True, log=lambda *_: None)
+    assert not (out / "predictions.csv").exists()
+
+
+@pytest.mark.caffe
+@pytest.mark.slow
+def test_a_diverging_run_is_named_and_keeps_no_exploded_snapshot(dataset, tmp_path, caffe):
+    """Pretrained weights a thousand times too large (yet finite and below the limit) blow up the loss."""
+    from tests.conftest import POLYP_DEPLOY
+
+    net = caffe.Net(str(POLYP_DEPLOY), caffe.TEST)
+    for blobs in net.params.values():
+        blobs[0].data[...] = np.sign(blobs[0].data) * 50.0
+    net.save(str(tmp_path / "huge.caffemodel"))
+    runs = tmp_path / "runs"
+    r = _cli("train", "polyp", "ft-conv1", "--data", str(Path(dataset).parent), "--runs", str(runs), "--weights",
+             str(tmp_path / "huge.caffemodel"), "--batch", "4", "--test-batch", "3", "--max-epochs", "2")
+    last = r.stderr.strip().splitlines()[-1]
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr[-3000:]
+    assert re.match(r"medft train: error: .*training diverged in epoch 1 \((loss -?(nan|inf)|mean loss)", last), last
+    out = run_dir(runs, "polyp", "ft-conv1")
+    assert not (out / "log.csv").exists() and not (out / "best.caffemodel").exists()
+    assert not list((out / "snapshots").glob("*")), "no snapshot of the diverged epoch"
+
+
+@pytest.mark.caffe
+@pytest.mark.slow
+def test_the_cli_engine_trains_under_a_path_with_spaces(dataset, tmp_path):
+    data = _lmdb_copy(dataset, tmp_path / "my data")
+    rec = train(_opts(data, tmp_path / "my runs", engine="cli", max_epochs=1), log=lambda *_: None)
+    assert rec["status"] == "done"
+    assert (run_dir(tmp_path / "my runs", "polyp", "scratch") / "best.caffemodel").stat().st_size > 1e6
+
+
+def test_a_full_disk_names_the_file_being_written():
+    import errno
+
+    from medft.cli import os_error_line
+
+    copy = OSError(errno.ENOSPC, "No space left on device", "/runs/snapshots/x_iter_4.caffemodel", None,
+                   "/runs/.best.caffemodel.pending")
+    assert os_error_line(copy) == "No space left on device: /runs/.best.caffemodel.pending"
+    denied = OSError(errno.EACCES, "Permission denied", "/ro/run.json")
+    assert os_error_line(denied) == "Permission denied: /ro/run.json"

@@ -20,7 +20,9 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
+import os
 import sys
 
 from medft import __version__
@@ -55,22 +57,47 @@ def _terminate(signum, frame) -> None:
     raise KeyboardInterrupt
 
 
+def os_error_line(e: OSError) -> str:
+    """``<reason>: <file>``; for a copy that filled the disk, the file being written (``filename2``),
+    not the one read."""
+    name = e.filename2 if e.errno == errno.ENOSPC and e.filename2 else e.filename
+    return f"{e.strerror or e}" + (f": {name}" if name else "")
+
+
+#: stages that load Caffe into this process: run in a supervised child, so a Caffe abort is one line
+SUPERVISED = ("train", "predict")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     import signal
 
+    from medft import guard
+
+    if argv is None and args.stage in SUPERVISED and not guard.supervised():
+        return guard.supervise(args.stage, sys.argv[1:])
     signal.signal(signal.SIGTERM, _terminate)
     try:
-        return int(args._run(args) or 0)
+        rc = int(args._run(args) or 0)
+        sys.stdout.flush()  # here, not at exit, so a reader that has left is handled below
+        return rc
+    except BrokenPipeError:  # `medft doctor | head`: the reader has all it wants
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except MedftError as e:
         print(f"medft {args.stage}: error: {e}", file=sys.stderr)
+        from medft import checks
+
+        if checks.ABANDONED:  # a diverged Caffe solver would abort when freed at exit
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(2)
         return 2
     except KeyboardInterrupt:
         print(f"medft {args.stage}: interrupted", file=sys.stderr)
         return 130
     except OSError as e:  # a full disk, a read-only folder, a vanished file: one line, not a traceback
-        where = f": {e.filename}" if e.filename else ""
-        print(f"medft {args.stage}: error: {e.strerror or e}{where}", file=sys.stderr)
+        print(f"medft {args.stage}: error: {os_error_line(e)}", file=sys.stderr)
         return 2
     except Exception as e:
         if type(e).__module__.split(".")[0] == "lmdb":  # lmdb's own errors (disk full, map full)

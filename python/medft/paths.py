@@ -27,6 +27,9 @@ PREDICTIONS = "predictions.csv"
 SCORES = "scores"
 REPORT = "report"
 
+# in a data-set folder: held shared while train/predict read it, exclusively while prep replaces it
+DATA_LOCK = ".data.lock"
+
 GRID = "grid"
 SLURM = "slurm"
 
@@ -58,6 +61,9 @@ def app_runs(runs_root: str | Path, app: str) -> Path:
 def run_dir(runs_root: str | Path, app: str, variant: str, fraction: str = "1") -> Path:
     """``<runs>/<app>/<variant>`` or ``<runs>/<app>/<variant>-<fraction>`` for reduced data
     (e.g. ``scratch-0.25``, ``ft-conv1-1patient``)."""
+    fraction = fraction.strip()
+    if re.fullmatch(r"1(?:\.0*)?|full", fraction):  # the whole set has one folder, however it is written
+        fraction = "1"
     return app_runs(runs_root, app) / (variant if fraction == "1" else f"{variant}-{fraction}")
 
 

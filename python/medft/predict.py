@@ -10,7 +10,6 @@ engine's batched :class:`~medft.engines.predictor.Predictor`.
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
@@ -93,16 +92,36 @@ def predict_run(app: str, variant: str, data: str | Path, runs: str | Path = "ru
         log(f"medft predict: {target} exists; --force redoes it")
         return target
     data = Path(data)
-    mean = tuple(json.loads(record.read_text())["data"]["mean_bgr"])
-    from medft.train import check_best, settle_best
+    from medft.train import check_best, read_record, settle_best
     from medft.transfer import check_covers
-    from medft.util.lock import folder_lock
+    from medft.util.lock import dataset_lock, folder_lock
 
-    with folder_lock(out, "predict"):
+    run = read_record(out)
+    if run.get("status") != "done" or "data" not in run:
+        raise MedftError(f"{out}: the run is not finished (status {run.get('status', 'unknown')!r}); "
+                         f"`medft train {app} ...` with the same arguments resumes it")
+    mean = tuple(run["data"]["mean_bgr"])
+    with folder_lock(out, "predict"), dataset_lock(data, "predict"):
         settle_best(out)
         check_best(out)
         check_covers(best, deploy)
+        check_predict_inputs(app, best, data, run)
         return _predict_locked(app, out, data, engine, engine_name, gpu, mean, batch, cimt_stride, log)
+
+
+def check_predict_inputs(app: str, best: Path, data: Path, run: dict) -> None:
+    """The selected weights finite, every test record decodable with a label of the net."""
+    from medft import checks
+
+    checks.check_caffemodel(best, "the selected weights")
+    if not (data / "test_lmdb" / "data.mdb").is_file():
+        raise MedftError(f"{data / 'test_lmdb'}: not an LMDB (no data.mdb); run `medft prep` first")
+    fp = run["data"].get("fingerprint")
+    from medft.apps import classes_of
+    from medft.train import read_dataset
+
+    checks.check_lmdb(data / "test_lmdb", len(classes_of(get_app(app), read_dataset(data).record)),
+                      fingerprint=fp.get("data") if isinstance(fp, dict) else fp)
 
 
 def _predict_locked(app: str, out: Path, data: Path, engine: Engine | None, engine_name: str, gpu: int | None,

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from medft import __version__, paths
+from medft import __version__, checks, paths
 from medft.alexnet import NetOptions, deploy_net, train_val_net
 from medft.apps import OVR, classes_of, get_app
 from medft.copy_check import verify_snapshot
@@ -45,7 +45,7 @@ from medft.schedule import BASE_LR, GAMMA, get_config, variant_name
 from medft.schema import write_text_atomic
 from medft.solver import MAX_EPOCHS, RANDOM_SEED, SolverOptions, iters_per_epoch, solver
 from medft.util import faults
-from medft.util.lock import folder_lock
+from medft.util.lock import dataset_lock, folder_lock
 from medft.util.progress import duration
 from medft.util.prototxt import to_text
 
@@ -278,14 +278,16 @@ def train(opts: TrainOptions, engine: Engine | None = None, log=print) -> dict:
     out = run_dir(opts.runs, opts.app, opts.variant, opts.fraction)
     weights = _check_weights(opts)
     ds = read_dataset(opts.data)
-    check_labels(ds, len(classes_of(get_app(opts.app), ds.record)))
-    with folder_lock(out, "train"):
+    num_classes = len(classes_of(get_app(opts.app), ds.record))
+    check_labels(ds, num_classes)
+    with folder_lock(out, "train"), dataset_lock(ds.root, "train"):
         settle_best(out)
         record = read_record(out)
         if record.get("status") == "done" and not opts.force:
             check_best(out)
             log(f"medft train: {out} is done (best val AUC {record['best']['val_auc']:.4f}); --force redoes it")
             return record
+        checks.check_training_inputs(ds, num_classes, weights)
         if opts.force:
             _clear_run(out)
         elif record.get("status") == "running":
@@ -295,8 +297,13 @@ def train(opts: TrainOptions, engine: Engine | None = None, log=print) -> dict:
         engine = engine or make_engine(opts.engine, opts.gpu)
         try:
             return _train_loop(opts, engine, ds, out, solver_path, stepsize, weights, log)
+        except checks.Diverged:
+            checks.abandon(engine)  # a NaN may have corrupted Caffe's memory: do not free it
+            engine = None
+            raise
         finally:
-            engine.close()
+            if engine is not None:
+                engine.close()
 
 
 #: what must match for a run to resume: a different data set, batch or epoch length would mix two runs
@@ -427,6 +434,7 @@ def _start_or_resume(opts: TrainOptions, engine: Engine, out: Path, solver_path:
     resume = latest_state(out, {int(r["iteration"]) for r in rows})
     if resume:
         prepare_resume(resume[0])
+        checks.check_snapshot(resume[0])
         it = engine.start(solver_path, resume=resume[0], gpu=opts.gpu, snapshot_every=stepsize)
         report = json.loads((out / "weights.json").read_text()) if (out / "weights.json").is_file() else None
         log(f"medft train: resuming {out} from iteration {it} ({resume[0].name})")
@@ -444,7 +452,9 @@ def _one_epoch(opts: TrainOptions, engine: Engine, ds: Dataset, out: Path, epoch
     """Train epoch ``epoch`` (1-based), snapshot, score validation; stage the model if it is the new
     best. (log row, whether it is the new best, the engine's stats)."""
     t0 = time.time()
-    stats = engine.train_until(epoch * stepsize)
+    checks.check_space(out / "snapshots", checks.snapshot_bytes(out / "snapshots", opts.weights))
+    stats = engine.train_until(epoch * stepsize, on_iter=checks.watch_loss(epoch, out))
+    checks.check_loss(stats.losses, epoch, (epoch - 1) * stepsize, out)
     model, _state = engine.snapshot()
     verify_snapshot(out, model, opts.config)  # the pretrained layers were loaded; frozen ones kept
     probs, labels = engine.predict_lmdb(ds.val_lmdb, ds.mean_bgr, opts.test_batch, deploy=out / "deploy.prototxt")

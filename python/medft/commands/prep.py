@@ -154,18 +154,12 @@ def run(args: argparse.Namespace) -> int:
         args.input = ensure_synthetic(args.app, args.out, synth_size(args.app, args.cases, args.per_case, args.seed))
     if args.input is None:
         raise MedftError("--input DIR is required (or --synthetic)")
-    if args.verify:
-        from medft.prep.verify import verify_input
-
-        for line in verify_input(args.app, args.input):
-            print(f"medft prep {args.app}: {args.input}: OK: {line}")
-        return 0
-    if args.out is None:
+    if args.out is None and not args.verify:
         raise MedftError("--out DIR is required")
     cfg = B.PrepConfig(
         app=args.app,
         input=str(args.input),
-        out=str(args.out),
+        out=str(args.out or ""),
         fraction=args.fraction,
         max_patches=args.max_patches,
         max_test_patches=args.max_test_patches,
@@ -176,6 +170,10 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         options=app_options(args),
     )
+    if args.verify:  # the checks prep makes before rendering, with the same arguments
+        for line in B.check_input(cfg):
+            print(f"medft prep {args.app}: {args.input}: OK: {line}")
+        return 0
     print("medft prep: " + json.dumps({k: v for k, v in vars(cfg).items() if k != "progress"}), file=sys.stderr)
     record = B.build(cfg)
     print(B.summary(record))

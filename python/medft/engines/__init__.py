@@ -15,6 +15,10 @@ from __future__ import annotations
 
 ENGINE_NAMES = ("pycaffe", "cli", "docker:<image>")
 
+#: a container image reference: [registry[:port]/]path[:tag][@sha256:digest], never a `docker run` flag
+_IMAGE = (r"(?:[A-Za-z0-9][A-Za-z0-9.-]*(?::\d+)?/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+          r"(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::\w[\w.-]{0,127})?(?:@sha256:[0-9a-f]{64})?")
+
 
 def make_engine(name: str, gpu: int | None = None):
     """``pycaffe`` (in-process), ``cli`` (caffe.bin + extract_features.bin here) or ``docker:<image>``
@@ -30,7 +34,13 @@ def make_engine(name: str, gpu: int | None = None):
 
         return CliEngine(gpu=gpu)
     if name.startswith("docker:") and len(name) > len("docker:"):
-        from medft.engines.cli import CliEngine, DockerRunner
+        import re
 
+        from medft.engines.cli import CliEngine, DockerRunner
+        from medft.errors import MedftError
+
+        if not re.fullmatch(_IMAGE, name.removeprefix("docker:")):
+            raise MedftError(f"--engine {name}: {name.removeprefix('docker:')!r} is not a container image "
+                             "name ([registry/]name[:tag][@sha256:digest], e.g. docker:medft/cpu)")
         return CliEngine(DockerRunner(name.removeprefix("docker:"), gpu_build=gpu is not None), gpu=gpu)
     raise unknown_name("engine", name, ENGINE_NAMES)

@@ -15,9 +15,9 @@ from pathlib import Path
 from medft.errors import MedftError
 
 _GLOG_TIME = re.compile(r"^[IWEF](\d{4,8}) (\d\d):(\d\d):(\d\d(?:\.\d+)?)")
-_ITER_LOSS = re.compile(r"\] Iteration (\d+)(?: \([^)]*\))?, loss = ([-+0-9.eE]+|nan|-?inf)")
-_TRAIN_OUTPUT = re.compile(r"\]\s+Train net output #\d+: (\S+) = ([-+0-9.eE]+|nan|-?inf)")
-_SNAPSHOT = re.compile(r"Snapshotting solver state to binary proto file (\S+)_iter_(\d+)\.solverstate")
+_ITER_LOSS = re.compile(r"\] Iteration (\d+)(?: \([^)]*\))?, loss = (-?nan|-?inf|[-+0-9.eE]+)")
+_TRAIN_OUTPUT = re.compile(r"\]\s+Train net output #\d+: (\S+) = (-?nan|-?inf|[-+0-9.eE]+)")
+_SNAPSHOT = re.compile(r"Snapshotting solver state to binary proto file (.+)_iter_(\d+)\.solverstate")
 _AVERAGE = re.compile(r"Average (Forward pass|Backward pass|Forward-Backward): ([0-9.eE+-]+) ms")
 
 

@@ -206,6 +206,7 @@ class CliEngine:
         self._start_pos = 0
         self._batch = 0
         self._mounts: list[Path] = []
+        self._files: dict[str, str] = {}  # the files of each role, for a one-line account of an abort
 
     # -- training ------------------------------------------------------------------------
     def train_command(self, solver_path: Path, *, weights: Path | None = None, resume: Path | None = None,
@@ -252,6 +253,8 @@ class CliEngine:
             self._mounts.append(Path(resume).parent)
         self.iteration = int(re.search(r"_iter_(\d+)\.solverstate$", str(resume)).group(1)) if resume else 0
         self._log_path = cli_solver.with_name("caffe_train.log")
+        self._files = {"data": str(self._mounts[2]) if len(self._mounts) > 2 else sp.net,
+                       "snapshots": str(Path(sp.snapshot_prefix).parent), "weights": str(resume or weights or sp.net)}
         self._log = TrainLog()
         self._finetune_from = Path(weights).resolve() if weights is not None and resume is None else None
         with open(self._log_path, "a") as log:
@@ -323,7 +326,11 @@ class CliEngine:
                 self._log.finish()
                 if iteration in self._log.snapshots:
                     break
-                raise MedftError(f"caffe train exited ({self.proc.returncode}) before iteration {iteration}; "
+                from medft.guard import explain_abort
+
+                why = explain_abort(self.proc.returncode, tail(self._log_path), self._files, "caffe train")
+                raise MedftError(f"{why} (log {self._log_path})" if why else
+                                 f"caffe train exited ({self.proc.returncode}) before iteration {iteration}; "
                                  f"log {self._log_path}:\n{tail(self._log_path)}")
             time.sleep(0.2)
         self.iteration = iteration
@@ -388,7 +395,10 @@ class CliEngine:
                                         mounts=[Path(lmdb_path).resolve()])
             rc, err = run_to_end(argv, dict(self.runner.env(), GLOG_minloglevel="1"), merge_stderr=False)
             if rc != 0:
-                raise MedftError(f"extract_features failed ({rc}):\n{err[-3000:]}")
+                from medft.guard import explain_abort
+
+                why = explain_abort(rc, err, {"data": str(lmdb_path), "weights": str(caffemodel)}, "extract_features")
+                raise MedftError(why or f"extract_features failed ({rc}):\n{err[-3000:]}")
             # extract_features writes each row as a Datum of float_data (C x 1 x 1), keys in input order
             probs = [arr.ravel() for _, arr, _ in read_lmdb(work / "prob_lmdb")]
         finally:

@@ -113,8 +113,16 @@ class JobRunner:
 def _ignore_checkpoint_signal() -> None:
     """In the command: ignore SIGUSR2, Slurm's warning before a time limit or preemption, which
     reaches every process of the job; the job's own process handles it (submitit checkpoints and
-    requeues), and the requeue's SIGTERM then stops the command at its last snapshot."""
+    requeues), and the requeue's SIGTERM then stops the command at its last snapshot. The command
+    gets SIGTERM when the job's process dies, even of SIGKILL (Linux PR_SET_PDEATHSIG), so no
+    `medft train` outlives the grid that started it."""
     signal.signal(signal.SIGUSR2, signal.SIG_IGN)
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def _stop(proc: subprocess.Popen) -> None:

@@ -24,6 +24,7 @@ import shutil
 import sys
 import time
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -60,6 +61,7 @@ from medft.provenance import stamp
 from medft.schema import write_text_atomic
 from medft.util import faults
 from medft.util.atomic import replace_path
+from medft.util.lock import dataset_lock
 
 SPLITS = ("train", "val", "test")
 LESION_COLUMNS = ("case", "frame_or_slice", "lesion", "subset", "candidates")
@@ -206,6 +208,19 @@ def plan_dataset(
     return chosen, parts, split_record
 
 
+def check_input(cfg: PrepConfig) -> list[str]:
+    """``medft prep --verify``: every check ``medft prep`` makes before it renders (the format rules,
+    loading, the splits, the reduced set and stratification with these arguments); what passed."""
+    cfg.fraction = check_fraction(cfg.app, cfg.fraction)
+    lines = verify_input(cfg.app, cfg.input)
+    mod = app_module(cfg.app)
+    ds = mod.load(Path(cfg.input), **cfg.options)
+    chosen, _, _ = plan_dataset(cfg, ds, mod.plan(ds, cfg.seed))
+    lines.append("the plan with these arguments: " + ", ".join(f"{len(chosen[n])} {n}" for n in SPLITS)
+                 + " patches, every class in every split")
+    return lines
+
+
 def first_views(specs: list[Spec], n: int) -> list[Spec]:
     """The first ``n`` specs of every unit, in plan order: for polyp and pe the smallest scale,
     unshifted, in ``n`` orientations. Fewer test-time views per candidate (averaged into one
@@ -262,11 +277,18 @@ def write_split(
 
 
 def build(cfg: PrepConfig) -> dict:
-    """Run the whole pipeline for ``cfg``; return the ``prep.json`` record."""
+    """Run the whole pipeline for ``cfg``; return the ``prep.json`` record. A data set being
+    replaced is locked exclusively throughout: one that train or predict is reading is refused."""
     cfg.fraction = check_fraction(cfg.app, cfg.fraction)
-    mod = app_module(cfg.app)
     final = dataset_dir(cfg.out, cfg.app, cfg.fraction)
     refuse_existing(final, cfg.force, inputs=(Path(cfg.input),))
+    with dataset_lock(final, "prep", exclusive=True) if final.is_dir() else nullcontext():
+        return _build(cfg, final)
+
+
+def _build(cfg: PrepConfig, final: Path) -> dict:
+    mod = app_module(cfg.app)
+    app = get_app(cfg.app)
     collect_stale_tmp(final)
     t0 = time.time()
     verify_input(cfg.app, cfg.input)  # the same rules as `medft prep --verify`, before anything is written

@@ -21,7 +21,7 @@ import numpy as np
 
 from medft.errors import MedftError
 from medft.prep.augment import crop_square, window_to_uint8
-from medft.prep.common import Spec, bad_input, rng_for
+from medft.prep.common import Spec, bad_input, check_id, rng_for
 from medft.prep.io import read_csv, read_image, to_number
 from medft.schema import write_npz_atomic
 
@@ -117,6 +117,7 @@ def load(root: Path, window: int = WINDOW, bg_margin: int = BG_MARGIN, band: int
         raise bad_input(root / "rois", "cimt-1", "missing folder")
     rois = []
     for img_path in sorted((root / "rois").glob("*/*.png")):
+        check_id(img_path, "patient", img_path.parent.name), check_id(img_path, "ROI", img_path.stem)
         img = read_image(img_path, "cimt-1", mode="gray")
         rois.append(
             Roi(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,6 +88,18 @@ def dataset_dir(out: str | Path, app: str, fraction: str = "1") -> Path:
 def bad_input(path: str | Path, rule: str, problem: str) -> MedftError:
     """Error naming the file, the format rule of data_prep/README.md broken, and the problem."""
     return MedftError(f"{path}: {problem} (input rule {rule}, see data_prep/README.md)")
+
+
+#: rule common-1: ids (video, frame, patient, ROI, case) are file-name stems of these characters
+_ID = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def check_id(path: str | Path, kind: str, text: str) -> str:
+    """``text`` if it is an id by rule common-1 (ASCII letters, digits, ``-``, ``_``), else an error
+    naming the file: a ``/``, ``..``, space or non-ASCII letter would name another file or none."""
+    if not _ID.fullmatch(text):
+        raise bad_input(path, "common-1", f"{kind} id {text!r} may hold only letters, digits, '-' and '_'")
+    return text
 
 
 def rng_for(seed: int, *names: str) -> np.random.Generator:

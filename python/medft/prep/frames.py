@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from medft.prep.augment import rgb_to_datum
-from medft.prep.common import PATCH, Spec, bad_input, rng_for
+from medft.prep.common import PATCH, Spec, bad_input, check_id, rng_for
 from medft.prep.io import read_csv, read_image, read_label
 from medft.prep.splits import keep_fraction
 
@@ -48,7 +48,7 @@ def load(root: Path, crops: int = CROPS, test_crops: int | None = None) -> Frame
     path = root / "labels.csv"
     labels: dict[tuple[str, str], int] = {}
     for i, r in enumerate(read_csv(path, "frames-2", ("video", "frame", "label")), start=1):
-        key = (r["video"].strip(), r["frame"].strip())
+        key = (check_id(path, "video", r["video"].strip()), check_id(path, "frame", r["frame"].strip()))
         if key in labels:
             raise bad_input(path, "frames-2", f"row {i}: frame {key[0]}/{key[1]} listed twice")
         labels[key] = read_label(path, "frames-2", i, r["label"], 2)

@@ -35,8 +35,8 @@ def read_image(path: Path, rule: str, mode: str = "rgb") -> np.ndarray:
             raise bad_input(path, rule, f"expected an RGB image, got shape {img.shape}")
         return np.ascontiguousarray(img[..., :3])
     if img.ndim == 3:
-        if img.shape[2] in (3, 4) and np.array_equal(img[..., 0], img[..., 1]):
-            return np.ascontiguousarray(img[..., 0])
+        if img.shape[2] in (3, 4) and all(np.array_equal(img[..., 0], img[..., c]) for c in (1, 2)):
+            return np.ascontiguousarray(img[..., 0])  # a gray image stored as RGB: all three channels equal
         raise bad_input(path, rule, f"expected a single-channel (gray) image, got shape {img.shape}")
     return img
 

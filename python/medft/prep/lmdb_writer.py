@@ -62,6 +62,12 @@ def refuse_existing(path: Path, force: bool, inputs: tuple[Path, ...] = ()) -> N
     if not path.is_dir() or not is_output(path):
         raise MedftError(f"--force would remove {path}, which medft did not write (no {OUTPUT_MARKER}); "
                          "move or delete it yourself")
+    from medft.paths import RUN_RECORD
+
+    runs = sorted(str(p.parent) for p in path.rglob(RUN_RECORD))
+    if runs:
+        raise MedftError(f"--force would remove {path}, which holds the run folder(s) {', '.join(runs[:3])}"
+                         f"{' ...' if len(runs) > 3 else ''}; move them out of the data set first")
 
 
 def collect_stale_tmp(final: Path) -> None:
@@ -145,6 +151,17 @@ class LmdbWriter:
             shutil.rmtree(self.tmp, ignore_errors=True)
 
 
+def decode_record(path: Path, key: bytes, value: bytes) -> tuple[np.ndarray, int]:
+    """(C x H x W array, label) of one LMDB record, or an error naming the LMDB and the key."""
+    from google.protobuf.message import DecodeError
+
+    try:
+        return datum_to_array(value)
+    except (DecodeError, ValueError, MedftError) as e:
+        raise MedftError(f"{path}: record {key.decode(errors='replace')!r} is not a Caffe Datum "
+                         f"({type(e).__name__}: {e}); run `medft prep --force`") from None
+
+
 def read_lmdb(path: str | Path) -> Iterator[tuple[str, np.ndarray, int]]:
     """(key, C x H x W uint8 array, label) of every record, in key order (Caffe's read order)."""
     path = Path(path)
@@ -154,8 +171,7 @@ def read_lmdb(path: str | Path) -> Iterator[tuple[str, np.ndarray, int]]:
     try:
         with env.begin() as txn:
             for k, v in txn.cursor():
-                arr, label = datum_to_array(v)
-                yield k.decode(), arr, label
+                yield k.decode(errors="replace"), *decode_record(path, k, v)
     finally:
         env.close()
 

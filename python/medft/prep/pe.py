@@ -26,7 +26,7 @@ from medft.prep.augment import (
     sample_plane,
     window_to_uint8,
 )
-from medft.prep.common import Spec, bad_input
+from medft.prep.common import Spec, bad_input, check_id
 from medft.prep.io import read_volume
 from medft.prep.splits import keep_fraction, lesion_row
 from medft.prep.toboggan import toboggan_candidates, vessel_axis, vessel_masks
@@ -62,6 +62,7 @@ def load(root: Path) -> PeData:
     if not patients:
         raise bad_input(root / "volumes", "pe-1", "no <patient>.nii.gz volumes")
     for p in patients:
+        check_id(root / "volumes" / f"{p}.nii.gz", "patient", p)
         if not (root / "pe_masks" / f"{p}.nii.gz").is_file():
             raise bad_input(root / "pe_masks" / f"{p}.nii.gz", "pe-2", "missing file (every volume needs a mask)")
     return PeData(root, patients, {"volumes": len(patients)})

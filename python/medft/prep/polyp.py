@@ -15,7 +15,7 @@ import numpy as np
 from scipy import ndimage
 
 from medft.prep.augment import ORIENTATIONS, crop_square, orient, rgb_to_datum
-from medft.prep.common import Spec, bad_input
+from medft.prep.common import Spec, bad_input, check_id
 from medft.prep.io import read_csv, read_image, to_number
 from medft.prep.splits import keep_fraction, lesion_row
 
@@ -77,12 +77,13 @@ def load(root: Path) -> PolypData:
     root = Path(root)
     if not (root / "videos").is_dir():
         raise bad_input(root / "videos", "polyp-1", "missing folder")
-    videos = sorted(p.name for p in (root / "videos").iterdir() if p.is_dir())
+    videos = sorted(check_id(p, "video", p.name) for p in (root / "videos").iterdir() if p.is_dir())
     path = root / "candidates.csv"
     cands, seen, sizes = [], set(), {}
     clipped = 0
     for i, r in enumerate(read_csv(path, "polyp-4", CAND_COLUMNS), start=1):
         video, frame, cid = r["video"].strip(), r["frame"].strip(), r["candidate"].strip()
+        check_id(path, "video", video), check_id(path, "frame", frame)
         uid = f"{video}/{frame}/{cid}"
         if uid in seen:
             raise bad_input(path, "polyp-4", f"row {i}: duplicate candidate {uid}")

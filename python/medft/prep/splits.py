@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from medft.errors import MedftError
-from medft.prep.common import bad_input
+from medft.prep.common import bad_input, check_id
 from medft.prep.io import read_csv
 
 SUBSETS = ("train", "test")
@@ -26,7 +26,7 @@ def read_split_table(path: Path, cases: Iterable[str]) -> dict[str, str]:
     cases = set(cases)
     out: dict[str, str] = {}
     for i, row in enumerate(read_csv(path, "common-2", ("case", "subset")), start=1):
-        case, subset = row["case"].strip(), row["subset"].strip()
+        case, subset = check_id(path, "case", row["case"].strip()), row["subset"].strip()
         if subset not in SUBSETS:
             raise bad_input(path, "common-2", f"row {i}: subset {subset!r} is not one of {', '.join(SUBSETS)}")
         if case in out:
