@@ -288,7 +288,6 @@ def build(cfg: PrepConfig) -> dict:
 
 def _build(cfg: PrepConfig, final: Path) -> dict:
     mod = app_module(cfg.app)
-    app = get_app(cfg.app)
     collect_stale_tmp(final)
     t0 = time.time()
     verify_input(cfg.app, cfg.input)  # the same rules as `medft prep --verify`, before anything is written
