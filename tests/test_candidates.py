@@ -24,7 +24,7 @@ def test_finds_a_lit_dome_and_counts_by_hand():
 
 
 def test_command_writes_candidates_prep_reads(tmp_path, capsys):
-    assert main(["synth", "polyp", "--out", str(tmp_path), "--cases", "2", "--per-case", "1"]) == 0
+    assert main(["synth", "polyp", "--out", str(tmp_path), "--cases", "4", "--per-case", "2"]) == 0
     root = tmp_path / "polyp"
     assert main(["candidates", "polyp", "--input", str(root), "--no-progress"]) == 2  # exists: refused
     assert main(["candidates", "polyp", "--input", str(root), "--no-progress", "--force"]) == 0
