@@ -36,8 +36,7 @@ def cluster_caveat(n: int, unit: str) -> str:
     if n >= FEW_CLUSTERS:
         return ""
     return (f"only {n} {unit}: intervals and tests rest on few independent units, so they are rough "
-            f"and likely too narrow (t quantiles with {max(n - 1, 0)} df widen the DeLong and binormal "
-            "intervals; the bootstrap's cannot be widened)")
+            f"and likely too narrow although widened for few units (t quantiles with {max(n - 1, 0)} df)")
 
 
 def _too_few(n: int, unit: str) -> str:
@@ -178,11 +177,11 @@ def _score_detection(app: str, runs: list[io.RunFolder], data_dir: Path, opt: Op
         det = dets[run.name]
         fps, sens, thr = froc.froc_curve(det)
         boot = froc.froc_bootstrap(det, grid, weights=weights)
-        lo, hi = bs.percentile_ci(boot, opt.level)
+        value = bs.value_at(fps, sens, grid)[0]
+        lo, hi = bs.small_sample_widen(value, *bs.percentile_ci(boot, opt.level), len(case_ids), opt.level)
         note = _too_few(len(case_ids), "cases")
         if note:
             lo, hi = np.full_like(lo, np.nan), np.full_like(hi, np.nan)
-        value = bs.value_at(fps, sens, grid)[0]
         at = np.searchsorted(grid, ops)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -248,10 +247,10 @@ def _score_frames(runs: list[io.RunFolder], opt: Options) -> tuple[list[RunScore
                              "the same frames")
         fpr, tpr, thr = roc.roc_curve(y, s)
         boot = roc.roc_bootstrap(y, s, grid, groups=groups, weights=weights)
-        lo, hi = bs.percentile_ci(boot, opt.level)
+        value = bs.value_at(fpr, tpr, grid)[0]
+        lo, hi = bs.small_sample_widen(value, *bs.percentile_ci(boot, opt.level), n_clusters, opt.level)
         if note:
             lo, hi = np.full_like(lo, np.nan), np.full_like(hi, np.nan)
-        value = bs.value_at(fpr, tpr, grid)[0]
         at = np.searchsorted(grid, ops)
         auc = roc.delong_ci(y, s, opt.level, groups=groups if by_case else None)
         aucs[run.name] = (auc.lo, auc.hi)
@@ -389,8 +388,9 @@ def _tests_used(app: str) -> dict[str, str]:
         return {"paired": "Wilcoxon signed-rank (two-sided, paired by ROI)"}
     unit = "cases" if kind == FROC else "resampling units (see options)"
     boot = "case bootstrap" if kind == FROC else "bootstrap (resampling unit in options)"
-    out = {"intervals": "percentile case-level bootstrap" if kind == FROC
-           else "percentile bootstrap (resampling unit in options)",
+    out = {"intervals": ("percentile case-level bootstrap" if kind == FROC
+                         else "percentile bootstrap (resampling unit in options)")
+           + ", half-widths scaled by sqrt(G / (G - 1)) t_{G-1} / z for G resampled units",
            "paired": f"paired permutation: the two configurations swapped within random {unit} "
                      "(n_boot permutations, each system's scores replaced by their ranks); two-sided p randomised "
                      "within ties, so its size is alpha although the sensitivity is discrete",
