@@ -130,12 +130,12 @@ def simulate_polyp_videos(rng, n_videos: int) -> Detections:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("n_videos, n_sim", [(30, 200), (60, 100)])
+@pytest.mark.parametrize("n_videos, n_sim", [(30, 400), (60, 200)])
 def test_froc_intervals_cover_with_clustered_lesions(n_videos, n_sim):
     """Binormal and case-bootstrap intervals under polyp counting (about 16 correlated lesions
     per video).  Coverage averaged over the three operating points must lie in 92-98%, each
-    point in 89-99%.  Monte-Carlo error of one point's coverage: sqrt(.95 .05 / n_sim) = 1.5%
-    (200) and 2.2% (100); of the average, about 1.1% and 1.5% (the points are correlated).
+    point in 89-99%.  Monte-Carlo error of one point's coverage: sqrt(.95 .05 / n_sim) = 1.1%
+    (400) and 1.5% (200); of the average, about 0.8% and 1.1% (the points are correlated).
     Measured: 93-96% (30 videos), 93-97% (60); independent-candidate variances covered ~67%."""
     truth = POLYP_NU * stats.norm.cdf(A + B * stats.norm.ppf(POLYP_FP / POLYP_LAM))
     binormal, boot_cov = np.zeros(3), np.zeros(3)
@@ -175,11 +175,11 @@ def simulate_frames(rng, n_videos: int, n_configs: int = 1):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("n_videos, n_sim", [(20, 300), (40, 200)])
+@pytest.mark.parametrize("n_videos, n_sim", [(20, 600), (40, 400)])
 def test_frames_intervals_cover_with_video_effects(n_videos, n_sim):
     """Clustered DeLong interval of the AUC and video-bootstrap interval of the TPR at FPR
     .10/.15/.20 cover 92-98% (TPR: average over the points, each in 89-99%).  MC error of one
-    coverage: 1.3% (300) and 1.5% (200).  Frame-level (unclustered) variances covered 57-81%."""
+    coverage: 0.9% (600) and 1.1% (400).  Frame-level (unclustered) variances covered 57-81%."""
     w = 1 / n_videos
     auc_true = (1 - w) * stats.norm.cdf(SEP / np.sqrt(2) / TAU) + w * stats.norm.cdf(SEP / np.sqrt(2))
     tpr_true = stats.norm.cdf(SEP / TAU - stats.norm.ppf(1 - FRAMES_FPR))
@@ -198,13 +198,13 @@ def test_frames_intervals_cover_with_video_effects(n_videos, n_sim):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("n_videos, n_sim, n_perm_sim", [(20, 1500, 400), (40, 800, 200)])
+@pytest.mark.parametrize("n_videos, n_sim, n_perm_sim", [(20, 3000, 600), (40, 1500, 300)])
 def test_frames_tests_size_with_video_effects(n_videos, n_sim, n_perm_sim):
     """Two configurations equal in law, each with its own video effects: the clustered DeLong
     paired test and the permutation test swapping whole videos (99 permutations) reject at
     p < .05 in 3.5-6.5% of null sets (permutation: pooled over the three operating points).
-    MC error: DeLong 0.6% (1500) and 0.8% (800); permutation, over 1200 and 600 correlated
-    tests, about 0.7% and 1.0%.  Frame-level tests rejected 20-38% of these null sets."""
+    MC error: DeLong 0.4% (3000) and 0.6% (1500); permutation, over 1800 and 900 correlated
+    tests, about 0.6% and 0.8%.  Frame-level tests rejected 20-38% of these null sets."""
     delong = sum(roc.delong_paired_test(y, sa, sb, groups=g).p_value < 0.05
                  for y, g, (sa, sb) in (simulate_frames(np.random.default_rng(seed), n_videos, 2)
                                         for seed in range(n_sim))) / n_sim
