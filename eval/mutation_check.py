@@ -38,6 +38,9 @@ MUTATIONS: dict[str, tuple[str, list[tuple[str, str, str]]]] = {
         ("evaluate/froc_binormal.py", "cov=_sandwich(infl), n_clusters", "cov=_sandwich(infl) / 2, n_clusters"),
         ("evaluate/froc_binormal.py", "cov=cov[:2, :2], nu=nu", "cov=cov[:2, :2] / 2, nu=nu"),
     ]),
+    "binormal-froc-variance-halved": ("the case-level variance of (a, b) of the FROC fit alone halved", [
+        ("evaluate/froc_binormal.py", "cov=cov[:2, :2], nu=nu", "cov=cov[:2, :2] / 2, nu=nu"),
+    ]),
     "permutation-no-tie-breaking": ("the permutation p without its random tie-breaking (mid-p)", [
         ("evaluate/bootstrap.py", "permutation_p_value(perm, observed, rng.random(np.size(x_at)))",
          "permutation_p_value(perm, observed)"),
