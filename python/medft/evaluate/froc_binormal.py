@@ -71,7 +71,7 @@ class BinormalFit:
     ``gen_cov``: (2, 2) covariance of (nu, lam), None when they are held fixed;
     ``cross_cov``: (2, 2) covariance of (a, b) with (nu, lam), None for zero;
     ``n_clusters``: cases behind the sandwich covariance (0: model-based, normal quantile);
-    ``reason``: why no estimate exists ("" when there is one; then every figure is NaN).
+    ``reason``: why no estimate exists ("" when there is one; otherwise every figure is NaN).
     """
 
     a: float
@@ -95,7 +95,7 @@ class BinormalFit:
 
     @property
     def param_cov(self) -> np.ndarray:
-        """(4, 4) covariance of (a, b, nu, lam); (a, b) and (nu, lam) are uncorrelated."""
+        """(4, 4) covariance of (a, b, nu, lam) (cross terms zero when ``cross_cov`` is None)."""
         out = np.zeros((4, 4))
         out[:2, :2] = self.cov
         if self.gen_cov is not None:
