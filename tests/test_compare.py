@@ -1,16 +1,18 @@
 """Pairwise tables: the CI rule, the paired tests they name, and their CSV/Markdown."""
 
 import csv
+from pathlib import Path
 
 import numpy as np
 import pytest
 from medft.errors import MedftError
-from medft.evaluate import compare
+from medft.evaluate import compare, pipeline, report
 from medft.evaluate.froc import Detections, sensitivity_at_fp_score
 from medft.evaluate.roc import roc_events, sensitivity_at_fpr_score
 from scipy import stats
 
 from tests.refdata import ASAH, ASAH_POOR, PROC_TESTS
+from tests.synthetic_scores import write_detection, write_frames
 
 
 def test_overlap():
@@ -144,3 +146,42 @@ def test_table_files(tmp_path):
     assert got[0] == {"a": "x", "v": "0.123457", "n": "3"} and got[1]["v"] == ""
     md = (tmp_path / "t.md").read_text().splitlines()
     assert md[0] == "| a | v | n |" and md[2] == "| x | 0.123 | 3 |"
+
+
+def _constant(pred: Path) -> None:
+    """Rewrite a predictions.csv with every score 0.5 (a constant classifier)."""
+    rows = list(csv.reader(pred.open()))
+    col = rows[0].index("score")
+    for r in rows[1:]:
+        r[col] = "0.5"
+    with pred.open("w", newline="") as f:
+        csv.writer(f, lineterminator="\n").writerows(rows)
+
+
+def test_scoring_goes_on_past_a_constant_configuration(tmp_path):
+    """A constant classifier among three: its binormal fit and AUC interval read n/a with the
+    reason, its comparisons' rule reads n/a, the others are scored, and the number of
+    independent cases is stated with a caveat below 10."""
+    runs, data = write_detection(tmp_path / "d", "polyp", {"scratch": 1.0, "ft-conv1": 2.0, "ft-fc8": 0.0},
+                                 n_cases=12)
+    _constant(runs / "ft-fc8" / "predictions.csv")
+    s = pipeline.score_app("polyp", runs, tmp_path / "out", data_dir=data, options=pipeline.Options(n_boot=100))
+    by = {r.run.name: r.summary for r in s.runs}
+    assert "distinct value" in by["ft-fc8"]["binormal"]["reason"]
+    const, good = by["ft-fc8"]["operating_points"][0], by["ft-conv1"]["operating_points"][0]
+    assert const["binormal_note"] and np.isnan(const["binormal"])
+    assert np.isfinite(good["binormal_lo"]) and by["ft-conv1"]["binormal"]["clusters"] == 12
+    assert s.data_summary["clusters"].startswith("12 cases") and "caveat" not in s.data_summary
+
+    frames = write_frames(tmp_path / "f", {"scratch": 1.0, "ft-conv1": 2.0, "ft-fc8": 0.0}, n_videos=6)
+    _constant(frames / "ft-fc8" / "predictions.csv")
+    with pytest.warns(RuntimeWarning, match="only 6 videos"):
+        s = pipeline.score_app("frames", frames, tmp_path / "outf", options=pipeline.Options(n_boot=100))
+    auc = {r.run.name: r.summary["auc"] for r in s.runs}
+    assert "variance 0" in auc["ft-fc8"]["note"] and np.isnan(auc["ft-fc8"]["lo"])
+    assert "Obuchowski" in auc["scratch"]["method"] and np.isfinite(auc["scratch"]["lo"])
+    rows = {(r["a"], r["b"]): r for r in s.tables["auc_comparisons"]}
+    assert rows[("scratch", "ft-fc8")]["ci_rule"] == "n/a" and rows[("scratch", "ft-conv1")]["ci_rule"] != "n/a"
+    assert "caveat" in s.data_summary
+    assert report._ci(0.5, float("nan"), float("nan"), auc["ft-fc8"]["note"]) == \
+        "0.500 [n/a (variance 0 (constant scores or perfect separation))]"

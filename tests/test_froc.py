@@ -233,9 +233,123 @@ def test_binormal_perfect_separation_warns_nan():
     assert np.isnan(fit.a) and any("separated" in str(x.message) for x in w)
 
 
-def test_binormal_all_scores_equal_warns_nan():
-    """A net that gives every candidate the same score (one category) has no ROC to fit."""
+def test_binormal_roc_standard_errors_match_monte_carlo_spread():
+    """Known truth: over 50 simulated sets (a=1.2, b=0.8; 150 positives, 450 negatives) the
+    spread of the estimates equals the mean reported standard error within 25% (the spread's
+    own Monte-Carlo error is about 10%), for a and b."""
+    est, se = [], []
+    for seed in range(50):
+        y, s = _simulate(np.random.default_rng(100 + seed), 1.2, 0.8, 150, 450)
+        fit = fit_binormal_roc(y, s)
+        est.append((fit.a, fit.b))
+        se.append(fit.se)
+    ratio = np.std(est, axis=0, ddof=1) / np.sqrt(np.mean(np.square(se), axis=0))
+    assert np.all((ratio > 0.75) & (ratio < 1.25)), ratio
+
+
+def clustered_detections(rng, n_cases=25):
+    """Cases whose lesions (5-15 each) and false positives (about 25) share a case effect."""
+    cand_case, cand_lesion, scores, lesion_case, keys = [], [], [], [], []
+    for c in range(n_cases):
+        u, n_les, n_fp = rng.normal(), rng.integers(5, 16), rng.poisson(25)
+        lesion_case += [c] * n_les
+        keys += [f"L{j}" for j in range(n_les)]
+        found = np.flatnonzero(rng.random(n_les) < 0.8)
+        cand_case += [c] * (found.size + n_fp)
+        cand_lesion += [f"L{j}" for j in found] + [""] * n_fp
+        scores += list(1.5 + 0.8 * u + 0.6 * rng.normal(size=found.size)) + list(0.8 * u + 0.6 * rng.normal(size=n_fp))
+    return Detections.from_ids(cand_case, cand_lesion, scores, lesion_case, keys, list(range(n_cases)),
+                               np.full(n_cases, 10))
+
+
+def test_binormal_froc_case_level_errors_match_monte_carlo_spread():
+    """Known truth with correlated candidates (a case effect shared by a case's lesions and
+    false positives): over 40 sets of 25 cases the spread of (a, b) equals the mean reported
+    (sandwich) standard error within 25%; the independent-candidate (inverse-information)
+    error is far smaller than the spread, so it would fail the same check."""
+    est, se, naive = [], [], []
+    for seed in range(40):
+        det = clustered_detections(np.random.default_rng(seed))
+        fit = fit_binormal_froc(det)
+        assert fit.n_clusters == 25 and not fit.reason
+        est.append((fit.a, fit.b))
+        se.append(fit.se)
+        score, is_lesion, *_ = det.events()
+        naive.append(fit_binormal_roc(is_lesion.astype(int), score).se)
+    spread = np.std(est, axis=0, ddof=1)
+    ratio = spread / np.sqrt(np.mean(np.square(se), axis=0))
+    assert np.all((ratio > 0.75) & (ratio < 1.25)), ratio
+    assert np.all(spread / np.sqrt(np.mean(np.square(naive), axis=0)) > 1.5)
+
+
+def independent_binned_ml(y, s, n_bins):
+    """The ML binormal fit written from the model's definition: pooled-score quantile
+    categories (``method="higher"``; a score equal to a boundary goes to the lower category),
+    cell probabilities Phi(c_k) - Phi(c_k-1) (negatives) and Phi(b c_k - a) - Phi(b c_k-1 - a)
+    (positives), maximised by Powell then BFGS (numerical gradients) from a = 1, b = 1.
+    Returns (a, b, loglik)."""
+    from scipy import optimize
+    edges = np.unique(np.quantile(s, np.arange(1, n_bins) / n_bins, method="higher"))
+    edges = edges[edges > s.min()]
+    cat = np.array([np.sum(edges < v) for v in s])
+    k = edges.size + 1
+    cp, cn = np.bincount(cat[y == 1], minlength=k), np.bincount(cat[y == 0], minlength=k)
+
+    def nll(u):
+        a, b = u[0], np.exp(u[1])
+        c = np.r_[-np.inf, u[2] + np.r_[0, np.cumsum(np.exp(u[3:]))], np.inf]
+        pn, pp = np.diff(stats.norm.cdf(c)), np.diff(stats.norm.cdf(b * c - a))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            v = -(cn @ np.log(pn) + cp @ np.log(pp))
+        return v if np.isfinite(v) else 1e12
+
+    c0 = stats.norm.ppf(np.clip(np.cumsum(cn)[:-1] / cn.sum(), 0.01, 0.99))
+    u0 = np.r_[1.0, 0.0, c0[0], np.log(np.maximum(np.diff(c0), 1e-2))]
+    res = optimize.minimize(nll, u0, method="Powell", options={"xtol": 1e-6, "ftol": 1e-10})
+    res = optimize.minimize(nll, res.x, method="BFGS", options={"gtol": 1e-6})
+    return res.x[0], np.exp(res.x[1]), -res.fun
+
+
+def test_binormal_default_fit_equals_independent_twenty_category_ml():
+    """The default fit (20 categories) has the log-likelihood and (a, b) of an independently
+    written 20-category ML fit; a 5-category fit has a far higher log-likelihood."""
+    y, s = _simulate(np.random.default_rng(7), 1.2, 0.8, 300, 900)
+    a, b, loglik = independent_binned_ml(y, s, 20)
+    fit = fit_binormal_roc(y, s)
+    assert fit.loglik == pytest.approx(loglik, abs=1e-3)
+    assert (fit.a, fit.b) == pytest.approx((a, b), abs=2e-3)
+    assert fit_binormal_roc(y, s, n_bins=5).loglik > loglik + 500
+
+
+@pytest.mark.parametrize("y, s, reason", [
+    ([1, 1, 0, 0, 1, 0], [1, 1, 0, 0, 0, 1], "2 distinct value"),       # two-valued scores
+    ([1, 1, 0, 0], [0.5, 0.5, 0.5, 0.5], "1 distinct value"),          # constant scores
+    ([0, 0, 0], [0.1, 0.2, 0.3], "no positive"),                       # one class
+])
+def test_binormal_fit_without_estimate_reads_na(y, s, reason):
     with warnings.catch_warnings(record=True) as w:
         warnings.simplefilter("always")
-        fit = fit_binormal_roc([1, 0, 1, 0, 0], [0.5] * 5)
-    assert np.isnan(fit.a) and any("every score is equal" in str(x.message) for x in w)
+        fit = fit_binormal_roc(y, s)
+    assert reason in fit.reason and not fit.converged and any("n/a" in str(x.message) for x in w)
+    assert np.all(np.isnan(fit.sensitivity([0.1, 0.5])))
+
+
+def test_binormal_froc_of_constant_scores_reads_na_not_error():
+    det = Detections.from_ids(["A", "A", "B", "B"], ["L1", "", "L2", ""], [0.5] * 4, ["A", "B"], ["L1", "L2"],
+                              ["A", "B"], [2, 2])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = fit_binormal_froc(det)
+    assert "distinct value" in fit.reason and fit.nu == 1.0
+    assert np.isnan(fit.sensitivity([0.25])[1]).all()
+
+
+def test_sandwich_with_independent_units_agrees_with_inverse_information():
+    """Under a correct binormal model with independent scores the robust (one unit per cluster)
+    and the model-based variances estimate the same thing: within 15% with 2000 scores; t
+    quantile with units - 1 df."""
+    y, s = _simulate(np.random.default_rng(11), 1.2, 0.8, 500, 1500)
+    model, robust = fit_binormal_roc(y, s), fit_binormal_roc(y, s, groups=np.arange(y.size))
+    assert (robust.a, robust.b) == (model.a, model.b) and robust.n_clusters == 2000
+    np.testing.assert_allclose(np.diag(robust.cov), np.diag(model.cov), rtol=0.15)
+    assert robust.quantile() == pytest.approx(stats.t.ppf(0.975, 1999))

@@ -13,6 +13,7 @@ from medft.evaluate.roc import (
     roc_curve,
     sensitivity_at_fpr_score,
 )
+from scipy import stats
 
 from tests.refdata import ASAH, ASAH_POOR, PROC_AUC, PROC_CI_NDKA, PROC_TESTS, PROC_VAR
 
@@ -150,3 +151,83 @@ def test_delong_paired_test_matches_proc_roc_test(first, second, z, p, ci):
     assert r.p_value == pytest.approx(p, rel=1e-9)
     q = 1.959963984540054
     assert (r.diff - q * r.se_diff, r.diff + q * r.se_diff) == pytest.approx(ci, rel=1e-10)
+
+
+def obuchowski_textbook(y, s1, g, s2=None):
+    """Obuchowski (Biometrics 1997) clustered AUC (co)variance, one loop per cluster (slow and
+    obvious): returns (A1, var A1) or, with ``s2``, (A1 - A2, var(A1 - A2)) from
+    var1 + var2 - 2 cov, cov = S10_12 / m + S01_12 / n + (S11_12 + S11_21) / (m n)."""
+    clusters = np.unique(g)
+    m_i = {c: np.sum((g == c) & (y == 1)) for c in clusters}
+    n_i = {c: np.sum((g == c) & (y == 0)) for c in clusters}
+    m, n = sum(m_i.values()), sum(n_i.values())
+    i10, i01, i = sum(m_i[c] > 0 for c in clusters), sum(n_i[c] > 0 for c in clusters), clusters.size
+
+    def parts(s):
+        pos, neg = s[y == 1], s[y == 0]
+        a = psi(pos[:, None], neg[None, :]).mean()
+        d10 = {c: sum(np.mean([psi(x, z) for z in neg]) for x in s[(g == c) & (y == 1)]) - m_i[c] * a
+               for c in clusters}
+        d01 = {c: sum(np.mean([psi(x, z) for x in pos]) for z in s[(g == c) & (y == 0)]) - n_i[c] * a
+               for c in clusters}
+        return a, d10, d01
+
+    def cov(p, q):
+        s10 = i10 / ((i10 - 1) * m) * sum(p[1][c] * q[1][c] for c in clusters)
+        s01 = i01 / ((i01 - 1) * n) * sum(p[2][c] * q[2][c] for c in clusters)
+        s11 = i / (i - 1) * sum(p[1][c] * q[2][c] + q[1][c] * p[2][c] for c in clusters)
+        return s10 / m + s01 / n + s11 / (m * n)
+
+    p1 = parts(s1)
+    if s2 is None:
+        return p1[0], cov(p1, p1)
+    p2 = parts(s2)
+    return p1[0] - p2[0], cov(p1, p1) + cov(p2, p2) - 2 * cov(p1, p2)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_clustered_variance_equals_obuchowski_textbook(seed):
+    """Clustered AUC variance against the published formula evaluated loop by loop; interval
+    and paired test use t with I - 1 df (here 11 videos of varying size and prevalence)."""
+    rng = np.random.default_rng(seed)
+    g = rng.integers(0, 11, 150)
+    y = (rng.random(150) < 0.2 + 0.05 * g).astype(int)
+    s = np.round(y + 0.8 * rng.normal(size=11)[g] + rng.normal(size=150), 1)
+    a, var = obuchowski_textbook(y, s, g)
+    r = delong_ci(y, s, groups=g)
+    assert r.auc == pytest.approx(a, abs=1e-12) and r.se ** 2 == pytest.approx(var, rel=1e-10)
+    assert r.n_clusters == 11 and r.hi - r.auc == pytest.approx(stats.t.ppf(0.975, 10) * r.se, rel=1e-10)
+    s2 = np.round(s + rng.normal(size=150), 1)
+    d = delong_paired_test(y, s, s2, groups=g)
+    diff, var_diff = obuchowski_textbook(y, s, g, s2)
+    assert d.diff == pytest.approx(diff, abs=1e-12) and d.se_diff ** 2 == pytest.approx(var_diff, rel=1e-10)
+    assert d.p_value == pytest.approx(2 * stats.t.sf(abs(d.diff / d.se_diff), 10), rel=1e-10)
+    assert delong_paired_test(y, s, s, groups=g).p_value == 1.0
+
+
+def test_clustered_variance_with_one_unit_per_cluster_is_delongs():
+    y, s = random_data(3)
+    plain, clustered = delong_ci(y, s), delong_ci(y, s, groups=np.arange(y.size))
+    assert clustered.se == pytest.approx(plain.se, rel=1e-12)
+    v10, v01 = textbook_components(y, s)
+    assert plain.se ** 2 == pytest.approx(np.var(v10, ddof=1) / v10.size + np.var(v01, ddof=1) / v01.size)
+
+
+@pytest.mark.parametrize("y, s, reason", [
+    ([1, 0, 0], [0.9, 0.1, 0.2], "fewer than 2"),       # one positive: no DeLong variance
+    ([1, 0], [0.9, 0.1], "fewer than 2"),               # a 2-case set
+    ([1, 1, 0, 0], [0.5, 0.5, 0.5, 0.5], "variance 0"),  # a constant classifier
+    ([1, 1, 0, 0], [0.9, 0.8, 0.2, 0.1], "variance 0"),  # perfect separation
+])
+def test_interval_not_computable_reads_na(y, s, reason):
+    r = delong_ci(y, s)
+    assert np.isnan(r.lo) and np.isnan(r.hi) and reason in r.reason
+    assert np.isfinite(r.auc)
+
+
+def test_paired_test_of_zero_variance_difference_is_na():
+    """A perfect classifier against a constant one: both variances are 0, so no test exists."""
+    d = delong_paired_test([1, 1, 0, 0], [0.9, 0.8, 0.2, 0.1], [0.5] * 4)
+    assert d.diff == 0.5 and np.isnan(d.p_value) and "variance 0" in d.reason
+    same = delong_paired_test([1, 1, 0, 0], [0.9, 0.3, 0.4, 0.1], [0.9, 0.3, 0.4, 0.1])
+    assert same.p_value == 1.0 and same.reason == ""

@@ -52,7 +52,7 @@ APPS: dict[str, App] = {
             ("1", "0.5", "0.25"), (1.0, 2.0, 3.0), "false positives per volume", "case", "n_volumes"),
         App("frames", "Colonoscopy frame classification", 2, ("non-informative", "informative"),
             ROC, "video", 40_000, ("1", "0.1", "0.05", "0.01"), (0.10, 0.15, 0.20), "false positive rate",
-            "unit"),
+            "case"),
         App("cimt", "Intima-media boundary segmentation (ultrasound)", 3,
             ("background", "lumen-intima", "media-adventitia"), BOXPLOT, "patient",
             200_000, ("1", "1patient")),

@@ -85,6 +85,10 @@ def run(args: argparse.Namespace) -> int:
     kw = common_kwargs(args)
     scores = pipeline.score_app(args.app, paths.app_runs(args.runs, args.app), args.out, **kw)
     print(f"medft score {args.app}: {len(scores.runs)} run folders -> {args.out}")
+    if "clusters" in scores.data_summary:
+        print(f"  independent units: {scores.data_summary['clusters']}")
+    if scores.data_summary.get("caveat"):
+        print(f"  caveat: {scores.data_summary['caveat']}")
     for r in scores.runs:
         print(f"  {r.run.name}")
     return 0

@@ -24,6 +24,7 @@ its p-value: the two configurations' events are swapped within randomly chosen c
 from __future__ import annotations
 
 import numpy as np
+from scipy import stats
 
 from medft.errors import MedftError
 
@@ -130,6 +131,22 @@ def percentile_ci(samples: np.ndarray, level: float = 0.95) -> tuple[np.ndarray,
     with np.errstate(invalid="ignore"):
         lo, hi = np.nanpercentile(samples, [100 * a, 100 * (1 - a)], axis=0)
     return lo, hi
+
+
+def small_sample_widen(value, lo, hi, n_groups: int, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """Percentile interval ``(lo, hi)`` around ``value`` widened for ``n_groups`` resampled cases.
+
+    A case bootstrap's variance is the plug-in one, ``(G - 1) / G`` of the unbiased, and its
+    normal-theory counterpart would use t with G - 1 df: each half-width is multiplied by
+    ``sqrt(G / (G - 1)) t_{G-1} / z`` (1.10 for 20 cases, 1.05 for 40, -> 1), then clipped to
+    [0, 1].  Without it the percentile interval covers about 91% instead of 95% with 20 videos.
+    """
+    v, lo, hi = (np.asarray(a, float) for a in (value, lo, hi))
+    if n_groups < 2:
+        return np.full(v.shape, np.nan), np.full(v.shape, np.nan)
+    p = 0.5 + level / 2
+    c = np.sqrt(n_groups / (n_groups - 1)) * stats.t.ppf(p, n_groups - 1) / stats.norm.ppf(p)
+    return np.clip(v - c * (v - lo), 0.0, 1.0), np.clip(v + c * (hi - v), 0.0, 1.0)
 
 
 def paired_p_value(diff: np.ndarray) -> np.ndarray:

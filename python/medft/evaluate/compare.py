@@ -107,19 +107,23 @@ def compare_operating_points(points: list[OperatingPoints], *, x_name: str = "fp
     return rows
 
 
-def compare_aucs(y_true, scores: dict[str, np.ndarray], aucs: dict[str, tuple[float, float]]) -> list[dict]:
-    """DeLong paired test for every pair of ``scores`` (name -> (n,) scores on the same units).
+def compare_aucs(y_true, scores: dict[str, np.ndarray], aucs: dict[str, tuple[float, float]], *,
+                 groups=None) -> list[dict]:
+    """DeLong paired test for every pair of ``scores`` (name -> (n,) scores on the same units),
+    clustered (Obuchowski) over ``groups`` (n,) when given.
 
     ``aucs`` maps name -> (lo, hi) of its 95% interval for the CI rule (NaN bounds, as with
     no positives or no negatives, give "n/a").  Columns: ``a``, ``b``, ``auc_a``, ``auc_b``,
-    ``diff``, ``se_diff``, ``z``, ``p_value``, ``test``, ``ci_rule``.
+    ``diff``, ``se_diff``, ``z``, ``p_value``, ``test``, ``ci_rule``, ``note`` (why the
+    p-value is n/a, else "").
     """
     rows = []
+    test = "DeLong paired" if groups is None else "DeLong paired, clustered (Obuchowski)"
     for a, b in itertools.combinations(scores, 2):
-        r = delong_paired_test(y_true, scores[a], scores[b])
+        r = delong_paired_test(y_true, scores[a], scores[b], groups=groups)
         rows.append({"a": a, "b": b, "auc_a": r.auc_a, "auc_b": r.auc_b, "diff": r.diff,
-                     "se_diff": r.se_diff, "z": r.z, "p_value": r.p_value, "test": "DeLong paired",
-                     "ci_rule": str(ci_rule(*aucs[a], *aucs[b]))})
+                     "se_diff": r.se_diff, "z": r.z, "p_value": r.p_value, "test": test,
+                     "ci_rule": str(ci_rule(*aucs[a], *aucs[b])), "note": r.reason})
     return rows
 
 
@@ -146,9 +150,9 @@ def compare_paired_samples(samples: dict[str, np.ndarray], metric: str) -> list[
     return rows
 
 
-def _fmt(v, digits: int) -> str:
+def _fmt(v, digits: int, missing: str = "") -> str:
     if isinstance(v, float | np.floating):
-        return "" if np.isnan(v) else f"{v:.{digits}f}"
+        return missing if np.isnan(v) else f"{v:.{digits}f}"
     return str(v)
 
 
@@ -160,12 +164,12 @@ def to_csv(rows: list[dict], digits: int = 6) -> str:
 
 
 def to_markdown(rows: list[dict], columns: list[str] | None = None, digits: int = 3) -> str:
-    """A GitHub Markdown table of ``rows`` (the given ``columns``, default all)."""
+    """A GitHub Markdown table of ``rows`` (the given ``columns``, default all); NaN reads n/a."""
     if not rows:
         return "_(no rows)_\n"
     cols = columns or list(rows[0])
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    lines += ["| " + " | ".join(_fmt(r.get(c, ""), digits) for c in cols) + " |" for r in rows]
+    lines += ["| " + " | ".join(_fmt(r.get(c, ""), digits, "n/a") for c in cols) + " |" for r in rows]
     return "\n".join(lines) + "\n"
 
 

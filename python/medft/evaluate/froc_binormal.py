@@ -15,7 +15,10 @@ point: ``sensitivity(f) = nu * TPF(FPF = f / lam)`` for 0 <= f <= lam.
 
 Assumptions (state them when you report these intervals):
 
-* Candidates are mutually independent (Bunch's FROC assumption; Edwards et al. adopt it).
+* Cases (videos, patients), not candidates, are the independent units.  Candidates of one
+  case may be correlated, and with polyp counting one polyp seen in many frames is many
+  lesions of one video; Bunch's independence of candidates (which Edwards et al. adopt for
+  the likelihood) is kept only as a working model for the point estimate.
 * A lesion hit by several candidates enters the candidate ROC once, with its highest
   score, which makes the scaled ROC agree with medft's empirical FROC counting
   (:mod:`medft.evaluate.froc`); lesions the generator missed only lower ``nu``.
@@ -23,24 +26,28 @@ Assumptions (state them when you report these intervals):
   N(0, 1) and positives N(a/b, 1/b^2).  Scores are grouped into at most ``n_bins``
   ordinal categories at pooled-score quantiles (as ROCFIT/LABROC-style software groups
   continuous data) and (a, b) and the K-1 category boundaries are fitted by ML
-  (Dorfman & Alf 1969).
-* ``nu`` and ``lam`` are estimated from the candidate set (found lesions / lesions,
-  false-positive candidates / images) and are uncertain too: their covariance is the
-  case-level (cluster) sandwich variance of the two ratio estimators, so cases, not
-  candidates, are the independent units for the generator.  Given the counts, the scores
-  carry no information on (nu, lam), so (a, b) and (nu, lam) are uncorrelated.
-* Intervals use the delta method on all four parameters (a, b, nu, lam): (a, b) from the
-  inverse observed Fisher information of the binned likelihood (the Hessian is the central
-  difference of the analytic gradient), (nu, lam) as above.  The interval is formed on the
-  logit scale, ``logit(s) +- q sd / (s (1 - s))``, which keeps it inside (0, 1) and is
-  closer to normal than ``s`` itself near a ceiling.  A fit whose ``gen_cov`` is zero (or
-  None) gives the interval conditional on the generator's operating point.
+  (Dorfman & Alf 1969).  Fewer than 3 categories leave (a, b) unidentified: n/a.
+* ``nu`` and ``lam`` are the ratio estimators found lesions / lesions and false-positive
+  candidates / images.
+* The covariance of (a, b, nu, lam) is the cluster-robust (sandwich) covariance over
+  cases: each case's influence on (a, b) is ``H^-1`` times the sum of its events' scores
+  of the binned likelihood (H the observed information, the central difference of the
+  analytic gradient), its influence on (nu, lam) the linearised ratio estimators; the
+  covariance is ``C / (C - 1)`` times the sum of the influences' outer products.  It keeps
+  the correlation between cases' lesions and false positives that independent-candidate
+  formulas drop, and reduces to the inverse information when candidates are independent.
+* Intervals use the delta method on all four parameters, formed on the logit scale,
+  ``logit(s) +- q sd / (s (1 - s))``, which keeps them inside (0, 1) and is closer to
+  normal than ``s`` itself near a ceiling; ``q`` is Student's t quantile with C - 1
+  degrees of freedom (a small-sample allowance for few cases; normal without clusters).
+  A fit without clusters (a plain ROC, or ``gen_cov`` None) gives the model-based
+  interval conditional on the generator's operating point.
 """
 
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy import optimize, stats
@@ -61,7 +68,10 @@ class BinormalFit:
     ``nu``: generator sensitivity (fraction of lesions with a candidate);
     ``lam``: generator false positives per image; ``n_pos``, ``n_neg``: candidates fitted;
     ``loglik``: log-likelihood at the optimum; ``converged``: optimiser success;
-    ``gen_cov``: (2, 2) covariance of (nu, lam), None when they are held fixed.
+    ``gen_cov``: (2, 2) covariance of (nu, lam), None when they are held fixed;
+    ``cross_cov``: (2, 2) covariance of (a, b) with (nu, lam), None for zero;
+    ``n_clusters``: cases behind the sandwich covariance (0: model-based, normal quantile);
+    ``reason``: why no estimate exists ("" when there is one; otherwise every figure is NaN).
     """
 
     a: float
@@ -74,6 +84,9 @@ class BinormalFit:
     loglik: float = float("nan")
     converged: bool = True
     gen_cov: np.ndarray | None = None
+    cross_cov: np.ndarray | None = None
+    n_clusters: int = 0
+    reason: str = ""
 
     @property
     def se(self) -> tuple[float, float]:
@@ -82,12 +95,20 @@ class BinormalFit:
 
     @property
     def param_cov(self) -> np.ndarray:
-        """(4, 4) covariance of (a, b, nu, lam); (a, b) and (nu, lam) are uncorrelated."""
+        """(4, 4) covariance of (a, b, nu, lam) (cross terms zero when ``cross_cov`` is None)."""
         out = np.zeros((4, 4))
         out[:2, :2] = self.cov
         if self.gen_cov is not None:
             out[2:, 2:] = self.gen_cov
+        if self.cross_cov is not None:
+            out[:2, 2:], out[2:, :2] = self.cross_cov, self.cross_cov.T
         return out
+
+    def quantile(self, level: float = 0.95) -> float:
+        """The interval's two-sided quantile: t with C - 1 df over C clusters, else normal."""
+        if self.n_clusters >= 2:
+            return float(stats.t.ppf(0.5 + level / 2, self.n_clusters - 1))
+        return float(stats.norm.ppf(0.5 + level / 2))
 
     def auc_score(self) -> float:
         """Area under the binormal candidate ROC, ``Az = Phi(a / sqrt(1 + b^2))``."""
@@ -102,7 +123,10 @@ class BinormalFit:
         NaN; rate 0 gives 0; rate ``lam`` gives ``nu`` with the interval of ``nu`` alone.
         """
         f = np.atleast_1d(np.asarray(fp_rates, float))
-        q = stats.norm.ppf(0.5 + level / 2)
+        if self.reason:
+            nan = np.full(f.shape, np.nan)
+            return nan, nan, nan.copy()
+        q = self.quantile(level)
         with np.errstate(divide="ignore", invalid="ignore"):
             fpf = f / self.lam
             x = stats.norm.ppf(np.where((fpf > 0) & (fpf < 1), fpf, np.nan))
@@ -142,19 +166,29 @@ def _logit_interval(s: np.ndarray, var: np.ndarray, q: float) -> tuple[np.ndarra
     return lo, hi
 
 
-def _categories(pos: np.ndarray, neg: np.ndarray, n_bins: int) -> tuple[np.ndarray, np.ndarray]:
-    """Counts per ordinal category (ascending score) of positives and negatives: (K,), (K,)."""
+def _edges(pos: np.ndarray, neg: np.ndarray, n_bins: int) -> np.ndarray:
+    """Category boundaries (K - 1,) on the score scale: midpoints between distinct scores when
+    there are at most ``n_bins`` of them, else pooled-score quantiles (``method="higher"``)."""
     pooled = np.r_[pos, neg]
     uniq = np.unique(pooled)
     if uniq.size <= n_bins:
-        edges = (uniq[:-1] + uniq[1:]) / 2
-    else:
-        edges = np.unique(np.quantile(pooled, np.linspace(0, 1, n_bins + 1)[1:-1], method="higher"))
-        edges = edges[(edges > uniq[0])]
+        return (uniq[:-1] + uniq[1:]) / 2
+    edges = np.unique(np.quantile(pooled, np.linspace(0, 1, n_bins + 1)[1:-1], method="higher"))
+    return edges[(edges > uniq[0])]
+
+
+def _category(edges: np.ndarray, score: np.ndarray) -> np.ndarray:
+    """Category of each score (ascending, 0..K-1): the number of edges strictly below it
+    ("higher" quantiles sit on data, so a score equal to an edge falls below it)."""
+    return np.searchsorted(edges, score, side="left")
+
+
+def _categories(pos: np.ndarray, neg: np.ndarray, n_bins: int) -> tuple[np.ndarray, np.ndarray]:
+    """Counts per ordinal category (ascending score) of positives and negatives: (K,), (K,)."""
+    edges = _edges(pos, neg, n_bins)
     k = edges.size + 1
-    # category = number of edges strictly below the score ("higher" quantiles sit on data)
-    cp = np.bincount(np.searchsorted(edges, pos, side="left"), minlength=k)
-    cn = np.bincount(np.searchsorted(edges, neg, side="left"), minlength=k)
+    cp = np.bincount(_category(edges, pos), minlength=k)
+    cn = np.bincount(_category(edges, neg), minlength=k)
     return cp.astype(float), cn.astype(float)
 
 
@@ -222,41 +256,121 @@ def _start(cp: np.ndarray, cn: np.ndarray) -> np.ndarray:
     return np.r_[a0, 0.0, c0[0], np.log(np.maximum(np.diff(c0), 1e-3))]
 
 
-def fit_binormal_roc(y_true, y_score, *, n_bins: int = N_BINS) -> BinormalFit:
-    """ML binormal ROC of scores ``y_score`` (n,) with binary ``y_true`` (n,).
+def _not_available(reason: str, n_pos: int, n_neg: int) -> BinormalFit:
+    warnings.warn(f"binormal fit: {reason}; result is n/a", RuntimeWarning, stacklevel=3)
+    return BinormalFit(float("nan"), float("nan"), np.full((2, 2), np.nan), converged=False,
+                       n_pos=n_pos, n_neg=n_neg, reason=reason)
 
-    Returns a :class:`BinormalFit` with ``nu = lam = 1`` (a plain ROC).  Warns and returns
-    NaN parameters when a class is empty or the classes are perfectly separated (the ML
-    estimate does not exist).
-    """
-    y, s = check_scores(y_true, y_score)
+
+def _cell_scores(theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Gradients of ``log p_k`` in natural parameters for every category k: positives' and
+    negatives', (K, K + 1) each.  With ``F(c_k) - F(c_{k-1})`` the cell probability,
+    ``d p_k / d c_k = F'(c_k)`` and ``d p_k / d c_{k-1} = -F'(c_{k-1})``; positives have
+    ``F(c) = Phi(b c - a)``, so also ``d/da = phi_{k-1} - phi_k``, ``d/db = c_k phi_k - c_{k-1} phi_{k-1}``."""
+    b, c = theta[1], theta[2:]
+    k = c.size + 1
+    pn, pp = _cell_probs(theta)
+    phi_p = np.r_[0.0, stats.norm.pdf(b * c - theta[0]), 0.0]
+    cphi_p = np.r_[0.0, c * phi_p[1:-1], 0.0]
+    phi_n = np.r_[0.0, stats.norm.pdf(c), 0.0]
+    dp = np.zeros((k, k + 1))
+    dn = np.zeros((k, k + 1))
+    dp[:, 0] = phi_p[:-1] - phi_p[1:]
+    dp[:, 1] = cphi_p[1:] - cphi_p[:-1]
+    rows = np.arange(k - 1)
+    dp[rows, 2 + rows] = b * phi_p[1:-1]        # upper boundary c_k of cell k
+    dp[rows + 1, 2 + rows] = -b * phi_p[1:-1]   # lower boundary of cell k + 1
+    dn[rows, 2 + rows] = phi_n[1:-1]
+    dn[rows + 1, 2 + rows] = -phi_n[1:-1]
+    return dp / np.maximum(pp, 1e-300)[:, None], dn / np.maximum(pn, 1e-300)[:, None]
+
+
+def _case_influence(theta: np.ndarray, hess_inv: np.ndarray, edges: np.ndarray, y: np.ndarray,
+                    s: np.ndarray, groups: np.ndarray, n_groups: int) -> np.ndarray:
+    """Each case's influence on (a, b): ``H^-1`` times the sum of its events' log-likelihood
+    scores (:func:`_cell_scores` of the event's class and category), shape (C, 2)."""
+    k = edges.size + 1
+    cat = _category(edges, s)
+    counts = np.zeros((n_groups, 2 * k))
+    np.add.at(counts, (groups, np.where(y, cat, k + cat)), 1.0)
+    score = counts @ np.vstack(_cell_scores(theta))  # (C, P) per-case score
+    score -= score.mean(axis=0)  # zero at the exact optimum; removes the optimiser's residual
+    return (score @ hess_inv.T)[:, :2]
+
+
+def _fit(y: np.ndarray, s: np.ndarray, n_bins: int, groups: np.ndarray | None, n_groups: int
+         ) -> tuple[BinormalFit, np.ndarray | None]:
+    """The ML fit and, with ``groups``, the (C, 2) case influences on (a, b)."""
     pos, neg = s[y], s[~y]
-    nan = BinormalFit(float("nan"), float("nan"), np.full((2, 2), np.nan), converged=False,
-                      n_pos=pos.size, n_neg=neg.size)
-    if pos.size == 0 or neg.size == 0 or pos.min() > neg.max():
-        warnings.warn("binormal fit: a class is empty or the classes are perfectly separated; "
-                      "no ML estimate, result is NaN", RuntimeWarning, stacklevel=2)
-        return nan
+    if pos.size == 0 or neg.size == 0:
+        return _not_available(f"no {'positive' if pos.size == 0 else 'negative'} candidates",
+                              pos.size, neg.size), None
+    if pos.min() > neg.max():
+        return _not_available("the classes are perfectly separated (no ML estimate)", pos.size, neg.size), None
+    edges = _edges(pos, neg, n_bins)
+    if edges.size < 2:
+        return _not_available(f"scores take {edges.size + 1} distinct value(s); (a, b) need at least 3 "
+                              "score categories", pos.size, neg.size), None
     cp, cn = _categories(pos, neg, n_bins)
-    if cp.size < 2:
-        warnings.warn("binormal fit: every score is equal (one category, no threshold); no ML "
-                      "estimate, result is NaN", RuntimeWarning, stacklevel=2)
-        return nan
     res = optimize.minimize(lambda u: _nll(_to_natural(u), cp, cn), _start(cp, cn), method="BFGS",
                             jac=lambda u: _grad_u(u, _nll_grad(_to_natural(u), cp, cn)),
                             options={"gtol": 1e-6, "maxiter": 2000})
     theta = _to_natural(res.x)
     hess = _hessian(lambda t: _nll_grad(t, cp, cn), theta)
-    try:
-        cov = np.linalg.inv(hess)[:2, :2]
-    except np.linalg.LinAlgError:
-        cov = np.full((2, 2), np.nan)
-    ok = bool(res.success or res.status == 2) and bool(np.all(np.isfinite(cov)))
-    if not ok:
-        warnings.warn(f"binormal fit did not converge cleanly ({res.message})", RuntimeWarning,
-                      stacklevel=2)
-    return BinormalFit(float(theta[0]), float(theta[1]), cov, n_pos=int(pos.size),
-                       n_neg=int(neg.size), loglik=-float(res.fun), converged=ok)
+    if not (np.all(np.isfinite(hess)) and np.linalg.eigvalsh(hess).min() > 0):
+        return _not_available("the information matrix is not positive definite (the fit is not "
+                              "identifiable from these scores)", pos.size, neg.size), None
+    if not (res.success or res.status == 2):
+        return _not_available(f"the optimiser did not converge ({res.message})", pos.size, neg.size), None
+    hess_inv = np.linalg.inv(hess)
+    fit = BinormalFit(float(theta[0]), float(theta[1]), hess_inv[:2, :2], n_pos=int(pos.size),
+                      n_neg=int(neg.size), loglik=-float(res.fun))
+    if groups is None:
+        return fit, None
+    return fit, _case_influence(theta, hess_inv, edges, y, s, groups, n_groups)
+
+
+def _sandwich(influence: np.ndarray) -> np.ndarray:
+    """``C / (C - 1) sum_c u_c u_c'`` of case influences (C, P): (P, P)."""
+    c = influence.shape[0]
+    return c / (c - 1) * influence.T @ influence
+
+
+def fit_binormal_roc(y_true, y_score, *, n_bins: int = N_BINS, groups=None) -> BinormalFit:
+    """ML binormal ROC of scores ``y_score`` (n,) with binary ``y_true`` (n,).
+
+    Returns a :class:`BinormalFit` with ``nu = lam = 1`` (a plain ROC).  ``cov`` is the
+    inverse observed information, or with ``groups`` (n,) int cluster ids the cluster-robust
+    sandwich covariance over those clusters.  Warns and returns an n/a fit (NaN figures and a
+    ``reason``) when no ML estimate exists: a class is empty, the classes are perfectly
+    separated, fewer than 3 score categories, an information matrix that is not positive
+    definite, or no convergence.
+    """
+    y, s = check_scores(y_true, y_score)
+    if groups is None:
+        return _fit(y, s, n_bins, None, 0)[0]
+    g = np.unique(np.asarray(groups), return_inverse=True)[1].ravel()
+    n_groups = int(g.max()) + 1 if g.size else 0
+    if n_groups < 2:
+        return _not_available(f"{n_groups} cluster(s); a cluster-robust variance needs at least 2",
+                              int(y.sum()), int((~y).sum()))
+    fit, infl = _fit(y, s, n_bins, g, n_groups)
+    if fit.reason:
+        return fit
+    return replace(fit, cov=_sandwich(infl), n_clusters=n_groups)
+
+
+def _generator_influence(det: Detections) -> np.ndarray:
+    """Each case's influence on (nu, lam), shape (C, 2): ``((found_c - nu lesions_c) / sum
+    lesions, (fp_c - lam images_c) / sum images)``, the linearised ratio estimators."""
+    n_cases = len(det.case_ids)
+    lesions = np.bincount(det.lesion_case, minlength=n_cases).astype(float)
+    found_lesions = np.unique(det.hit[det.hit >= 0])
+    found = np.bincount(det.lesion_case[found_lesions], minlength=n_cases).astype(float)
+    fps = np.bincount(det.case[det.hit < 0], minlength=n_cases).astype(float)
+    images = np.asarray(det.n_images, float)
+    nu, lam = found.sum() / lesions.sum(), fps.sum() / images.sum()
+    return np.c_[(found - nu * lesions) / lesions.sum(), (fps - lam * images) / images.sum()]
 
 
 def generator_covariance(det: Detections) -> np.ndarray:
@@ -268,27 +382,27 @@ def generator_covariance(det: Detections) -> np.ndarray:
     (fp_c - lam images_c) / sum images)``.  It equals the bootstrap-over-cases variance to
     first order and, unlike binomial/Poisson formulas, allows for cases that differ.
     """
-    n_cases = len(det.case_ids)
-    if n_cases < 2:
+    if len(det.case_ids) < 2:
         return np.full((2, 2), np.nan)
-    lesions = np.bincount(det.lesion_case, minlength=n_cases).astype(float)
-    found_lesions = np.unique(det.hit[det.hit >= 0])
-    found = np.bincount(det.lesion_case[found_lesions], minlength=n_cases).astype(float)
-    fps = np.bincount(det.case[det.hit < 0], minlength=n_cases).astype(float)
-    images = np.asarray(det.n_images, float)
-    nu, lam = found.sum() / lesions.sum(), fps.sum() / images.sum()
-    u = np.vstack([(found - nu * lesions) / lesions.sum(), (fps - lam * images) / images.sum()])
-    return n_cases / (n_cases - 1) * (u @ u.T)
+    return _sandwich(_generator_influence(det))
 
 
 def fit_binormal_froc(det: Detections, *, n_bins: int = N_BINS) -> BinormalFit:
     """IDCA FROC fit of a detector: the binormal ROC of its candidates, scaled by the
-    generator's operating point, with the case-level covariance of that operating point
-    (see the module docstring for what is assumed)."""
+    generator's operating point, with the joint case-level (sandwich) covariance of
+    (a, b, nu, lam) (see the module docstring for what is assumed)."""
     if det.n_lesions == 0:
         raise MedftError("FROC needs at least one ground-truth lesion; the lesion list is empty")
-    score, is_lesion, _, _, _ = det.events()
+    score, is_lesion, group, _, _ = det.events()
     lam, nu = det.generator_operating_point()
-    fit = fit_binormal_roc(is_lesion.astype(int), score, n_bins=n_bins)
-    return BinormalFit(fit.a, fit.b, fit.cov, nu=nu, lam=lam, n_pos=fit.n_pos, n_neg=fit.n_neg,
-                       loglik=fit.loglik, converged=fit.converged, gen_cov=generator_covariance(det))
+    n_cases = len(det.case_ids)
+    if n_cases < 2:
+        fit = _not_available(f"{n_cases} case; a case-level variance needs at least 2", int(is_lesion.sum()),
+                             int((~is_lesion).sum()))
+        return replace(fit, nu=nu, lam=lam)
+    fit, infl = _fit(is_lesion, np.asarray(score, float), n_bins, group, n_cases)
+    if fit.reason:
+        return replace(fit, nu=nu, lam=lam)
+    cov = _sandwich(np.c_[infl, _generator_influence(det)])
+    return replace(fit, cov=cov[:2, :2], nu=nu, lam=lam, gen_cov=cov[2:, 2:], cross_cov=cov[:2, 2:],
+                   n_clusters=n_cases)

@@ -165,7 +165,7 @@ def score_runs(runs: list[io.RunFolder], opt, data_dir: Path | None = None) -> t
         res.curve = {"x": grid, "y": value}
         res.band = {"x": grid, "value": value, "lo": lo, "hi": hi}
         res.points = compare.OperatingPoints(run.name, ops, value[at], lo[at], hi[at], boot[:, at], None)
-        res.summary = {"units": int(y.size), "classes": c, "per_class": per_class,
+        res.summary = {"units": int(y.size), "clusters": int(groups.max()) + 1, "classes": c, "per_class": per_class,
                        "auc": {"auc": auc, "lo": cis[run.name][0], "hi": cis[run.name][1],
                                "method": "macro one-vs-rest (scikit-learn), case bootstrap"},
                        "operating_points": _point_rows(res, "fp_rate")}
@@ -192,7 +192,8 @@ def compare_macro_aucs(results: list, boots: dict[str, np.ndarray], cis: dict[st
 def data_summary(results: list) -> dict:
     """The data lines of the report: units and their classes."""
     first = results[0].summary
-    return {"units": first["units"], "classes": first["classes"],
+    return {"units": first["units"], "clusters": f"{first['clusters']} cases (the resampling units)",
+            "classes": first["classes"],
             "per class": ", ".join(f"{c['class']} {c['units']}" for c in first["per_class"])}
 
 

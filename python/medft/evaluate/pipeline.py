@@ -25,6 +25,22 @@ from medft.schema import write_text_atomic
 
 #: CIMT measurements compared between configurations
 CIMT_METRICS = ("li_error", "ma_error", "imt_error")
+#: below this many independent cases (videos, patients) the intervals come with a caveat
+FEW_CLUSTERS = 10
+#: below this many a case-level bootstrap interval is not computed (2 cases: 3 distinct resamples)
+MIN_CLUSTERS = 3
+
+
+def cluster_caveat(n: int, unit: str) -> str:
+    """The caveat for intervals over ``n`` independent ``unit``s ("" when there are enough)."""
+    if n >= FEW_CLUSTERS:
+        return ""
+    return (f"only {n} {unit}: intervals and tests rest on few independent units, so they are rough "
+            f"and likely too narrow although widened for few units (t quantiles with {max(n - 1, 0)} df)")
+
+
+def _too_few(n: int, unit: str) -> str:
+    return f"{n} {unit}: too few for a resampling interval" if n < MIN_CLUSTERS else ""
 
 
 @dataclass(frozen=True)
@@ -161,8 +177,11 @@ def _score_detection(app: str, runs: list[io.RunFolder], data_dir: Path, opt: Op
         det = dets[run.name]
         fps, sens, thr = froc.froc_curve(det)
         boot = froc.froc_bootstrap(det, grid, weights=weights)
-        lo, hi = bs.percentile_ci(boot, opt.level)
         value = bs.value_at(fps, sens, grid)[0]
+        lo, hi = bs.small_sample_widen(value, *bs.percentile_ci(boot, opt.level), len(case_ids), opt.level)
+        note = _too_few(len(case_ids), "cases")
+        if note:
+            lo, hi = np.full_like(lo, np.nan), np.full_like(hi, np.nan)
         at = np.searchsorted(grid, ops)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -179,11 +198,13 @@ def _score_detection(app: str, runs: list[io.RunFolder], data_dir: Path, opt: Op
             "candidates": int(det.score.size), "lesions": det.n_lesions, "cases": len(det.case_ids),
             "images": float(det.n_images.sum()),
             "generator": {"fp_per_image": lam, "sensitivity": nu},
-            "operating_points": _point_rows(res, "fp_rate", {"binormal": b_sens, "binormal_lo": b_lo,
-                                                             "binormal_hi": b_hi}),
+            "operating_points": _point_rows(res, "fp_rate", {
+                "note": np.full(ops.size, note, object), "binormal": b_sens, "binormal_lo": b_lo,
+                "binormal_hi": b_hi, "binormal_note": np.full(ops.size, fit.reason, object)}),
             "binormal": {"a": fit.a, "b": fit.b, "se_a": fit.se[0], "se_b": fit.se[1],
                          "candidate_auc": fit.auc_score(), "converged": fit.converged,
-                         "n_bins": opt.n_bins, "warnings": [str(w.message) for w in caught]},
+                         "n_bins": opt.n_bins, "clusters": fit.n_clusters, "reason": fit.reason,
+                         "warnings": [str(w.message) for w in caught]},
         }
         out.append(res)
     return out
@@ -213,11 +234,11 @@ def _score_frames(runs: list[io.RunFolder], opt: Options) -> tuple[list[RunScore
         idx = _align(keys, ref, run, "frames (case, unit)")
         preds[run.name] = (p.label[idx], p.score[idx], p.case[idx])
     y0, _, case0 = preds[runs[0].name]
-    if opt.resample == "case":
-        groups = np.unique(case0, return_inverse=True)[1]
-    else:
-        groups = np.arange(y0.size)
-    weights = bs.resample_weights(int(groups.max()) + 1, opt.n_boot, opt.seed)
+    by_case = opt.resample == "case"
+    groups = np.unique(case0, return_inverse=True)[1].ravel() if by_case else np.arange(y0.size)
+    n_clusters = int(groups.max()) + 1
+    note = _too_few(n_clusters, "videos" if by_case else "frames")
+    weights = bs.resample_weights(n_clusters, opt.n_boot, opt.seed)
     out, aucs = [], {}
     for run in runs:
         y, s, _ = preds[run.name]
@@ -226,22 +247,28 @@ def _score_frames(runs: list[io.RunFolder], opt: Options) -> tuple[list[RunScore
                              "the same frames")
         fpr, tpr, thr = roc.roc_curve(y, s)
         boot = roc.roc_bootstrap(y, s, grid, groups=groups, weights=weights)
-        lo, hi = bs.percentile_ci(boot, opt.level)
         value = bs.value_at(fpr, tpr, grid)[0]
+        lo, hi = bs.small_sample_widen(value, *bs.percentile_ci(boot, opt.level), n_clusters, opt.level)
+        if note:
+            lo, hi = np.full_like(lo, np.nan), np.full_like(hi, np.nan)
         at = np.searchsorted(grid, ops)
-        auc = roc.delong_ci(y, s, opt.level)
+        auc = roc.delong_ci(y, s, opt.level, groups=groups if by_case else None)
         aucs[run.name] = (auc.lo, auc.hi)
         res = RunScores(run, {})
         res.curve = {"x": fpr, "y": tpr, "threshold": thr}
         res.band = {"x": grid, "value": value, "lo": lo, "hi": hi}
         res.points = compare.OperatingPoints(run.name, ops, value[at], lo[at], hi[at], boot[:, at],
                                              roc.roc_events(y, s, groups))
-        res.summary = {"units": int(y.size), "positives": int(y.sum()),
+        res.summary = {"units": int(y.size), "positives": int(y.sum()), "clusters": n_clusters,
+                       "cluster_unit": "videos" if by_case else "frames",
                        "auc": {"auc": auc.auc, "se": auc.se, "lo": auc.lo, "hi": auc.hi,
-                               "method": "DeLong"},
-                       "operating_points": _point_rows(res, "fp_rate")}
+                               "method": f"DeLong clustered (Obuchowski) over {n_clusters} videos, t with "
+                                         f"{n_clusters - 1} df" if by_case else "DeLong",
+                               "note": auc.reason},
+                       "operating_points": _point_rows(res, "fp_rate", {"note": np.full(ops.size, note, object)})}
         out.append(res)
-    auc_rows = compare.compare_aucs(y0, {r: preds[r][1] for r in preds}, aucs)
+    auc_rows = compare.compare_aucs(y0, {r: preds[r][1] for r in preds}, aucs,
+                                    groups=groups if by_case else None)
     return out, auc_rows
 
 
@@ -308,17 +335,27 @@ def score_app(app: str, runs_dir: Path, out: Path, *, data_dir: Path | None = No
         results = _score_detection(app, runs, data_dir, opt)
         first = results[0].summary
         data = {k: first[k] for k in ("cases", "images", "lesions", "candidates", "generator")}
+        data["clusters"] = f"{first['cases']} cases (the independent units of every interval and test)"
+        caveat = cluster_caveat(first["cases"], "cases")
     elif kind == OVR and multiclass.n_classes(runs) > 2:
         results, tables["auc_comparisons"] = multiclass.score_runs(runs, opt, data_dir)
         data = {**multiclass.data_summary(results), **multiclass.case_note(runs, opt)}
+        caveat = cluster_caveat(results[0].summary["clusters"], "cases")
     elif kind in (ROC, OVR):
         results, tables["auc_comparisons"] = _score_frames(runs, opt)
-        data = {k: results[0].summary[k] for k in ("units", "positives")}
+        first = results[0].summary
+        data = {k: first[k] for k in ("units", "positives")}
+        data["clusters"] = f"{first['clusters']} {first['cluster_unit']} (the resampling units)"
+        caveat = cluster_caveat(first["clusters"], first["cluster_unit"])
         data.update(multiclass.case_note(runs, opt) if kind == OVR else {})
     else:
         snake = snake or {}
         results = _score_cimt(runs, snake)
         data = {"rois": results[0].summary["rois"]}
+        caveat = ""
+    if caveat:
+        warnings.warn(caveat, RuntimeWarning, stacklevel=2)
+        data["caveat"] = caveat
     if kind == BOXPLOT:
         samples = {m: {r.run.name: np.array([x[m] for x in r.rois]) for r in results} for m in CIMT_METRICS}
         tables["comparisons"] = [row for m in CIMT_METRICS
@@ -359,8 +396,9 @@ def _tests_used(app: str) -> dict[str, str]:
         return {"paired": "Wilcoxon signed-rank (two-sided, paired by ROI)"}
     unit = "cases" if kind == FROC else "resampling units (see options)"
     boot = "case bootstrap" if kind == FROC else "bootstrap (resampling unit in options)"
-    out = {"intervals": "percentile case-level bootstrap" if kind == FROC
-           else "percentile bootstrap (resampling unit in options)",
+    out = {"intervals": ("percentile case-level bootstrap" if kind == FROC
+                         else "percentile bootstrap (resampling unit in options)")
+           + ", half-widths scaled by sqrt(G / (G - 1)) t_{G-1} / z for G resampled units",
            "paired": f"paired permutation: the two configurations swapped within random {unit} "
                      "(n_boot permutations, each system's scores replaced by their ranks); two-sided p randomised "
                      "within ties, so its size is alpha although the sensitivity is discrete",
@@ -368,10 +406,12 @@ def _tests_used(app: str) -> dict[str, str]:
            "ci_rule": "non-overlapping 95% intervals => p < .05 (paper, section VI); n/a where an "
                       "interval is missing"}
     if kind == ROC:
-        out["auc"] = "DeLong 95% CI; DeLong paired test"
+        out["auc"] = ("DeLong 95% CI and DeLong paired test; resampling by case uses Obuchowski's (1997) "
+                      "clustered variance over videos with t quantiles (I - 1 df)")
     elif kind == OVR:
         out["auc"], out["paired"] = multiclass.AUC_TESTS, multiclass.PAIRED_TESTS
     else:
         out["binormal"] = ("Edwards et al. 2002 IDCA ML binormal fit; delta-method CI over (a, b, nu, lam) "
-                           "on the logit scale, nu and lam with case-level variance")
+                           "on the logit scale, with the case-level (cluster-robust sandwich) covariance of all "
+                           "four and t quantiles (cases - 1 df)")
     return out

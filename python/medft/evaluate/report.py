@@ -99,11 +99,12 @@ def _figures(s: pipeline.Scores, out: Path, chosen: list[str] | None, n_maps: in
     return figs
 
 
-def _ci(v, lo, hi) -> str:
+def _ci(v, lo, hi, note: str = "") -> str:
+    why = f" ({note})" if note else ""
     if v is None or not np.isfinite(v):
-        return "n/a"
+        return f"n/a{why}"
     if lo is None or hi is None or not (np.isfinite(lo) and np.isfinite(hi)):
-        return f"{v:.3f} [n/a]"
+        return f"{v:.3f} [n/a{why}]"
     return f"{v:.3f} [{lo:.3f}, {hi:.3f}]"
 
 
@@ -121,13 +122,13 @@ def _summary_table(s: pipeline.Scores) -> str:
     for r in s.runs:
         row = {"config": r.run.name}
         for op in r.summary["operating_points"]:
-            row[f"@{op['fp_rate']:g} bootstrap"] = _ci(op["value"], op["lo"], op["hi"])
+            row[f"@{op['fp_rate']:g} bootstrap"] = _ci(op["value"], op["lo"], op["hi"], op.get("note", ""))
             if "binormal" in op:
                 row[f"@{op['fp_rate']:g} binormal"] = _ci(op["binormal"], op["binormal_lo"],
-                                                          op["binormal_hi"])
+                                                          op["binormal_hi"], op.get("binormal_note", ""))
         if "auc" in r.summary:
             a = r.summary["auc"]
-            row[f"AUC ({a['method']})"] = _ci(a["auc"], a["lo"], a["hi"])
+            row[f"AUC ({a['method']})"] = _ci(a["auc"], a["lo"], a["hi"], a.get("note", ""))
         rows.append(row)
     return to_markdown(rows)
 
@@ -197,7 +198,7 @@ def write_report(s: pipeline.Scores, out: Path, figs: list[tuple[str, Path]], co
         rows = s.tables["auc_comparisons"]
         lines += [f"AUC comparisons ({rows[0]['test'] if rows else 'DeLong paired'}):", "",
                   to_markdown(rows, [c for c in ("a", "b", "auc_a", "auc_b", "diff", "z", "diff_lo", "diff_hi",
-                                                 "p_value", "ci_rule") if not rows or c in rows[0]])]
+                                                 "p_value", "ci_rule", "note") if not rows or c in rows[0]])]
     lines += ["## Figures", ""]
     for title, path in figs:
         lines += [f"### {title}", "", f"![{title}]({path.relative_to(out)})",
