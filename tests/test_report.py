@@ -54,7 +54,7 @@ def test_frames_and_cimt_reports(tmp_path):
     runs = synthetic.write_frames(tmp_path / "f", {"scratch": 1.5, "ft-conv1": 3.0})
     md = report.make_report("frames", runs, tmp_path / "fr",
                             options=report.pipeline.Options(n_boot=100)).read_text()
-    assert "AUC (DeLong)" in md and "DeLong paired" in md
+    assert "AUC (DeLong clustered by video" in md and "DeLong paired" in md
     runs = synthetic.write_cimt(tmp_path / "c", {"ft-fc8": 0.9, "ft-conv1": 0.4}, n_rois=6)
     out = tmp_path / "cr"
     md = report.make_report("cimt", runs, out, n_maps=1).read_text()

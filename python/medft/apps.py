@@ -36,6 +36,7 @@ class App:
     x_label: str = ""  # the curve's x axis
     resample: str = "case"  # what the bootstrap resamples: cases (videos, patients) or units (frames)
     image_column: str = ""  # cases.csv column with each case's image count (FP denominators), FROC apps
+    unit_name: str = "units"  # what one scored unit is, in the report's words (ROC apps)
 
     @property
     def classes_from_data(self) -> bool:
@@ -52,14 +53,15 @@ APPS: dict[str, App] = {
             ("1", "0.5", "0.25"), (1.0, 2.0, 3.0), "false positives per volume", "case", "n_volumes"),
         App("frames", "Colonoscopy frame classification", 2, ("non-informative", "informative"),
             ROC, "video", 40_000, ("1", "0.1", "0.05", "0.01"), (0.10, 0.15, 0.20), "false positive rate",
-            "case"),
+            "case", unit_name="frames"),
         App("cimt", "Intima-media boundary segmentation (ultrasound)", 3,
             ("background", "lumen-intima", "media-adventitia"), BOXPLOT, "patient",
             200_000, ("1", "1patient")),
         # a researcher's own images: classes from the data; the frames application's reduced
         # fractions and stratified-set size (40,000 crops), split and resampled by case (patient)
         App("classify", "Image classification (your own data)", 0, (), OVR, "case", 40_000,
-            ("1", "0.1", "0.05", "0.01"), (0.10, 0.15, 0.20), "one-vs-rest false positive rate", "case"),
+            ("1", "0.1", "0.05", "0.01"), (0.10, 0.15, 0.20), "one-vs-rest false positive rate", "case",
+            unit_name="images"),
     )
 }
 

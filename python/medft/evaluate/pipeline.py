@@ -223,7 +223,7 @@ def same_units(pred: io.Predictions, first: set | None, first_name: str) -> set:
     return keys
 
 
-def _score_frames(runs: list[io.RunFolder], opt: Options) -> tuple[list[RunScores], list[dict]]:
+def _score_frames(app: str, runs: list[io.RunFolder], opt: Options) -> tuple[list[RunScores], list[dict]]:
     ops = np.asarray(opt.operating_points, float)
     grid = np.unique(np.r_[np.linspace(0, 1, opt.grid_points), ops])
     preds, ref = {}, None
@@ -237,7 +237,9 @@ def _score_frames(runs: list[io.RunFolder], opt: Options) -> tuple[list[RunScore
     by_case = opt.resample == "case"
     groups = np.unique(case0, return_inverse=True)[1].ravel() if by_case else np.arange(y0.size)
     n_clusters = int(groups.max()) + 1
-    note = _too_few(n_clusters, "videos" if by_case else "frames")
+    a = get_app(app)
+    cluster_unit = f"{a.split_unit}s" if by_case else a.unit_name
+    note = _too_few(n_clusters, cluster_unit)
     weights = bs.resample_weights(n_clusters, opt.n_boot, opt.seed)
     out, aucs = [], {}
     for run in runs:
@@ -260,10 +262,10 @@ def _score_frames(runs: list[io.RunFolder], opt: Options) -> tuple[list[RunScore
         res.points = compare.OperatingPoints(run.name, ops, value[at], lo[at], hi[at], boot[:, at],
                                              roc.roc_events(y, s, groups))
         res.summary = {"units": int(y.size), "positives": int(y.sum()), "clusters": n_clusters,
-                       "cluster_unit": "videos" if by_case else "frames",
+                       "cluster_unit": cluster_unit,
                        "auc": {"auc": auc.auc, "se": auc.se, "lo": auc.lo, "hi": auc.hi,
-                               "method": f"DeLong clustered (Obuchowski) over {n_clusters} videos, t with "
-                                         f"{n_clusters - 1} df" if by_case else "DeLong",
+                               "method": f"DeLong clustered by {a.split_unit} (Obuchowski; t, {n_clusters - 1} df)"
+                                         if by_case else "DeLong",
                                "note": auc.reason},
                        "operating_points": _point_rows(res, "fp_rate", {"note": np.full(ops.size, note, object)})}
         out.append(res)
@@ -342,7 +344,7 @@ def score_app(app: str, runs_dir: Path, out: Path, *, data_dir: Path | None = No
         data = {**multiclass.data_summary(results), **multiclass.case_note(runs, opt)}
         caveat = cluster_caveat(results[0].summary["clusters"], "cases")
     elif kind in (ROC, OVR):
-        results, tables["auc_comparisons"] = _score_frames(runs, opt)
+        results, tables["auc_comparisons"] = _score_frames(app, runs, opt)
         first = results[0].summary
         data = {k: first[k] for k in ("units", "positives")}
         data["clusters"] = f"{first['clusters']} {first['cluster_unit']} (the resampling units)"
