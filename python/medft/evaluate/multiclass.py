@@ -201,7 +201,7 @@ def case_note(runs: list[io.RunFolder], opt) -> dict:
     """A data line where every scored unit is its own case (no patients in the input): the intervals
     then treat images as independent, which overstates certainty if one patient gave several."""
     t = io.read_table(runs[0].path / io.PREDICTIONS, ("case", "unit"))
-    if opt.resample == "case" and t["case"] != t["unit"]:
+    if opt.resample == "case" and len(set(t["case"])) < len(set(t["unit"])):
         return {}
     return {"cases": "each image is its own case (the input named no patients): intervals and tests treat "
                      "images as independent"}

@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from medft.errors import MedftError
 from medft.importers._output import file_facts, staged, write_record
+from medft.prep.classify import image_case
 from medft.prep.synthetic.io import write_csv, write_png
 
 APP = "classify"
@@ -104,7 +105,7 @@ def run(source: Path, out: Path, *, force: bool = False, progress: bool = True) 
                 name = f"images/{s}/{i:0{width}d}.png"
                 write_png(tmp / name, img)
                 rows.append([name, str(int(lab))])
-                split_rows.append([name, "test" if s == "test" else "train"])
+                split_rows.append([image_case(name), "test" if s == "test" else "train"])
                 bar.update()
         bar.close()
         write_csv(tmp / "labels.csv", ["image", "label"], rows)

@@ -19,6 +19,7 @@ default: it is right only where a mirrored image keeps its class (``--mirror``).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,6 +62,25 @@ def _class_order(names: set[str]) -> tuple[str, ...]:
     return tuple(sorted(names))
 
 
+def image_case(image: str) -> str:
+    """The case id of an image when the input names no patients: its path with every character
+    outside rule common-1's letters, digits, '-' and '_' written as '_' (``split.csv`` names it so)."""
+    return re.sub(r"[^A-Za-z0-9_-]", "_", image)
+
+
+def _own_cases(path: Path, images: dict[str, tuple[str, str]]) -> dict[str, tuple[str, str]]:
+    """Each image its own case (:func:`image_case`); two paths that read alike are refused."""
+    out, seen = {}, {}
+    for image, (label, _) in images.items():
+        case = image_case(image)
+        if case in seen:
+            raise bad_input(path, "classify-2", f"images {seen[case]!r} and {image!r} give the same case id "
+                            f"{case!r}; rename one or add a case column")
+        seen[case] = image
+        out[image] = (label, case)
+    return out
+
+
 def _from_folders(root: Path) -> tuple[dict[str, tuple[str, str]], bool]:
     folder = root / FOLDERS
     classes = sorted(p for p in folder.iterdir() if p.is_dir())
@@ -76,7 +96,7 @@ def _from_folders(root: Path) -> tuple[dict[str, tuple[str, str]], bool]:
                     raise bad_input(p, "classify-1", f"not an image file ({', '.join(IMAGE_SUFFIXES)})")
                 rel = p.relative_to(root).as_posix()
                 out[rel] = (c.name, rel)
-    return out, False
+    return _own_cases(folder, out), False
 
 
 def _from_csv(root: Path) -> tuple[dict[str, tuple[str, str]], bool]:
@@ -100,7 +120,7 @@ def _from_csv(root: Path) -> tuple[dict[str, tuple[str, str]], bool]:
         out[image] = (label, case)
     if not out:
         raise bad_input(path, "classify-2", "no images listed")
-    return out, cases_given
+    return (out if cases_given else _own_cases(path, out)), cases_given
 
 
 def load(root: Path, crops: int = CROPS, test_crops: int | None = None, mirror: bool = False) -> ClassifyData:
