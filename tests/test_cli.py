@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -98,3 +99,31 @@ def test_the_stage_table_says_what_each_command_module_says(stage):
 
     mod = command_module(stage)
     assert getattr(mod, "HELP", STAGES[stage]) == STAGES[stage]
+
+
+def test_every_default_is_printed_once():
+    """One help convention: the value is appended unless the help states the default in words; never twice,
+    never a bare None, False or []."""
+    from medft.cli import HelpFormatter
+
+    sub = next(a for a in build_parser()._actions if a.dest == "stage")
+    for stage, p in sub.choices.items():
+        fmt = HelpFormatter(prog=f"medft {stage}")
+        for action in p._actions:
+            if not action.option_strings or not action.help:
+                continue
+            shown = fmt._expand_help(action)
+            where = f"medft {stage} {'/'.join(action.option_strings)}: {shown!r}"
+            assert shown.count("(default:") <= 1, where
+            assert not any(f"(default: {v})" in shown for v in (None, False, [])), where
+            if "default" not in action.help and action.default not in (None, False, [], "==SUPPRESS=="):
+                assert shown.endswith(f"(default: {action.default})"), where
+
+
+def test_grid_help_states_no_default_twice():
+    out = medft("grid", "--help").stdout
+    assert "(default: None)" not in out and "(default: [])" not in out
+    entries = re.split(r"\n  (?=-)", out.split("options:", 1)[1])  # one per option
+    assert len(entries) > 20
+    doubled = [e for e in entries if e.count("(default:") > 1]
+    assert not doubled, doubled

@@ -43,6 +43,19 @@ DESCRIPTION = ("medft: full training or fine tuning? The study of Tajbakhsh et a
                "one subcommand per stage; `medft STAGE --help` shows a stage's flags and defaults.")
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """The one convention for defaults in ``medft STAGE --help``: an option's default value is appended as
+    ``(default: X)`` unless its help already states its default in words (it says "default": a computed or
+    per-application value) or there is no value to state (None, an off switch, an empty list)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        none = action.default is None or action.default is False or action.default == []
+        if "default" in text or none:
+            return text
+        return super()._get_help_string(action)
+
+
 def command_module(stage: str):
     """The module ``medft.commands.<stage>``: its ``add_arguments`` and ``run``."""
     return importlib.import_module(f"medft.commands.{MODULES.get(stage, stage)}")
@@ -63,7 +76,7 @@ def build_parser(stages: Iterable[str] | None = None) -> argparse.ArgumentParser
             continue
         mod = command_module(stage)
         p = sub.add_parser(stage, help=line.replace("%", "%%"), description=(mod.__doc__ or line),
-                           formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                           formatter_class=HelpFormatter)
         mod.add_arguments(p)
         p.set_defaults(_run=mod.run)
     return ap
