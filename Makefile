@@ -131,7 +131,7 @@ cell:
 # reduced-data runs (scratch and ft-conv1 at each fraction: Figs. 2b, 4b, 6b) and the convergence
 # study (scratch inits: Fig. 10), here one job after the other; done cells are skipped, a failed
 # one is reported with its log at the end and the others go on. On a Slurm cluster:
-# medft grid <app|all> --executor slurm (README, "The grid on a Slurm cluster").
+# medft grid <app|all> --executor slurm (docs/slurm.md).
 $(addsuffix -all,$(APPS)): %-all: setup
 	$(MEDFT) grid $* --executor local --data $(DATA) --runs $(RUNS) $(if $(INPUT),--input $(INPUT),) \
 	  $(if $(MAX_PATCHES),--max-patches $(MAX_PATCHES),) --batch $(BATCH) --epochs $(EPOCHS) \

@@ -8,7 +8,7 @@ Run by ``gpu/measure.sh`` (one command on the GPU machine); every result goes un
   PyTorch's AlexNet of the same shapes and batch);
 * ``cell/``: one polyp cell end to end (synth, prep of >= 20,000 training patches, train, predict,
   score) with its logs;
-* ``summary.json`` and ``summary.md``: the numbers the README quotes and the goals they are held to.
+* ``summary.json`` and ``summary.md``: the numbers docs/gpu.md quotes and the goals they are held to.
 
 Each step is timed and may fail on its own; the summary says which did.
 """

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -63,3 +64,66 @@ def test_python_dash_m_medft_is_the_medft_command():
 
     r = subprocess.run([sys.executable, "-m", "medft", "--help"], capture_output=True, text=True)
     assert r.returncode == 0 and all(stage in r.stdout for stage in ("train", "predict", "bench"))
+
+
+#: what a bare `medft --version` or `medft --help` has no use for
+HEAVY = ("matplotlib", "google.protobuf", "numpy", "caffe", "lmdb", "medft.commands")
+
+
+def modules_after(*argv: str) -> set[str]:
+    """The modules loaded once the real entry point has handled ``medft <argv>``, in a fresh interpreter."""
+    code = ("import sys\nfrom medft.cli import main\nsys.argv = ['medft', *sys.argv[1:]]\n"
+            "try:\n    main()\nexcept SystemExit:\n    pass\nprint('\\n'.join(sys.modules), file=sys.stderr)")
+    r = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True)
+    return set(r.stderr.split())
+
+
+@pytest.mark.parametrize("flag", ["--version", "--help"])
+def test_version_and_help_import_no_stage(flag):
+    loaded = modules_after(flag)
+    assert "medft.cli" in loaded  # the probe saw the command run
+    heavy = sorted(m for m in loaded if m.split(".")[0] in HEAVY or m.startswith(HEAVY))
+    assert not heavy, f"medft {flag} imported {heavy}"
+
+
+def test_a_stage_imports_its_own_module_only():
+    loaded = modules_after("doctor", "--help")
+    assert "medft.commands.doctor" in loaded
+    others = {f"medft.commands.{m}" for m in ("train", "demo", "grid", "report", "bench", "score")}
+    assert not loaded & others, f"medft doctor --help imported {sorted(loaded & others)}"
+
+
+@pytest.mark.parametrize("stage", list(STAGES))
+def test_the_stage_table_says_what_each_command_module_says(stage):
+    from medft.cli import command_module
+
+    mod = command_module(stage)
+    assert getattr(mod, "HELP", STAGES[stage]) == STAGES[stage]
+
+
+def test_every_default_is_printed_once():
+    """One help convention: the value is appended unless the help states the default in words; never twice,
+    never a bare None, False or []."""
+    from medft.cli import HelpFormatter
+
+    sub = next(a for a in build_parser()._actions if a.dest == "stage")
+    for stage, p in sub.choices.items():
+        fmt = HelpFormatter(prog=f"medft {stage}")
+        for action in p._actions:
+            if not action.option_strings or not action.help:
+                continue
+            shown = fmt._expand_help(action)
+            where = f"medft {stage} {'/'.join(action.option_strings)}: {shown!r}"
+            assert shown.count("(default:") <= 1, where
+            assert not any(f"(default: {v})" in shown for v in (None, False, [])), where
+            if "default" not in action.help and action.default not in (None, False, [], "==SUPPRESS=="):
+                assert shown.endswith(f"(default: {action.default})"), where
+
+
+def test_grid_help_states_no_default_twice():
+    out = medft("grid", "--help").stdout
+    assert "(default: None)" not in out and "(default: [])" not in out
+    entries = re.split(r"\n  (?=-)", out.split("options:", 1)[1])  # one per option
+    assert len(entries) > 20
+    doubled = [e for e in entries if e.count("(default:") > 1]
+    assert not doubled, doubled

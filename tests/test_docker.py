@@ -26,12 +26,12 @@ from medft.schedule import CONFIG_NAMES
 ROOT = Path(__file__).resolve().parents[1]
 DOCKER = ROOT / "docker"
 README = DOCKER / "README.md"
-MAIN_README = ROOT / "README.md"
+DOCS_PAGE = ROOT / "docs" / "docker.md"
 IMAGES = {"medft/gpu-2016": DOCKER / "gpu-2016" / "Dockerfile", "medft/cpu": DOCKER / "cpu" / "Dockerfile",
           "medft/gpu": DOCKER / "gpu" / "Dockerfile"}
 GPU_CONFIG = DOCKER / "gpu-2016" / "Makefile.config"
 GPU_SECTION = "## Reproducing on a GPU"  # in docker/README.md
-MAIN_SECTION = "## Reproducing on a GPU (Docker)"  # in README.md: the same commands
+DOCS_SECTION = "# Reproducing on a GPU (Docker)"  # in docs/docker.md: the same commands
 DRIVER_COMMAND = "medft train polyp ft-conv1 --engine docker:medft/gpu-2016 --gpu 0"
 #: CUDA 8 compiles for these architectures at most (sm_62 is the newest it knows).
 CUDA8_MAX_SM = 62
@@ -322,10 +322,9 @@ def test_dockerfile_header_commands_are_the_readme_commands(image):
     assert not missing, f"{IMAGES[image]} shows commands that docker/README.md does not: {missing}"
 
 
-def test_main_readme_gpu_section_has_the_same_commands():
-    main = section(MAIN_README.read_text(), MAIN_SECTION)
-    if main is None:
-        pytest.skip(f"README.md has no '{MAIN_SECTION}' section yet (docker/README.md has the commands)")
+def test_docs_gpu_page_has_the_same_commands():
+    page = section(DOCS_PAGE.read_text(), DOCS_SECTION)
+    assert page is not None, f"docs/docker.md has no '{DOCS_SECTION}' heading"
     expected = bash_commands(section(README.read_text(), GPU_SECTION))
-    assert bash_commands(main) == expected, f"README.md '{MAIN_SECTION}' != docker/README.md '{GPU_SECTION}'"
-    assert "docker/README.md" in main, "the main README section should point at docker/README.md"
+    assert bash_commands(page) == expected, f"docs/docker.md '{DOCS_SECTION}' != docker/README.md '{GPU_SECTION}'"
+    assert "docker/README.md" in page, "docs/docker.md should point at docker/README.md"

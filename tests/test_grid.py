@@ -210,15 +210,15 @@ def test_make_app_all_runs_the_grid_locally():
     assert "--epochs 7" in r.stdout and "--gpu 1" in r.stdout
 
 
-def test_readme_counts_the_cells_of_the_whole_study():
+def test_slurm_page_counts_the_cells_of_the_whole_study():
     import re
 
     from medft.apps import APP_NAMES
     from medft.grid.orchestrate import select_cells
 
-    text = (ROOT / "README.md").read_text()
+    text = (ROOT / "docs" / "slurm.md").read_text()
     per_app = {a: len(grid_cells(a)) for a in APP_NAMES}
     stated = re.search(r"The whole study is (\d+) cells \(([^)]*)\)", text)
-    assert stated, "README's Slurm section states the number of cells"
+    assert stated, "docs/slurm.md states the number of cells"
     assert int(stated[1]) == len(select_cells(list(APP_NAMES))) == sum(per_app.values())
     assert stated[2] == ", ".join(f"{a} {n}" for a, n in per_app.items())

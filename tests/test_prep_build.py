@@ -162,10 +162,17 @@ def main(argv: list[str]) -> int:
 
 
 def test_help_states_every_default():
-    p = argparse.ArgumentParser(prog="medft prep")
+    """Every prep flag that takes a value shows its default once in `medft prep --help` (off switches and
+    the conditionally required --input and --out have none)."""
+    from medft.cli import HelpFormatter
+
+    p = argparse.ArgumentParser(prog="medft prep", formatter_class=HelpFormatter)
     prep_cmd.add_arguments(p)
-    flags = [a for a in p._actions if a.option_strings and a.dest != "help"]
-    assert all("default" in a.help for a in flags), [a.dest for a in flags if "default" not in a.help]
+    fmt = p._get_formatter()
+    flags = [a for a in p._actions if a.option_strings and a.dest not in ("help", "input", "out") and a.nargs != 0]
+    shown = {a.dest: fmt._expand_help(a) for a in flags}
+    assert len(shown) > 10
+    assert all(s.count("(default:") == 1 for s in shown.values()), shown
 
 
 def test_cli_synth_verify_and_prep(tmp_path, capsys):

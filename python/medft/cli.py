@@ -1,20 +1,7 @@
 """``medft``: one command, a subcommand per stage of the study.
 
-    medft doctor     which Caffe builds are installed (CPU, GPU) and what the GPU is
-    medft gen        write prototxt/ and solvers/ (Tables I and II)
-    medft synth      write the synthetic input set of an application
-    medft import     a public data set, MedMNIST or your own image folder as an input folder
-    medft candidates polyp candidates for frames that have none, and their recall
-    medft prep       build the LMDBs of an application (section VI)
-    medft pretrain   make the offline stand-in for the ImageNet AlexNet
-    medft train      train one cell of the study on real Caffe
-    medft predict    per-patch probabilities of a trained net
-    medft score      FROC/ROC/box-plot statistics with 95% CIs
-    medft report     figures and a Markdown report
-    medft grid       every missing cell of the study, locally or on Slurm, then the report
-    medft status     a table of every cell of the grid
-    medft demo       the main job: a small study on synthetic data, data to report
-    medft bench      timings beside their Caffe references
+Each stage is the module ``medft.commands.<stage>``; it is imported only when its stage runs, so
+``medft --help`` and ``medft --version`` start without numpy, protobuf, matplotlib or Caffe.
 """
 
 from __future__ import annotations
@@ -24,32 +11,81 @@ import errno
 import importlib
 import os
 import sys
+from collections.abc import Iterable
 
 from medft import __version__
 from medft.errors import MedftError
 
-#: the stages, in the order of the study; each is the module medft.commands.<stage>
-STAGES: tuple[str, ...] = ("doctor", "gen", "synth", "import", "candidates", "prep",
-                           "pretrain", "train", "predict", "score", "report",
-                           "grid", "status", "demo", "bench")
+#: the stages, in the order of the study, each with the one line ``medft --help`` shows for it
+STAGES: dict[str, str] = {
+    "doctor": "which Caffe builds are installed (CPU, GPU), their tools, and the GPU: name, compute capability, "
+              "CUDA, cuDNN",
+    "gen": "write prototxt/ and solvers/ for every app x configuration (Tables I and II)",
+    "synth": "write the synthetic input set of an application",
+    "import": "convert a public data set, a MedMNIST file or an image folder into an input folder of `medft prep`",
+    "candidates": "generate polyp candidates for frames that have none, and measure their recall",
+    "prep": "build the LMDBs of an application (section VI)",
+    "pretrain": "make the offline stand-in for the ImageNet AlexNet (or --download-bvlc the real one)",
+    "train": "train one app x configuration with real Caffe; keep the best validation-AUC snapshot",
+    "predict": "per-patch probabilities of a trained run, aggregated to candidates/frames",
+    "score": "FROC/ROC/box-plot statistics with 95% CIs and pairwise comparisons",
+    "report": "figures (PNG/PDF) and a Markdown report of an application",
+    "grid": "run every missing cell of the study's grid, locally or on a Slurm cluster, then the report",
+    "status": "a table of every cell of the grid: pending, running, done (best val AUC, epoch), failed (error)",
+    "demo": "the main job: a small study on synthetic data, from data to report (about 10 min)",
+    "bench": "time the LMDB writer, training, AlexNet, bootstrap FROC and dense CIMT beside Caffe's own tools",
+}
 
 #: stages whose module name differs (``import`` is a Python keyword)
 MODULES: dict[str, str] = {"import": "importdata"}
 
+DESCRIPTION = ("medft: full training or fine tuning? The study of Tajbakhsh et al. (IEEE TMI 2016) on real Caffe, "
+               "one subcommand per stage; `medft STAGE --help` shows a stage's flags and defaults.")
 
-def build_parser() -> argparse.ArgumentParser:
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """The one convention for defaults in ``medft STAGE --help``: an option's default value is appended as
+    ``(default: X)`` unless its help already states its default in words (it says "default": a computed or
+    per-application value) or there is no value to state (None, an off switch, an empty list)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        none = action.default is None or action.default is False or action.default == []
+        if "default" in text or none:
+            return text
+        return super()._get_help_string(action)
+
+
+def command_module(stage: str):
+    """The module ``medft.commands.<stage>``: its ``add_arguments`` and ``run``."""
+    return importlib.import_module(f"medft.commands.{MODULES.get(stage, stage)}")
+
+
+def build_parser(stages: Iterable[str] | None = None) -> argparse.ArgumentParser:
+    """The ``medft`` parser; only the subcommands in ``stages`` (all when None) get their flags, which
+    imports their modules. Every stage is listed either way."""
+    loaded = set(STAGES if stages is None else stages)
     ap = argparse.ArgumentParser(
-        prog="medft", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="medft", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument("--version", action="version", version=f"medft {__version__}")
     sub = ap.add_subparsers(dest="stage", metavar="STAGE", required=True)
-    for stage in STAGES:
-        mod = importlib.import_module(f"medft.commands.{MODULES.get(stage, stage)}")
-        p = sub.add_parser(stage, help=mod.HELP.replace("%", "%%"), description=(mod.__doc__ or mod.HELP),
-                           formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    for stage, line in STAGES.items():
+        if stage not in loaded:
+            sub.add_parser(stage, help=line.replace("%", "%%"))
+            continue
+        mod = command_module(stage)
+        p = sub.add_parser(stage, help=line.replace("%", "%%"), description=(mod.__doc__ or line),
+                           formatter_class=HelpFormatter)
         mod.add_arguments(p)
         p.set_defaults(_run=mod.run)
     return ap
+
+
+def stage_of(argv: list[str]) -> str | None:
+    """The stage ``argv`` names: its first word that is not an option (``medft`` has no option that takes
+    a value), or None (``medft --help``, ``medft --version``)."""
+    return next((a for a in argv if not a.startswith("-")), None)
 
 
 def _terminate(signum, frame) -> None:
@@ -69,7 +105,8 @@ SUPERVISED = ("train", "predict")
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    words = sys.argv[1:] if argv is None else argv
+    args = build_parser([stage_of(words)]).parse_args(argv)
     import signal
 
     from medft import guard

@@ -19,7 +19,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=nonneg_int, default=0, help="seed of the tie-break among equal responses")
     p.add_argument("--evaluate", action="store_true", help="only report the recall of the existing candidates.csv")
     p.add_argument("--force", action="store_true", help="replace an existing candidates.csv")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar (default: shown)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def run(args: argparse.Namespace) -> int:

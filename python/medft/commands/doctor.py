@@ -13,7 +13,7 @@ HELP = "which Caffe builds are installed (CPU, GPU), their tools, and the GPU: n
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print the report as JSON")
-    p.add_argument("--gpu", type=nonneg_int, default=0, metavar="N", help="the GPU to describe (default 0)")
+    p.add_argument("--gpu", type=nonneg_int, default=0, metavar="N", help="the GPU to describe")
 
 
 def run(args: argparse.Namespace) -> int:

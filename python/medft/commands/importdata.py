@@ -29,7 +29,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True,
                    help="the input folder to write (REQUIRED; then `medft prep APP --input OUT`)")
     p.add_argument("--force", action="store_true", help="replace an existing import at --out")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars (default: shown)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
 def run(args: argparse.Namespace) -> int:

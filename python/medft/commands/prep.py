@@ -25,12 +25,7 @@ HELP = "build the LMDBs of an application (section VI)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    class _P:  # every help states its default itself; "%(default).0s" stops the formatter adding a second
-        @staticmethod
-        def add_argument(*names, help: str, **kw):  # noqa: A002
-            return parser.add_argument(*names, help=help + "%(default).0s", **kw)
-
-    p = _P()
+    p = parser
     p.add_argument(
         "app",
         metavar="APP",
@@ -40,20 +35,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--input",
         type=Path,
         default=None,
-        help="input folder in the format of data_prep/README.md (required unless --synthetic; default: none)",
+        help="input folder in the format of data_prep/README.md (required unless --synthetic)",
     )
     p.add_argument(
         "--out",
         type=Path,
         default=None,
         help="output root; the dataset goes to <out>/<app>[-f<fraction>] "
-        "(required except with --verify; default: none)",
+        "(required except with --verify)",
     )
     p.add_argument(
         "--fraction",
         default="1",
-        help="reduced training set: polyp/pe 1|0.5|0.25, frames and classify 1|0.1|0.05|0.01, cimt 1|1patient "
-        "(default: 1)",
+        help="reduced training set: polyp/pe 1|0.5|0.25, frames and classify 1|0.1|0.05|0.01, cimt 1|1patient",
     )
     p.add_argument(
         "--max-patches",
@@ -68,23 +62,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="cap on test patches, whole candidates/frames/pixels only (default: all)",
     )
-    p.add_argument("--seed", type=nonneg_int, default=0, help="seed of every random choice (default: 0)")
+    p.add_argument("--seed", type=nonneg_int, default=0, help="seed of every random choice")
     p.add_argument(
         "--test-fraction",
         type=open_fraction,
         default=0.5,
-        help="share of cases held out for test when the input has no split.csv (default: 0.5)",
+        help="share of cases held out for test when the input has no split.csv",
     )
-    p.add_argument("--force", action="store_true", help="DANGEROUS: replace an existing output (default: off)")
+    p.add_argument("--force", action="store_true", help="DANGEROUS: replace an existing output")
     p.add_argument(
         "--verify",
         action="store_true",
-        help="only check the input folder against the format, naming the file and rule broken (default: off)",
+        help="only check the input folder against the format, naming the file and rule broken",
     )
     p.add_argument(
         "--synthetic",
         action="store_true",
-        help="write the synthetic input set to <out>/synthetic/<app> (if missing) and prepare it (default: off)",
+        help="write the synthetic input set to <out>/synthetic/<app> (if missing) and prepare it",
     )
     p.add_argument(
         "--crops",
@@ -102,7 +96,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--mirror",
         action="store_true",
-        help="classify: flip every second crop left-right, where a mirrored image keeps its class (default: off)",
+        help="classify: flip every second crop left-right, where a mirrored image keeps its class",
     )
     p.add_argument(
         "--window",
@@ -129,7 +123,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="polyp/pe: the first N augmented patches of each test candidate (smallest scale, "
                         "unshifted, N orientations) instead of all; a smaller test-time average that makes "
                         "larger test sets affordable (default: all, the paper's)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars (default: shown)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
 def app_options(args: argparse.Namespace) -> dict:

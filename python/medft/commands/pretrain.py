@@ -38,7 +38,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="conv1's start: 'bank' (formula-driven Gabor and colour-opponent filters) or "
                         "'filler' (BVLC's Gaussian, std 0.01)")
     p.add_argument("--init", choices=INIT_NAMES, default=d.init,
-                   help="weight fillers of the layers the conv1 bank does not start (default: %(default)s)")
+                   help="weight fillers of the layers the conv1 bank does not start")
     p.add_argument("--out", default=str(standin_path()),
                    help="caffemodel to write (a .json sidecar goes beside it); $MEDFT_CACHE moves "
                         "the default")
