@@ -193,14 +193,16 @@ def _seeds_section(s: pipeline.Scores, out: Path) -> list[str]:
     rows = [row for g in summaries for row in g.rows(x_name)]
     compare.write_table(rows, out / "seeds")
     shown = [{"config": r["config"], x_name: r[x_name], "seeds": r["seeds"], "per seed": r["per_seed"],
-              "mean ± sd": f"{r['mean']:.3f} ± {r['sd']:.3f}", "range": f"{r['min']:.3f}-{r['max']:.3f}",
+              "mean ± sd": f"{r['mean']:.3f}" + (f" ± {r['sd']:.3f}" if r["seeds"] > 1 else ""),
+              "range": f"{r['min']:.3f}-{r['max']:.3f}",
               f"{s.options.level:.0%} interval (seeds and cases)": _ci(r["mean"], r["lo"], r["hi"]).split(" ", 1)[-1]}
              for r in rows]
     return ["## Training seeds", "",
             "Each configuration was trained once per seed (Caffe's random_seed: initial weights, dropout); "
             "every seed's run is scored on the same test set. The interval of the mean carries the seeds' "
-            "variance (s²/S) and the case bootstrap's (t with Welch-Satterthwaite degrees of freedom; n/a "
-            "with one seed); the figures show each configuration's first seed. Data: `seeds.csv`.", "",
+            "variance (s²/S, at Student's t with S-1 degrees of freedom) and the case bootstrap's (at the normal "
+            "quantile), their half-widths added in quadrature; n/a with one seed. The figures show each "
+            "configuration's first seed. Data: `seeds.csv`.", "",
             to_markdown(shown), ""]
 
 
