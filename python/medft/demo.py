@@ -42,8 +42,8 @@ DEMO_PREP = {"polyp": ["--cases", "40", "--per-case", "6"],
 #: the training seeds of the deciding cells (``medft demo --seeds``); the first is the default seed
 DEMO_SEEDS: tuple[int, ...] = training_seeds("3")
 #: Per-seed budget with several seeds (at scale 1), so that three seeds of the four deciding cells fit
-#: the demo's time: fewer training patches, 2 epochs, one view per test candidate.
-SEEDED = {"max_patches": 480, "epochs": 2, "test_views": 1}
+#: the demo's time: fewer training patches, 2 epochs, the same 500 test candidates seen from one view.
+SEEDED = {"max_patches": 480, "max_test_patches": 500, "epochs": 2, "test_views": 1}
 #: the applications whose prep takes ``--test-views`` (candidates seen from many views)
 VIEWS_APPS = ("polyp", "pe")
 #: Operating points suited to the demo's synthetic test sets (about 120 test frames resolve false
@@ -70,8 +70,8 @@ class DemoPlan:
         s, standin = self.scale, PretrainOptions()
         seeded = len(self.seeds) > 1
         epochs = max(2, round((SEEDED["epochs"] if seeded else 4) * s))
-        patches = SEEDED["max_patches"] if seeded else 800
-        return {"max_patches": max(20, int(patches * s)), "max_test_patches": max(240, int(1000 * s)), "batch": 20,
+        patches, test = (SEEDED["max_patches"], SEEDED["max_test_patches"]) if seeded else (800, 1000)
+        return {"max_patches": max(20, int(patches * s)), "max_test_patches": max(240, int(test * s)), "batch": 20,
                 "epochs": epochs, "patience": epochs, "cimt_stride": max(1, round(8 / s)),
                 "test_views": SEEDED["test_views"] if seeded else 2,
                 "pretrain_iterations": max(4, round(standin.iterations * s)),
