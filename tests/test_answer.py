@@ -188,3 +188,10 @@ def test_report_over_seeds_shows_each_seed_and_the_count(tmp_path):
         assert f"  - seed {seed}: ft-conv1" in md
     (ft_fc8,) = [r for r in table if r["config"] == "ft-fc8" and float(r["fp_rate"]) == x]
     assert ft_fc8["seeds"] == "1" and ft_fc8["lo"] == ""  # one seed: n/a
+    # --seeds keeps those seeds' run folders: two of three
+    assert cli.main(["report", "polyp", "--runs", str(runs.parent), "--data", str(data.parent), "--out", str(out),
+                     "--n-boot", "200", "--seeds", "2016,2018", "--force"]) == 0
+    (row,) = [r for r in csv.DictReader(open(out / "seeds.csv")) if r["config"] == "ft-conv1"
+              and float(r["fp_rate"]) == x]
+    assert row["per_seed"].split() == [f"2016:{per_seed[0]:.3f}", f"2018:{per_seed[2]:.3f}"]
+    assert "--seeds 2016,2018" in (out / "report.md").read_text()

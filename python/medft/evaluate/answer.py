@@ -172,11 +172,17 @@ def seed_findings(summaries: list[seedstats.GroupSummary], comparisons: list[dic
                   higher: bool, level: float = 0.95) -> list[Finding]:
     """Answers at the ``k``-th operating point (or the one metric, ``higher`` False) over training
     seeds, from each group's :class:`~medft.evaluate.seeds.GroupSummary` and the per-folder
-    comparison rows read at that point (permutation or Wilcoxon rows of `medft score`)."""
+    comparison rows read at that point (permutation or Wilcoxon rows of `medft score`). At each data
+    level the configurations trained with the most seeds compete (one trained once, such as the
+    demo's ft-fc8, has no training variance to compare with); the others are in the seeds table."""
     by_group = {g.group: g for g in summaries}
     value = {g.group: float(g.values[:, k].mean()) for g in summaries}
     out = []
     for fraction, members in data_levels([(g.group, g.config, g.fraction) for g in summaries]):
+        most = max(len(by_group[m[0]].seeds) for m in members)
+        members = [m for m in members if len(by_group[m[0]].seeds) == most]  # only the fully seeded compete
+        if len(members) < 2:
+            continue
         pick = max if higher else min
         winner = pick(members, key=lambda m: value[m[0]])
         rival = _rival(winner, members, value, higher)

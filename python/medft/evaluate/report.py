@@ -258,12 +258,19 @@ def write_report(s: pipeline.Scores, out: Path, figs: list[tuple[str, Path]], co
 def make_report(app: str, runs_dir: Path, out: Path, *, data_dir: Path | None = None,
                 configs: list[str] | None = None, figure_configs: list[str] | None = None,
                 options: pipeline.Options | None = None, snake: dict | None = None,
-                n_maps: int = 3, force: bool = False, command: str | None = None) -> Path:
-    """Score ``app`` into ``out``, draw the figures and write ``out/report.md``.
+                n_maps: int = 3, force: bool = False, command: str | None = None,
+                seeds: tuple[int, ...] | None = None) -> Path:
+    """Score ``app`` into ``out``, draw the figures and write ``out/report.md``; ``seeds`` keeps the run
+    folders of those training seeds (and the handcrafted baseline), None all of them.
 
     Refuses to overwrite an existing ``report.md`` unless ``force``.  Returns its path.
     """
     out = Path(out)
+    if seeds:
+        found = [r.name for r in io.discover_runs(runs_dir, app, configs)]
+        configs = [n for n in found if n == answer.HANDCRAFTED or seedstats.seed_of(n) in seeds]
+        if not [n for n in configs if n != answer.HANDCRAFTED]:
+            raise MedftError(f"{runs_dir}: no run folder of training seed(s) {', '.join(map(str, seeds))}")
     if (out / "report.md").exists() and not force:
         raise MedftError(f"{out / 'report.md'} exists; pass --force to overwrite")
     scores = pipeline.score_app(app, runs_dir, out, data_dir=data_dir, configs=configs,
