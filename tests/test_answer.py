@@ -195,3 +195,24 @@ def test_report_over_seeds_shows_each_seed_and_the_count(tmp_path):
               and float(r["fp_rate"]) == x]
     assert row["per_seed"].split() == [f"2016:{per_seed[0]:.3f}", f"2018:{per_seed[2]:.3f}"]
     assert "--seeds 2016,2018" in (out / "report.md").read_text()
+
+
+def test_frames_and_cimt_answers_over_seeds(tmp_path):
+    """ROC operating points and CIMT mean errors take the same path: per-seed rows, the count of seeds."""
+    from medft.evaluate import report
+
+    names = {"scratch": 1.5, "scratch-seed2017": 1.4, "ft-conv1": 3.0, "ft-conv1-seed2017": 2.8}
+    runs = synthetic.write_frames(tmp_path / "f", names)
+    md = report.make_report("frames", runs, tmp_path / "fr", options=report.pipeline.Options(n_boot=100)).read_text()
+    assert "over 2 training seeds ft-conv1 scored best" in md and "of 2 seeds**" in md
+    runs = synthetic.write_cimt(tmp_path / "c", {"scratch": 0.9, "scratch-seed2017": 0.8, "ft-conv1": 0.4,
+                                                  "ft-conv1-seed2017": 0.5}, n_rois=6)
+    out = tmp_path / "cr"
+    md = report.make_report("cimt", runs, out, n_maps=1).read_text()
+    line = next(ln for ln in md.splitlines() if ln.startswith("- **All training data**") and "li error" in ln)
+    assert "over 2 training seeds ft-conv1 scored best" in line and "of 2 seeds**" in line
+    rows = list(csv.DictReader(open(out / "seeds.csv")))
+    mine = [float(r["mean"]) for r in csv.DictReader(open(out / "roi_summary.csv"))
+            if r["config"].startswith("ft-conv1") and r["metric"] == "li_error"]
+    (row,) = [r for r in rows if r["config"] == "ft-conv1" and r["metric"] == "li_error"]
+    assert float(row["mean"]) == pytest.approx(sum(mine) / 2, abs=1e-6)
