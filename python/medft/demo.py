@@ -210,8 +210,8 @@ def check_report(folder: Path, configs: tuple[str, ...]) -> dict[str, list[str]]
                       if r["config"] == config and r["metric"] in ("li_error", "ma_error")]
         else:
             values = [f"{float(r['value']):.3f}" for r in rows if r["config"] == config]
-        line = next((ln for ln in text.splitlines() if ln.startswith(f"| {config} |")), "")
-        if not values or any(v not in line for v in values):
+        rows_md = [ln for ln in text.splitlines() if ln.startswith(f"| {config} |")]  # summary (and seeds) tables
+        if not values or not any(all(v in ln for v in values) for ln in rows_md):
             raise MedftError(f"{folder}: report.md lacks {config}'s numbers {values} from {table}")
         found[config] = values
     return found
