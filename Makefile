@@ -74,8 +74,8 @@ gpu-measure:  ## on a GPU machine: GPU tests + bench + one polyp cell -> gpu/out
 test-gpu: venv  ## the GPU tests alone (skipped, with the reason, where there is no GPU)
 	$(PY) -m pytest -q -rs tests/test_gpu.py
 
-standin: venv caffe  ## the offline stand-in source model, trained once and cached (skipped where weights exist)
-	@$(MEDFT) pretrain --which >/dev/null || $(MEDFT) pretrain
+standin: venv caffe  ## the offline stand-in source model, trained once and cached (retrained when its recipe changed; skipped where BVLC weights exist)
+	@$(MEDFT) pretrain --which | grep -q "^bvlc" || $(MEDFT) pretrain --refresh
 
 setup: venv caffe standin
 	@$(MEDFT) doctor | head -4

@@ -46,6 +46,26 @@ def test_grid_selection_and_its_errors():
         grid_cells("polyp", fractions=("0.1",))
 
 
+def test_every_cell_once_per_training_seed_in_its_own_folder(tmp_path):
+    from medft.commands.grid import add_arguments
+    from medft.grid.plan import StudyOptions, plan
+
+    cells = grid_cells("polyp", configs=("scratch",), inits=("gaussian",), fractions=("1", "0.25"),
+                       seeds=(2016, 2017))
+    assert [c.job for c in cells] == ["polyp/scratch", "polyp/scratch-seed2017", "polyp/scratch-0.25",
+                                      "polyp/scratch-0.25-seed2017"]
+    jobs = {j.name: j for j in plan(cells, StudyOptions(data=str(tmp_path / "d"), runs=str(tmp_path / "r")),
+                                    has_pretrained=True).jobs}
+    train = jobs["polyp/scratch-0.25-seed2017"].steps[0]
+    assert train[:2] == ("train", "polyp") and train[train.index("--seed") + 1] == "2017"
+    assert "--seed" not in jobs["polyp/scratch"].steps[0]  # the default seed: today's command and folder
+    import argparse
+
+    p = argparse.ArgumentParser()
+    add_arguments(p)
+    assert p.parse_args(["polyp", "--seeds", "3"]).seeds == (2016, 2017, 2018)
+
+
 # --- plan ---------------------------------------------------------------------------------------------------
 def _finish(cell: Cell, runs, data) -> None:
     """A run folder as `medft train` and `medft predict` leave it, and its prepared data set."""

@@ -59,3 +59,40 @@ def test_runs_of_one_patient_are_discovered_after_the_full_set(tmp_path):
     for name in ("ft-conv1-1patient", "scratch", "ft-conv1"):
         (tmp_path / name / "cimt_maps").mkdir(parents=True)
     assert [r.name for r in discover_runs(tmp_path, "cimt")] == ["scratch", "ft-conv1", "ft-conv1-1patient"]
+
+
+@pytest.mark.parametrize("variant,fraction,seed,name", [
+    ("scratch", "1", None, "scratch"), ("scratch", "1", 2016, "scratch"),
+    ("scratch", "1", 2017, "scratch-seed2017"), ("ft-conv1", "0.25", 3, "ft-conv1-0.25-seed3"),
+    ("scratch-xavier", "1", 0, "scratch-xavier-seed0"), ("ft-conv1", "1patient", 7, "ft-conv1-1patient-seed7")])
+def test_a_run_folder_names_its_training_seed_unless_it_is_the_default(variant, fraction, seed, name):
+    d = paths.run_dir("runs", "polyp", variant, fraction, seed)
+    assert d.name == name
+    assert paths.parse_run_folder(name) == (variant, "" if fraction == "1" else fraction,
+                                            2016 if seed is None else seed)
+    assert paths.parse_run_name(name) == (variant, "" if fraction == "1" else fraction)
+    assert paths.run_group(name) == paths.run_dir("", "polyp", variant, fraction).name
+
+
+def test_training_seeds_take_a_count_or_a_list():
+    from medft.solver import training_seeds
+
+    assert training_seeds("3") == (2016, 2017, 2018)
+    assert training_seeds("1,2,3") == (1, 2, 3)
+    assert training_seeds("5,") == (5,)
+    for bad in ("0", "-1", "a", "1,1", "1,-2", ","):
+        with pytest.raises(ValueError, match="--seeds"):
+            training_seeds(bad)
+    with pytest.raises(MedftError, match="seed"):
+        paths.run_dir("runs", "polyp", "scratch", "1", -3)
+
+
+def test_seed_run_folders_are_scored_under_their_configuration(tmp_path):
+    from medft.evaluate.io import discover_runs
+
+    for name in ("scratch", "scratch-seed2017", "ft-conv1-0.25-seed2017"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "predictions.csv").write_text("case,unit,lesion,label,score\n")
+    found = {r.name: (r.config, r.fraction) for r in discover_runs(tmp_path, "polyp")}
+    assert found == {"scratch": ("scratch", ""), "scratch-seed2017": ("scratch", ""),
+                     "ft-conv1-0.25-seed2017": ("ft-conv1", "0.25")}

@@ -47,6 +47,16 @@ def test_solver_is_bvlc_reference():
     assert solver_param("net.prototxt", 150, 1, batch=16).base_lr == pytest.approx(0.0025)  # 0.01 x sqrt(1/16)
 
 
+def test_the_poly_schedule_starts_at_twice_the_rate_and_ends_at_zero():
+    s = solver_param("net.prototxt", 300, 1, batch=16, schedule="poly")
+    assert (s.lr_policy, s.power, s.max_iter) == ("poly", 1.0, 300)
+    # Caffe's poly: base_lr * (1 - iter / max_iter) ^ power; base 2 x 0.01 x sqrt(16 / 256) = 0.005
+    assert s.base_lr == pytest.approx(0.005)
+    assert not s.HasField("stepsize") and not s.HasField("gamma")
+    with pytest.raises(MedftError, match="schedule"):
+        pretrain(PretrainOptions(schedule="cosine"))
+
+
 @pytest.fixture(scope="module")
 def tiny_standin(caffe, tmp_path_factory):
     out = tmp_path_factory.mktemp("standin") / "standin.caffemodel"
@@ -61,7 +71,8 @@ def test_tiny_pretrain_writes_a_standin_that_says_so(tiny_standin):
     meta = json.loads(sidecar_path(out).read_text())
     assert meta["kind"] == "standin" and "NOT ImageNet" in meta["warning"]
     assert meta["budget"] == {"iterations": 3, "batch": 4, "images": 20, "heldout": 4, "seed": 7, "conv1": "bank",
-                              "init": "xavier"}
+                              "init": "xavier", "schedule": "bvlc"}
+    assert meta["solver"]["lr_policy"] == "step"
     assert meta["sha1"] == weights.sha1_of(out)
     assert np.isfinite(meta["final_loss"]) and 0 <= meta["train_accuracy"] <= 1
     assert 0 <= meta["heldout_accuracy"] <= 1
@@ -134,6 +145,49 @@ def test_standin_is_reused_and_never_replaced_silently(tiny_standin, tmp_path):
         pretrain(TINY, out=foreign)
 
 
+@pytest.mark.caffe
+def test_the_standin_is_bit_identical_when_trained_again_with_its_seed(tiny_standin, tmp_path):
+    """One machine, one seed: every weight the same bit for bit (the files differ only in the Data
+    layer's path of the temporary source LMDB, and the sidecars in times); another seed differs."""
+    out, _ = tiny_standin
+    again = pretrain(TINY, out=tmp_path / "again.caffemodel", log=lambda *_: None)
+    first = _weight_bytes(out)
+    assert len(first) == 8 and _weight_bytes(again) == first  # conv1-5, fc6-8
+    other = pretrain(PretrainOptions(iterations=3, batch=4, images=20, heldout=4, seed=8),
+                     out=tmp_path / "other.caffemodel", log=lambda *_: None)
+    assert _weight_bytes(other) != first
+
+
+def _weight_bytes(path) -> dict[str, list[bytes]]:
+    """Every layer's blobs as raw float32 bytes."""
+    from medft.schema import blob_to_array, read_net
+
+    return {layer.name: [blob_to_array(b).astype(np.float32).tobytes() for b in layer.blobs]
+            for layer in read_net(path).layer if layer.blobs}
+
+
+@pytest.mark.caffe
+def test_refresh_retrains_a_standin_of_another_recipe(tiny_standin, tmp_path):
+    import shutil
+
+    out, _ = tiny_standin
+    old = tmp_path / "old.caffemodel"
+    shutil.copy(out, old)
+    shutil.copy(sidecar_path(out), sidecar_path(old))
+    meta = json.loads(sidecar_path(old).read_text())
+    del meta["budget"]["schedule"]  # a stand-in saved before the schedule was recorded: BVLC's
+    sidecar_path(old).write_text(json.dumps(meta))
+    lines: list[str] = []
+    pretrain(TINY, out=old, log=lines.append, refresh=True)
+    assert lines[0].startswith("pretrain: reusing")  # same recipe: kept
+    newer = PretrainOptions(iterations=3, batch=4, images=20, heldout=4, seed=7, schedule="poly")
+    pretrain(newer, out=old, log=lines.append, refresh=True)
+    assert "another recipe" in lines[1]
+    meta = json.loads(sidecar_path(old).read_text())
+    assert meta["budget"]["schedule"] == "poly" and meta["solver"]["lr_policy"] == "poly"
+    assert meta["solver"]["base_lr"] == pytest.approx(2 * 0.01 * (4 / 256) ** 0.5)
+
+
 def test_bad_budget_is_refused():
     with pytest.raises(MedftError, match="iterations must be positive"):
         pretrain(PretrainOptions(iterations=0))
@@ -143,7 +197,8 @@ def test_cli_help_states_defaults(capsys):
     with pytest.raises(SystemExit):
         cli.main(["pretrain", "--help"])
     text = " ".join(capsys.readouterr().out.split())
-    for flag, default in (("--iterations", 250), ("--batch", 16), ("--images", 2000), ("--seed", 2016)):
+    for flag, default in (("--iterations", 250), ("--batch", 16), ("--images", 2000), ("--seed", 2016),
+                          ("--schedule", "bvlc")):
         assert flag in text and f"(default: {default})" in text
     assert "--download-bvlc" in text and weights.BVLC_ALEXNET_SHA1 in text
 

@@ -28,6 +28,7 @@ from medft.cli import main
 from medft.demo import DemoPlan, prep_argv, train_argv
 from medft.prep.common import dataset_dir
 from medft.prep.lmdb_writer import read_lmdb
+from medft.solver import RANDOM_SEED
 
 pytestmark = [pytest.mark.caffe, pytest.mark.slow]
 
@@ -46,7 +47,7 @@ def demo_root(tmp_path_factory) -> Path:
 
 def prepped(root: Path, app: str) -> tuple[DemoPlan, Path]:
     """The demo's training set of ``app`` (prepped once per module)."""
-    plan = DemoPlan(app=app, out=str(root / app))
+    plan = DemoPlan(app=app, out=str(root / app), seeds=(RANDOM_SEED,))  # one seed: the full per-run budget
     folder = dataset_dir(plan.data, app, "1")
     if not (folder / "prep.json").is_file():
         assert main(prep_argv(plan)) == 0

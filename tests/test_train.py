@@ -72,6 +72,22 @@ def test_train_selects_best_and_predicts(dataset, tmp_path, caffe):
         assert int(u["label"]) == (u["unit"].endswith("x1"))
 
 
+def test_one_cell_is_bit_identical_when_trained_again_with_its_seed(dataset, tmp_path):
+    """One machine, one seed: the same selected weights byte for byte; another seed trains other weights
+    into its own run folder (``scratch-seed7``) beside the default seed's."""
+    for root in ("a", "b"):
+        train(_opts(dataset, tmp_path / root, max_epochs=2), log=lambda *_: None)
+    first, second = (run_dir(tmp_path / r, "polyp", "scratch") / "best.caffemodel" for r in ("a", "b"))
+    assert first.read_bytes() == second.read_bytes()
+    with open(first.parent / "log.csv") as f, open(second.parent / "log.csv") as g:
+        assert [r["loss"] for r in csv.DictReader(f)] == [r["loss"] for r in csv.DictReader(g)]
+    record = train(_opts(dataset, tmp_path / "a", max_epochs=2, seed=7), log=lambda *_: None)
+    other = run_dir(tmp_path / "a", "polyp", "scratch", seed=7)
+    assert other.name == "scratch-seed7" and record["options"]["seed"] == 7
+    assert (other / "best.caffemodel").read_bytes() != first.read_bytes()
+    assert "random_seed: 7" in (other / "solver.prototxt").read_text()
+
+
 def test_resume_after_interruption(dataset, tmp_path, caffe):
     messages: list[str] = []
     train(_opts(dataset, tmp_path, max_epochs=1), log=messages.append)

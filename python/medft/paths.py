@@ -1,7 +1,8 @@
 """Every root, folder and file name of the study, each built in one place with its parser beside it.
 
     <data>/<app>[-f<fraction>]/       a prepared data set (train/val/test LMDBs, manifests, prep.json)
-    <runs>/<app>/<variant>[-<fraction>]/   a run folder (nets, solver, log.csv, run.json, best.caffemodel)
+    <runs>/<app>/<variant>[-<fraction>][-seed<seed>]/   a run folder (nets, solver, log.csv, run.json,
+                          best.caffemodel); the seed is named when it is not the default (2016)
     <runs>/<app>/scores/  <runs>/<app>/report/   what `medft score` and `medft report` write
     <runs>/grid/<job>.json  <runs>/grid/<job>.log   `medft grid`: each job's record and log
     <runs>/grid/slurm/      the Slurm submission files (submitit's scripts, pickles and job logs)
@@ -34,6 +35,9 @@ GRID = "grid"
 SLURM = "slurm"
 
 _RUN_NAME = re.compile(r"^(?P<variant>.+?)-(?P<fraction>\d+(?:\.\d+)?|1patient)(?:%|pct)?$")
+#: the folder-name token before a training seed: ``scratch-0.25-seed2017``
+SEED_TAG = "seed"
+_SEED_SUFFIX = re.compile(rf"^(?P<base>.+?)-{SEED_TAG}(?P<seed>\d+)$")
 _DATASET_NAME = re.compile(r"^(?P<app>[a-z]+)(?:-f(?P<fraction>.+))?$")
 
 
@@ -58,19 +62,49 @@ def app_runs(runs_root: str | Path, app: str) -> Path:
     return Path(runs_root) / app
 
 
-def run_dir(runs_root: str | Path, app: str, variant: str, fraction: str = "1") -> Path:
-    """``<runs>/<app>/<variant>`` or ``<runs>/<app>/<variant>-<fraction>`` for reduced data
-    (e.g. ``scratch-0.25``, ``ft-conv1-1patient``)."""
+def default_seed() -> int:
+    """The training seed that run folder names leave out (:data:`medft.solver.RANDOM_SEED`)."""
+    from medft.solver import RANDOM_SEED
+
+    return RANDOM_SEED
+
+
+def run_dir(runs_root: str | Path, app: str, variant: str, fraction: str = "1", seed: int | None = None) -> Path:
+    """``<runs>/<app>/<variant>[-<fraction>][-seed<seed>]``: the fraction for reduced data, the training
+    seed when it is not the default (e.g. ``scratch-0.25``, ``ft-conv1-1patient``, ``scratch-seed2017``,
+    ``ft-conv1-0.25-seed2018``); ``seed`` None is the default seed."""
     fraction = fraction.strip()
     if re.fullmatch(r"1(?:\.0*)?|full", fraction):  # the whole set has one folder, however it is written
         fraction = "1"
-    return app_runs(runs_root, app) / (variant if fraction == "1" else f"{variant}-{fraction}")
+    name = variant if fraction == "1" else f"{variant}-{fraction}"
+    if seed is not None and seed != default_seed():
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise MedftError(f"a training seed is a whole number >= 0, got {seed!r}")
+        name += f"-{SEED_TAG}{seed}"
+    return app_runs(runs_root, app) / name
+
+
+def parse_run_folder(name: str) -> tuple[str, str, int]:
+    """(variant, fraction label ("" for all data), training seed) of a run folder name; the inverse of
+    :func:`run_dir`."""
+    m = _SEED_SUFFIX.match(name)
+    base, seed = (m["base"], int(m["seed"])) if m else (name, default_seed())
+    r = _RUN_NAME.match(base)
+    return (r["variant"], r["fraction"], seed) if r else (base, "", seed)
 
 
 def parse_run_name(name: str) -> tuple[str, str]:
-    """(variant, fraction label, "" for all data) of a run folder name; the inverse of :func:`run_dir`."""
-    m = _RUN_NAME.match(name)
-    return (m["variant"], m["fraction"]) if m else (name, "")
+    """(variant, fraction label, "" for all data) of a run folder name, whatever its seed
+    (:func:`parse_run_folder` gives the seed too)."""
+    variant, fraction, _ = parse_run_folder(name)
+    return variant, fraction
+
+
+def run_group(name: str) -> str:
+    """A run folder's name without its seed: the folders of one configuration and data level across
+    training seeds share it (``scratch-0.25-seed2017`` -> ``scratch-0.25``)."""
+    m = _SEED_SUFFIX.match(name)
+    return m["base"] if m else name
 
 
 def fraction_share(fraction: str) -> float:

@@ -79,10 +79,12 @@ def aggregate_classes(rows: list[dict], probs: np.ndarray) -> list[dict]:
 
 def predict_run(app: str, variant: str, data: str | Path, runs: str | Path = "runs", fraction: str = "1",
                 engine: Engine | None = None, engine_name: str = "pycaffe", batch: int = 50,
-                cimt_stride: int = 1, gpu: int | None = None, force: bool = False, log=print) -> Path:
-    """Write ``test_probs.npy``, ``test_patches.csv`` and ``predictions.csv`` into the run folder."""
+                cimt_stride: int = 1, gpu: int | None = None, force: bool = False, log=print,
+                seed: int | None = None) -> Path:
+    """Write ``test_probs.npy``, ``test_patches.csv`` and ``predictions.csv`` into the run folder
+    (of training seed ``seed``; None: the default seed)."""
 
-    out = run_dir(runs, app, variant, fraction)
+    out = run_dir(runs, app, variant, fraction, seed)
     best, deploy, record = out / paths.BEST_MODEL, out / "deploy.prototxt", out / paths.RUN_RECORD
     for p in (best, deploy, record):
         if not p.is_file():

@@ -9,9 +9,13 @@ Source task: :mod:`medft.source_task` (10 classes of formula-driven patterns); t
 trains on it.
 
 Solver: BVLC's reference AlexNet solver (``models/bvlc_alexnet/solver.prototxt``: SGD, momentum
-0.9, weight_decay 0.0005, step policy gamma 0.1 every 100,000 iterations, which a short budget
-never reaches) with a small batch (default 16, not 256) and BVLC's base_lr 0.01 scaled to it by
-the square-root rule (0.0025), so the default budget takes minutes on a 2-core CPU.
+0.9, weight_decay 0.0005) with a small batch (default 16, not 256) and BVLC's base_lr 0.01 scaled
+to it by the square-root rule (0.0025), so the default budget takes minutes on a 2-core CPU. BVLC's
+step policy (gamma 0.1 every 100,000 iterations) is never reached by a short budget (the default
+``schedule`` "bvlc"), so SGD ends at its full rate and the weights it stops at depend on the last
+few steps, and on the CPU's floating-point rounding through them. ``schedule`` "poly" starts at
+twice that rate and lowers it linearly to 0 at the last iteration (Caffe's poly policy, power 1:
+the same mean rate), so that training settles; a stand-in's sidecar without a schedule is "bvlc".
 
 Two changes make a few hundred iterations enough (BVLC's Gaussian start needs thousands to
 leave chance; measured: held-out accuracy 0.12 after 150 iterations). Training normalises
@@ -86,16 +90,24 @@ class PretrainOptions:
     seed: int = RANDOM_SEED
     conv1: str = "bank"  # first layer's start: "bank" (medft.source_task.conv1_bank) or "filler"
     init: str = "xavier"  # weight fillers of the other layers (and of conv1 with "filler")
+    schedule: str = "bvlc"  # learning rate: "bvlc" (BVLC's step policy) or "poly" (2x the rate, linear to 0)
 
     def check(self) -> None:
+        if self.schedule not in SCHEDULES:
+            raise MedftError(f"pretrain: schedule {self.schedule!r} is not one of {', '.join(SCHEDULES)}")
         if self.conv1 not in CONV1_STARTS:
             raise MedftError(f"pretrain: conv1 start {self.conv1!r} is not one of {', '.join(CONV1_STARTS)}")
         if self.init not in INIT_NAMES:
             raise MedftError(f"pretrain: init {self.init!r} is not one of {', '.join(INIT_NAMES)}")
         for name, value in asdict(self).items():
-            if name not in ("seed", "conv1", "init") and value < (0 if name == "heldout" else 1):
+            if name not in ("seed", "conv1", "init", "schedule") and value < (0 if name == "heldout" else 1):
                 raise MedftError(f"pretrain: {name} must be positive, got {value}")
 
+
+#: the stand-in's learning-rate schedules (:func:`solver_param`)
+SCHEDULES = ("bvlc", "poly")
+#: "poly" starts at this multiple of :func:`scaled_lr` and falls linearly to 0 (mean rate: the same)
+POLY_START = 2.0
 
 #: how the stand-in's conv1 starts: formula-driven filters, or the net's weight filler
 CONV1_STARTS = ("bank", "filler")
@@ -184,15 +196,22 @@ def fold_for_deploy(model: Path, scale: float = 1.0) -> None:
 
 # --- nets and solver ----------------------------------------------------------------------------
 
-def solver_param(net_path: str, iterations: int, seed: int, batch: int = BVLC_BATCH) -> pb.SolverParameter:
+def solver_param(net_path: str, iterations: int, seed: int, batch: int = BVLC_BATCH,
+                 schedule: str = "bvlc") -> pb.SolverParameter:
     """BVLC's reference AlexNet solver for ``iterations`` iterations of ``batch`` images (learning
-    rate :func:`scaled_lr`; no snapshots: we save ourselves)."""
-    return pb.SolverParameter(
+    rate :func:`scaled_lr`; no snapshots: we save ourselves); ``schedule`` "poly": from
+    :data:`POLY_START` times that rate linearly to 0 at the last iteration."""
+    s = pb.SolverParameter(
         net=net_path, type="SGD", base_lr=scaled_lr(batch), lr_policy="step", gamma=GAMMA, stepsize=STEPSIZE,
         momentum=MOMENTUM, weight_decay=WEIGHT_DECAY, max_iter=iterations, display=0, snapshot=0,
         snapshot_prefix=str(Path(net_path).with_name("snapshot")), solver_mode=pb.SolverParameter.CPU,
         random_seed=seed,
     )
+    if schedule == "poly":
+        s.base_lr, s.lr_policy, s.power = POLY_START * scaled_lr(batch), "poly", 1.0
+        s.ClearField("gamma")
+        s.ClearField("stepsize")
+    return s
 
 
 def source_task_deploy(num_classes: int = len(CLASSES), batch: int = 10, batch_norm: bool = False) -> pb.NetParameter:
@@ -226,6 +245,12 @@ def _heldout_accuracy(engine, work: Path, weights: Path, opts: PretrainOptions, 
 # --- training -----------------------------------------------------------------------------------
 
 
+def recorded_budget(meta: dict) -> dict:
+    """A sidecar's budget, with the schedule of stand-ins saved before it was recorded ("bvlc")."""
+    budget = meta.get("budget")
+    return {"schedule": "bvlc", **budget} if isinstance(budget, dict) else {}
+
+
 def existing(out: Path, opts: PretrainOptions) -> bool:
     """True if ``out`` is a finished stand-in of exactly this budget and seed (so it is reused).
 
@@ -238,18 +263,20 @@ def existing(out: Path, opts: PretrainOptions) -> bool:
     if not meta or meta.get("kind") != STANDIN or meta.get("sha1") != sha1_of(out):
         raise MedftError(f"{out} exists but is not a finished medft stand-in (no matching sidecar "
                          f"{sidecar_path(out).name}); pass --force to replace it")
-    if meta.get("budget") != asdict(opts):
+    if recorded_budget(meta) != asdict(opts):
         raise MedftError(f"{out} is a stand-in of another budget ({meta.get('budget')}); pass --force "
                          f"to retrain it with {asdict(opts)}")
     return True
 
 
 def pretrain(opts: PretrainOptions | None = None, out: str | Path | None = None, force: bool = False,
-             log=print, engine: str = "pycaffe", gpu: int | None = None) -> Path:
+             log=print, engine: str = "pycaffe", gpu: int | None = None, refresh: bool = False) -> Path:
     """Train the stand-in AlexNet on the synthetic source task; save it and its sidecar; return its path.
 
     ``out`` defaults to :func:`medft.weights.standin_path`. An existing stand-in of the same budget
-    is reused unless ``force``. Progress lines (iteration, loss, accuracy, images/s, ETA) go to ``log``.
+    is reused unless ``force``; ``refresh`` retrains a medft stand-in of another budget or recipe
+    (what `make standin` asks, so a cache from an older recipe is replaced).
+    Progress lines (iteration, loss, accuracy, images/s, ETA) go to ``log``.
     The LMDB and nets live in a temporary folder beside ``out``, removed at the end. ``engine`` and
     ``gpu`` choose how Caffe runs (:func:`medft.engines.make_engine`).
     """
@@ -259,6 +286,10 @@ def pretrain(opts: PretrainOptions | None = None, out: str | Path | None = None,
     opts = opts or PretrainOptions()
     opts.check()
     out = Path(out) if out is not None else standin_path()
+    if refresh and not force and out.is_file() and (read_sidecar(out) or {}).get("kind") == STANDIN \
+            and recorded_budget(read_sidecar(out)) != asdict(opts):
+        log(f"pretrain: {out} is a stand-in of another recipe ({read_sidecar(out).get('budget')}); retraining it")
+        force = True
     if not force and existing(out, opts):
         log(f"pretrain: reusing {out}: {describe(out)} (--force to retrain)")
         return out
@@ -278,7 +309,7 @@ def pretrain(opts: PretrainOptions | None = None, out: str | Path | None = None,
         net.layer.add(name="accuracy", type="Accuracy", bottom=["fc8", "label"], top=["accuracy"])
         write_text_atomic(net_path, to_text(net))
         write_text_atomic(solver_path, to_text(
-            solver_param(str(net_path), opts.iterations, opts.seed, opts.batch)))
+            solver_param(str(net_path), opts.iterations, opts.seed, opts.batch, opts.schedule)))
         start = conv1_start_model(work / "conv1_bank.caffemodel") if opts.conv1 == "bank" else None
         stats = _train(caffe, solver_path, work / "model.caffemodel", opts, log, weights=start)
         fold_for_deploy(work / "model.caffemodel", INPUT_SCALE)
@@ -294,8 +325,11 @@ def pretrain(opts: PretrainOptions | None = None, out: str | Path | None = None,
                             if opts.conv1 == "bank" else f"{opts.init} filler"),
             "input_scale": {"training": INPUT_SCALE, "saved": "folded into conv1's weights: raw pixels minus mean"},
             "budget": asdict(opts),
-            "solver": {"type": "SGD", "base_lr": scaled_lr(opts.batch), "momentum": MOMENTUM,
-                       "weight_decay": WEIGHT_DECAY, "lr_policy": "step", "gamma": GAMMA, "stepsize": STEPSIZE,
+            "solver": {"type": "SGD", "momentum": MOMENTUM, "weight_decay": WEIGHT_DECAY,
+                       **({"base_lr": POLY_START * scaled_lr(opts.batch), "lr_policy": "poly", "power": 1.0}
+                          if opts.schedule == "poly" else
+                          {"base_lr": scaled_lr(opts.batch), "lr_policy": "step", "gamma": GAMMA,
+                           "stepsize": STEPSIZE}),
                        "reference": "BVLC models/bvlc_alexnet/solver.prototxt, batch reduced, "
                                     "learning rate by the square-root rule"},
             **stats,

@@ -16,11 +16,29 @@ from medft.schema import pb
 
 #: BVLC's AlexNet value; the paper does not state a weight decay.
 WEIGHT_DECAY = 0.0005
-#: A fixed seed so runs repeat (the paper does not state one).
+#: A fixed seed so runs repeat (the paper does not state one); run folders of other seeds name theirs.
 RANDOM_SEED = 2016
 #: Upper bound on training length; the driver stops earlier on validation-AUC patience.
 MAX_EPOCHS = 50
 DISPLAY = 20  # BVLC AlexNet
+
+
+def training_seeds(spec: str) -> tuple[int, ...]:
+    """The training seeds of ``--seeds``: a count N (the N seeds from :data:`RANDOM_SEED` on, so the
+    first is the default and keeps today's run folders) or a comma-separated list (``1,2,3``)."""
+    text = str(spec).strip()
+    try:
+        if "," not in text:
+            n = int(text)
+            if n < 1:
+                raise ValueError
+            return tuple(range(RANDOM_SEED, RANDOM_SEED + n))
+        seeds = tuple(int(t) for t in text.split(",") if t.strip())
+    except ValueError:
+        raise ValueError(f"--seeds takes a count >= 1 or a comma-separated list of seeds >= 0, got {spec!r}") from None
+    if not seeds or any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
+        raise ValueError(f"--seeds: a list of distinct whole numbers >= 0, got {spec!r}")
+    return seeds
 
 
 def iters_per_epoch(n_train: int, batch: int) -> int:

@@ -7,7 +7,7 @@ validation set was observed." medft trains epoch by epoch, scores the validation
 each, keeps the snapshot with the highest AUC and stops after ``patience`` epochs without
 improvement or at ``max_epochs``.
 
-A run folder ``runs/<app>/<variant>[-f<fraction>]/`` holds::
+A run folder ``runs/<app>/<variant>[-<fraction>][-seed<seed>]/`` (:func:`medft.paths.run_dir`) holds::
 
     solver.prototxt train_val.prototxt deploy.prototxt   the exact files Caffe ran
     log.csv            epoch, iteration, loss, lr, val_auc, images_per_s, seconds
@@ -88,9 +88,9 @@ class TrainOptions:
             raise MedftError(f"--seed must be a whole number >= 0, got {self.seed!r}")
 
 
-def run_dir(runs: str | Path, app: str, variant: str, fraction: str = "1") -> Path:
-    """The run folder (:func:`medft.paths.run_dir`)."""
-    return paths.run_dir(runs, app, variant, fraction)
+def run_dir(runs: str | Path, app: str, variant: str, fraction: str = "1", seed: int | None = None) -> Path:
+    """The run folder (:func:`medft.paths.run_dir`; the seed named when it is not the default)."""
+    return paths.run_dir(runs, app, variant, fraction, seed)
 
 
 def step_lr(iteration: int, stepsize: int) -> float:
@@ -275,7 +275,7 @@ def train(opts: TrainOptions, engine: Engine | None = None, log=print) -> dict:
     get_app(opts.app)
     get_config(opts.config)
     opts.check()
-    out = run_dir(opts.runs, opts.app, opts.variant, opts.fraction)
+    out = run_dir(opts.runs, opts.app, opts.variant, opts.fraction, opts.seed)
     weights = _check_weights(opts)
     ds = read_dataset(opts.data)
     num_classes = len(classes_of(get_app(opts.app), ds.record))

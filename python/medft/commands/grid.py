@@ -16,6 +16,7 @@ from medft import paths
 from medft.apps import APP_NAMES
 from medft.commands._engine import add_engine_arguments
 from medft.commands._types import nonneg_int, positive_int
+from medft.commands.train import add_seeds_argument
 from medft.grid.orchestrate import EXECUTORS, resolve_apps, run_grid, select_cells
 from medft.grid.plan import StudyOptions
 from medft.grid.slurm import SlurmResources
@@ -61,6 +62,7 @@ def add_selection(p: argparse.ArgumentParser) -> None:
                    help="training fractions, 1 = all data (default: every reduced set of the application; "
                         "Figs. 2b, 4b, 6b)")
     p.add_argument("--runs", default=paths.RUNS_ROOT, help="root of the run folders")
+    add_seeds_argument(p, "every cell once per seed (default: the default seed alone)")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -105,7 +107,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    cells = select_cells(resolve_apps(args.app), args.configs, args.inits, args.fractions)
+    cells = select_cells(resolve_apps(args.app), args.configs, args.inits, args.fractions, args.seeds)
     opts = StudyOptions(data=args.data, runs=args.runs, input=args.input, max_patches=args.max_patches,
                         max_test_patches=args.max_test_patches, batch=args.batch, test_batch=args.test_batch,
                         epochs=args.epochs, patience=args.patience, engine=args.engine, gpu=args.gpu,

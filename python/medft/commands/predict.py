@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 
 from medft.commands._types import positive_int
-from medft.commands.train import add_common, dataset_folder
+from medft.commands.train import add_common, dataset_folder, seeds_of
 from medft.predict import handcrafted_predictions, predict_run
 from medft.schedule import variant_name
 
@@ -31,7 +31,8 @@ def run(args: argparse.Namespace) -> int:
         if handcrafted_predictions(args.app, dataset_folder(args), args.runs) is None:
             print(f"medft predict: {args.app} input has no candidate scores; no handcrafted baseline")
         return 0
-    predict_run(args.app, variant_name(args.config, args.init), dataset_folder(args), runs=args.runs,
-                fraction=args.fraction, engine_name=args.engine, batch=args.batch,
-                cimt_stride=args.cimt_stride, gpu=args.gpu, force=args.force)
+    for seed in seeds_of(args):
+        predict_run(args.app, variant_name(args.config, args.init), dataset_folder(args), runs=args.runs,
+                    fraction=args.fraction, engine_name=args.engine, batch=args.batch,
+                    cimt_stride=args.cimt_stride, gpu=args.gpu, force=args.force, seed=seed)
     return 0

@@ -10,7 +10,7 @@ import argparse
 
 from medft.commands._engine import add_engine_arguments
 from medft.commands._types import nonneg_int, positive_int
-from medft.pretrain import CONV1_STARTS, PretrainOptions, pretrain
+from medft.pretrain import CONV1_STARTS, SCHEDULES, PretrainOptions, pretrain
 from medft.schedule import INIT_NAMES
 from medft.weights import (
     BVLC_ALEXNET_SHA1,
@@ -42,6 +42,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default=str(standin_path()),
                    help="caffemodel to write (a .json sidecar goes beside it); $MEDFT_CACHE moves "
                         "the default")
+    p.add_argument("--refresh", action="store_true",
+                   help="retrain a medft stand-in at --out made with another budget or recipe (make standin)")
+    p.add_argument("--schedule", choices=SCHEDULES, default=d.schedule,
+                   help="learning rate: bvlc (BVLC's step policy, constant at this budget) or poly (twice BVLC's "
+                        "scaled rate, linear to 0) (default: %(default)s)")
     p.add_argument("--force", action="store_true",
                    help="retrain (or re-download) even if a finished file exists; without it that file "
                         "is reused")
@@ -71,8 +76,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     opts = PretrainOptions(iterations=args.iterations, batch=args.batch, images=args.images,
                            heldout=args.heldout, seed=args.seed, conv1=args.conv1,
-                           init=args.init)
+                           init=args.init, schedule=args.schedule)
     print(f"medft pretrain: {opts} -> {args.out}", flush=True)
     pretrain(opts, out=args.out, force=args.force, log=lambda line: print(line, flush=True),
-             engine=args.engine, gpu=args.gpu)
+             engine=args.engine, gpu=args.gpu, refresh=args.refresh)
     return 0

@@ -13,6 +13,7 @@ import argparse
 from medft import paths
 from medft.commands._types import nonneg_int
 from medft.commands.score import OWN_DEFAULT, add_common, common_kwargs
+from medft.commands.train import add_seeds_argument
 from medft.evaluate import report
 
 HELP = "figures (PNG/PDF) and a Markdown report of an application"
@@ -24,6 +25,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="run folders drawn in panel (a) (default: all full-data folders, or a "
                         f"representative subset {', '.join(report.PANEL_A)} when there are more than 6)"
                         + OWN_DEFAULT)
+    add_seeds_argument(p, "report the run folders of these training seeds (default: every seed found)")
     p.add_argument("--maps", type=nonneg_int, default=3,
                    help="cimt: number of ROIs drawn as Fig. 8 confidence maps (default: %(default)s)")
 
@@ -38,8 +40,8 @@ def command_line(args: argparse.Namespace) -> str:
         if val is True:
             parts.append(flag)
         elif isinstance(val, list | tuple):
-            parts.append(f"{flag} " + (",".join(map(str, val)) if key == "operating_points"
-                                       else " ".join(map(str, val))))
+            parts.append(f"{flag} " + (",".join(map(str, val)) + ("," if key == "seeds" and len(val) == 1 else "")
+                                       if key in ("operating_points", "seeds") else " ".join(map(str, val))))
         else:
             parts.append(f"{flag} {val}")
     return " ".join(parts)
@@ -49,6 +51,6 @@ def run(args: argparse.Namespace) -> int:
     kw = common_kwargs(args)
     path = report.make_report(args.app, paths.app_runs(args.runs, args.app), args.out,
                               figure_configs=args.figure_configs,
-                              n_maps=args.maps, command=command_line(args), **kw)
+                              n_maps=args.maps, command=command_line(args), seeds=args.seeds, **kw)
     print(f"medft report {args.app}: wrote {path}")
     return 0

@@ -20,5 +20,5 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     apps = resolve_apps(args.app)
-    show_status(select_cells(apps, args.configs, args.inits, args.fractions), args.runs)
+    show_status(select_cells(apps, args.configs, args.inits, args.fractions, args.seeds), args.runs)
     return 0

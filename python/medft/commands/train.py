@@ -14,7 +14,7 @@ from medft.apps import APP_NAMES
 from medft.commands._engine import add_engine_arguments
 from medft.commands._types import nonneg_int, positive_int
 from medft.schedule import CONFIG_NAMES, INIT_NAMES
-from medft.solver import MAX_EPOCHS, RANDOM_SEED
+from medft.solver import MAX_EPOCHS, RANDOM_SEED, training_seeds
 from medft.train import PATIENCE, TrainOptions, train
 
 HELP = "train one app x configuration with real Caffe; keep the best validation-AUC snapshot"
@@ -31,6 +31,32 @@ def add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--runs", default="runs", help="root of the run folders (runs/<app>/<variant>)")
     add_engine_arguments(p)
     p.add_argument("--force", action="store_true", help="redo a finished run (deletes its folder first)")
+    seed = p.add_mutually_exclusive_group()
+    seed.add_argument("--seed", type=nonneg_int, default=None,
+                      help=f"one training seed: Caffe's random_seed (default: {RANDOM_SEED}); a run folder of "
+                           "another seed is named <variant>[-<fraction>]-seed<seed>")
+    add_seeds_argument(seed)
+
+
+def seeds_type(text: str) -> tuple[int, ...]:
+    """argparse type of --seeds (:func:`medft.solver.training_seeds`)."""
+    try:
+        return training_seeds(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def add_seeds_argument(p, what: str = "train one run per seed") -> None:
+    """``--seeds N`` or ``--seeds 1,2,3``: shared by train, predict, grid, demo and report."""
+    p.add_argument("--seeds", type=seeds_type, default=None, metavar="N|S1,S2,..",
+                   help=f"training seeds: a count N (the N seeds from {RANDOM_SEED} on) or a list; {what}")
+
+
+def seeds_of(args: argparse.Namespace) -> tuple[int, ...]:
+    """The training seeds a command line names (--seed, --seeds, else the default seed)."""
+    if getattr(args, "seeds", None):
+        return tuple(args.seeds)
+    return (args.seed if getattr(args, "seed", None) is not None else RANDOM_SEED,)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -43,7 +69,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-epochs", type=positive_int, default=MAX_EPOCHS, help="stop after this many epochs")
     p.add_argument("--patience", type=positive_int, default=PATIENCE,
                    help="stop after this many epochs without a better validation AUC")
-    p.add_argument("--seed", type=nonneg_int, default=RANDOM_SEED, help="Caffe's random_seed")
 
 
 def dataset_folder(args: argparse.Namespace):
@@ -60,9 +85,10 @@ def run(args: argparse.Namespace) -> int:
     from medft.weights import default_pretrained
 
     weights = args.weights if args.weights else default_pretrained(args.config)
-    opts = TrainOptions(app=args.app, config=args.config, data=str(dataset_folder(args)), runs=args.runs,
-                        init=args.init, fraction=args.fraction, weights=weights, engine=args.engine,
-                        gpu=args.gpu, train_batch=args.batch, test_batch=args.test_batch,
-                        max_epochs=args.max_epochs, patience=args.patience, seed=args.seed, force=args.force)
-    train(opts)
+    for seed in seeds_of(args):
+        opts = TrainOptions(app=args.app, config=args.config, data=str(dataset_folder(args)), runs=args.runs,
+                            init=args.init, fraction=args.fraction, weights=weights, engine=args.engine,
+                            gpu=args.gpu, train_batch=args.batch, test_batch=args.test_batch,
+                            max_epochs=args.max_epochs, patience=args.patience, seed=seed, force=args.force)
+        train(opts)
     return 0

@@ -6,6 +6,12 @@ with its rival: scratch if a fine-tuned run won, else the best fine-tuned run. T
 from the paired comparisons `medft score` computed (paired bootstrap interval of the difference
 and permutation p-value at an operating point; Wilcoxon p-value of per-ROI errors for CIMT), so
 the answer repeats what the tables say and adds nothing of its own.
+
+Where configurations were trained with several seeds (:mod:`medft.evaluate.seeds`) the answer is
+about the mean over seeds: the winner has the best mean, the difference of the means carries an
+interval over seeds and cases, and the answer states in how many seeds it holds: in how many
+seeds the same pair's own paired comparison gives the same verdict (the same winner significantly
+better, or no significant difference).
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from medft.evaluate import seeds as seedstats
 from medft.paths import fraction_share
 
 #: the run folder of the handcrafted baseline (`medft predict <app> handcrafted`)
@@ -37,6 +44,13 @@ class Finding:
     hi: float
     p_value: float
     higher_is_better: bool
+    n_seeds: int = 1  # the seeds the values are the means of
+    per_seed: tuple[tuple[int, Finding | None], ...] = ()  # each seed's own comparison of the pair
+
+    @property
+    def held(self) -> int:
+        """In how many seeds the pair's own comparison gives this finding's verdict."""
+        return sum(1 for _, f in self.per_seed if f is not None and agrees(f, self))
 
     @property
     def significant(self) -> bool:
@@ -117,11 +131,89 @@ def error_findings(runs: list[tuple[str, str, str]], comparisons: list[dict], me
             for fraction, winner, rival, value, row, _ in _matches(runs, at, ("mean_a", "mean_b"), False)]
 
 
+def agrees(seed: Finding, overall: Finding) -> bool:
+    """A seed's comparison gives the overall verdict: both significant with the same winner
+    (the seed's difference, winner minus rival, in the better direction), or both not significant."""
+    if overall.significant != seed.significant:
+        return False
+    return not overall.significant or (seed.diff > 0) == (overall.diff > 0)
+
+
+def _verdict(f: Finding) -> str:
+    return (f"**{f.winner} is {'better' if f.higher_is_better else 'more accurate'}**" if f.significant
+            else "**no difference was found**")
+
+
 def sentence(f: Finding, data_label: str, what: str) -> str:
-    """One finding in words and numbers."""
-    ci = f" [{f.lo:+.3f}, {f.hi:+.3f}]" if np.isfinite(f.lo) and np.isfinite(f.hi) else ""
-    verdict = (f"**{f.winner} is {'better' if f.higher_is_better else 'more accurate'}**" if f.significant
-               else "**no difference was found**")
-    return (f"- **{data_label}**: {f.winner} scored best, {what} {f.value_winner:.3f} against "
-            f"{f.rival}'s {f.value_rival:.3f}; paired difference {f.diff:+.3f}{ci}, p = {f.p_value:.3g}: "
-            f"{verdict} (α = {ALPHA:g}).")
+    """One finding in words and numbers (with several seeds: the means, the count of seeds in which
+    the verdict holds, then one line per seed)."""
+    ci = f" [{f.lo:+.3f}, {f.hi:+.3f}]" if np.isfinite(f.lo) and np.isfinite(f.hi) else " [n/a]"
+    if not f.per_seed:
+        ci = ci if ci != " [n/a]" else ""
+        return (f"- **{data_label}**: {f.winner} scored best, {what} {f.value_winner:.3f} against "
+                f"{f.rival}'s {f.value_rival:.3f}; paired difference {f.diff:+.3f}{ci}, p = {f.p_value:.3g}: "
+                f"{_verdict(f)} (α = {ALPHA:g}).")
+    lines = [f"- **{data_label}**: over {f.n_seeds} training seeds {f.winner} scored best, mean {what} "
+             f"{f.value_winner:.3f} against {f.rival}'s {f.value_rival:.3f}; difference of the means "
+             f"{f.diff:+.3f}{ci} (interval over seeds and cases), p = {f.p_value:.3g}: {_verdict(f)} "
+             f"(α = {ALPHA:g}); **it holds in {f.held} of {len(f.per_seed)} seeds**."]
+    for seed, g in f.per_seed:
+        if g is None:
+            lines.append(f"  - seed {seed}: no paired comparison of the two runs")
+            continue
+        ci = f" [{g.lo:+.3f}, {g.hi:+.3f}]" if np.isfinite(g.lo) and np.isfinite(g.hi) else ""
+        lines.append(f"  - seed {seed}: {g.winner} {g.value_winner:.3f}, {g.rival} {g.value_rival:.3f}, "
+                     f"difference {g.diff:+.3f}{ci}, p = {g.p_value:.3g}: "
+                     f"{'holds' if agrees(g, f) else 'does not hold'}")
+    return "\n".join(lines)
+
+
+def seed_findings(summaries: list[seedstats.GroupSummary], comparisons: list[dict], k: int,
+                  higher: bool, level: float = 0.95) -> list[Finding]:
+    """Answers at the ``k``-th operating point (or the one metric, ``higher`` False) over training
+    seeds, from each group's :class:`~medft.evaluate.seeds.GroupSummary` and the per-folder
+    comparison rows read at that point (permutation or Wilcoxon rows of `medft score`). At each data
+    level the configurations trained with the most seeds compete (one trained once, such as the
+    demo's ft-fc8, has no training variance to compare with); the others are in the seeds table."""
+    by_group = {g.group: g for g in summaries}
+    value = {g.group: float(g.values[:, k].mean()) for g in summaries}
+    out = []
+    for fraction, members in data_levels([(g.group, g.config, g.fraction) for g in summaries]):
+        most = max(len(by_group[m[0]].seeds) for m in members)
+        members = [m for m in members if len(by_group[m[0]].seeds) == most]  # only the fully seeded compete
+        if len(members) < 2:
+            continue
+        pick = max if higher else min
+        winner = pick(members, key=lambda m: value[m[0]])
+        rival = _rival(winner, members, value, higher)
+        if rival is None:
+            continue
+        w, r = by_group[winner[0]], by_group[rival[0]]
+        d = seedstats.difference_interval(w.values[:, [k]], w.boot[:, :, [k]], r.values[:, [k]],
+                                          r.boot[:, :, [k]], level)
+        diff = float(d.value[0])
+        per_seed = []
+        for seed in [s for s in w.seeds if s in r.seeds]:
+            fw, fr = w.folders[w.seeds.index(seed)], r.folders[r.seeds.index(seed)]
+            per_seed.append((seed, _folder_finding(comparisons, fraction, fw, fr, w.where[k], higher)))
+        out.append(Finding(fraction, winner[0], rival[0], w.where[k], value[winner[0]], value[rival[0]], diff,
+                           float(d.lo[0]), float(d.hi[0]), float(d.p_value()[0]), higher,
+                           n_seeds=min(len(w.seeds), len(r.seeds)), per_seed=tuple(per_seed)))
+    return out
+
+
+def _folder_finding(rows: list[dict], fraction: str, a: str, b: str, where, higher: bool) -> Finding | None:
+    """The comparison of run folders a (the winner's) and b as a :class:`Finding`, from their row."""
+    found = _pair(rows, a, b)
+    if found is None:
+        return None
+    row, same = found
+    if higher:
+        va, vb = (row["value_a"], row["value_b"]) if same else (row["value_b"], row["value_a"])
+        diff, lo, hi = (row["diff"], row["diff_lo"], row["diff_hi"]) if same else (
+            -row["diff"], -row["diff_hi"], -row["diff_lo"])
+    else:
+        va, vb = (row["mean_a"], row["mean_b"]) if same else (row["mean_b"], row["mean_a"])
+        diff, lo, hi = va - vb, float("nan"), float("nan")
+    return Finding(fraction, a, b, where, float(va), float(vb), float(diff), float(lo), float(hi),
+                   float(row["p_value"]), higher)

@@ -2,7 +2,7 @@
 
 An application's grid is the nine Table II configurations on all training data, the two other
 scratch initialisations (Fig. 10's convergence study) and the reduced-data runs of scratch and
-ft-conv1 at each of the application's fractions (Figs. 2b, 4b, 6b).
+ft-conv1 at each of the application's fractions (Figs. 2b, 4b, 6b), each once per training seed.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from medft import paths
 from medft.apps import BOXPLOT, get_app
 from medft.prep.common import check_fraction
 from medft.schedule import CONFIG_NAMES, INIT_NAMES, check_init, get_config, variant_name
+from medft.solver import RANDOM_SEED
 
 #: the configurations trained on every reduced training set (Figs. 2b, 4b, 6b)
 REDUCED_CONFIGS: tuple[str, ...] = ("scratch", "ft-conv1")
@@ -26,12 +27,14 @@ GRID_SYNTH: dict[str, tuple[str, ...]] = {"frames": ("--cases", "20", "--per-cas
 
 @dataclass(frozen=True)
 class Cell:
-    """One training run of the study: its run folder is ``<runs>/<app>/<variant>[-<fraction>]``."""
+    """One training run of the study: its run folder is ``<runs>/<app>/<variant>[-<fraction>][-seed<seed>]``
+    (:func:`medft.paths.run_dir`; ``seed`` None is the default training seed)."""
 
     app: str
     config: str
     init: str = "gaussian"
     fraction: str = "1"
+    seed: int | None = None
 
     @property
     def variant(self) -> str:
@@ -39,8 +42,8 @@ class Cell:
 
     @property
     def folder(self) -> str:
-        """The run folder's name, e.g. ``scratch-xavier`` or ``ft-conv1-0.25``."""
-        return paths.run_dir("", self.app, self.variant, self.fraction).name
+        """The run folder's name, e.g. ``scratch-xavier``, ``ft-conv1-0.25`` or ``scratch-seed2017``."""
+        return paths.run_dir("", self.app, self.variant, self.fraction, self.seed).name
 
     @property
     def job(self) -> str:
@@ -48,16 +51,17 @@ class Cell:
         return f"{self.app}/{self.folder}"
 
     def run_dir(self, runs: str | Path) -> Path:
-        return paths.run_dir(runs, self.app, self.variant, self.fraction)
+        return paths.run_dir(runs, self.app, self.variant, self.fraction, self.seed)
 
     def dataset(self, data: str | Path) -> Path:
         return paths.dataset_dir(data, self.app, self.fraction)
 
 
 def grid_cells(app: str, configs: tuple[str, ...] | None = None, inits: tuple[str, ...] | None = None,
-               fractions: tuple[str, ...] | None = None) -> list[Cell]:
-    """The cells of ``app``'s grid, in study order; ``configs``, ``inits`` and ``fractions`` (None: all)
-    select a part of it. Unknown names are one-line errors listing the valid ones."""
+               fractions: tuple[str, ...] | None = None, seeds: tuple[int, ...] | None = None) -> list[Cell]:
+    """The cells of ``app``'s grid, in study order, each once per training seed of ``seeds`` (None: the
+    default seed alone); ``configs``, ``inits`` and ``fractions`` (None: all) select a part of it.
+    Unknown names are one-line errors listing the valid ones."""
     a = get_app(app)
     configs = tuple(get_config(c).name for c in (configs or CONFIG_NAMES))
     inits = tuple(check_init(i) for i in (inits or INIT_NAMES))
@@ -69,7 +73,9 @@ def grid_cells(app: str, configs: tuple[str, ...] | None = None, inits: tuple[st
             cells += [Cell(app, "scratch", i) for i in inits if i != "gaussian"]
     cells += [Cell(app, c, "gaussian", f) for f in a.fractions[1:] if f in fractions
               for c in REDUCED_CONFIGS if c in configs]
-    return cells
+    if not seeds:
+        return cells
+    return [Cell(c.app, c.config, c.init, c.fraction, None if s == RANDOM_SEED else s) for c in cells for s in seeds]
 
 
 def prediction_output(app: str) -> str:

@@ -22,9 +22,10 @@ def resolve_apps(app: str) -> list[str]:
 
 
 def select_cells(apps: list[str], configs: tuple[str, ...] | None = None, inits: tuple[str, ...] | None = None,
-                 fractions: tuple[str, ...] | None = None) -> list[Cell]:
-    """The chosen cells of each application. With several applications a fraction applies to those
-    that have it (polyp and pe 0.5, frames 0.1, ...); one that none has is an error."""
+                 fractions: tuple[str, ...] | None = None, seeds: tuple[int, ...] | None = None) -> list[Cell]:
+    """The chosen cells of each application, once per training seed of ``seeds`` (None: the default).
+    With several applications a fraction applies to those that have it (polyp and pe 0.5, frames 0.1,
+    ...); one that none has is an error."""
     if fractions and len(apps) > 1:
         known = {f for a in apps for f in get_app(a).fractions}
         unknown = [f for f in fractions if f not in known]
@@ -36,7 +37,7 @@ def select_cells(apps: list[str], configs: tuple[str, ...] | None = None, inits:
         mine = tuple(f for f in fractions if len(apps) == 1 or f in get_app(app).fractions) if fractions else None
         if fractions and not mine:
             continue
-        cells += grid_cells(app, configs, inits, mine)
+        cells += grid_cells(app, configs, inits, mine, seeds)
     return cells
 
 

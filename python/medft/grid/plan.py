@@ -115,7 +115,7 @@ def pretrain_job(opts: StudyOptions) -> Job:
 def cell_job(cell: Cell, opts: StudyOptions) -> Job:
     """`medft train` then `medft predict` of one cell (train resumes from its last snapshot)."""
     which = (cell.app, cell.config, "--init", cell.init, "--data", opts.data, "--runs", opts.runs,
-             "--fraction", cell.fraction)
+             "--fraction", cell.fraction, *(("--seed", str(cell.seed)) if cell.seed is not None else ()))
     train = ("train", *which, "--batch", str(opts.batch), "--test-batch", str(opts.test_batch),
              "--max-epochs", str(opts.epochs), "--patience", str(opts.patience), *_gpu(opts))
     needs = (prep_name(cell.app, cell.fraction), *((PRETRAIN,) if get_config(cell.config).pretrained else ()))
