@@ -131,25 +131,47 @@ def test_cli_engine_fine_tunes_from_the_pretrained_weights(dataset, tmp_path, ca
 @pytest.mark.slow
 @pytest.mark.parametrize("engine", ["pycaffe", "cli"])
 def test_a_killed_run_resumes_to_the_weights_of_an_uninterrupted_one(engine, dataset, tmp_path):
-    """SIGKILLed after each epoch's log row and rerun until done, a run ends with the snapshot bytes and
-    log.csv of one that was never stopped. Dropout (0.5) draws from Caffe's random stream, and 8
-    patches in batches of 3 make each epoch end 1 record further into the LMDB, so both the random
-    stream and the Data layer's position must continue across the restore."""
+    """SIGKILLed after each epoch's log row and rerun until done, and SIGKILLed five times at seeded random
+    moments, a run ends with the snapshot bytes and log.csv of one that was never stopped. Dropout (0.5)
+    draws from Caffe's random stream, and 8 patches in batches of 3 make each epoch end 1 record further
+    into the LMDB, so both the random stream and the Data layer's position must continue across the
+    restore."""
     import os
+    import random
+    import signal
     import subprocess
     import sys
+    import time
+
+    def argv(runs: Path) -> list[str]:
+        return [sys.executable, "-m", "medft", "train", "polyp", "scratch", "--data", str(dataset.parent),
+                "--runs", str(runs), "--batch", "3", "--test-batch", "3", "--max-epochs", "2", "--patience", "5",
+                "--engine", engine]
 
     def medft_train(runs: Path, fault: str | None) -> subprocess.CompletedProcess:
         env = {k: v for k, v in os.environ.items() if k != "MEDFT_FAULT"}
         if fault:
             env["MEDFT_FAULT"] = fault
-        return subprocess.run([sys.executable, "-m", "medft", "train", "polyp", "scratch", "--data",
-                               str(dataset.parent), "--runs", str(runs), "--batch", "3", "--test-batch", "3",
-                               "--max-epochs", "2", "--patience", "5", "--engine", engine],
-                              capture_output=True, text=True, env=env)
+        return subprocess.run(argv(runs), capture_output=True, text=True, env=env)
 
+    t0 = time.monotonic()
     r = medft_train(tmp_path / "whole", None)
+    whole_s = time.monotonic() - t0
     assert r.returncode == 0, r.stderr[-2000:]
+    # five SIGKILLs of the whole process group at seeded random moments (start-up, an iteration, a
+    # snapshot, validation, the run's records), each followed by the same command
+    rng, env = random.Random(f"kill-{engine}"), {k: v for k, v in os.environ.items() if k != "MEDFT_FAULT"}
+    for _ in range(5):
+        proc = subprocess.Popen(argv(tmp_path / "random"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                env=env, start_new_session=True)
+        try:
+            proc.wait(timeout=rng.uniform(0.3, 1.0) * whole_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    r = medft_train(tmp_path / "random", None)
+    assert r.returncode == 0, r.stderr[-2000:]
+    random_run = run_dir(tmp_path / "random", "polyp", "scratch")
     kills = 0
     while (r := medft_train(tmp_path / "killed", "train:after-log")).returncode == -9:
         kills += 1
@@ -162,3 +184,6 @@ def test_a_killed_run_resumes_to_the_weights_of_an_uninterrupted_one(engine, dat
             assert [row[name] for row in csv.DictReader(f)] == [row[name] for row in csv.DictReader(g)], name
     newest = "snapshots/scratch_iter_6.caffemodel"
     assert (killed / newest).read_bytes() == (whole / newest).read_bytes(), "resumed weights differ"
+    assert (random_run / newest).read_bytes() == (whole / newest).read_bytes(), "weights differ after random kills"
+    with open(whole / "log.csv") as f, open(random_run / "log.csv") as g:
+        assert ([r["loss"] for r in csv.DictReader(f)] == [r["loss"] for r in csv.DictReader(g)])
