@@ -6,13 +6,15 @@
   the demo's validation split alone, 2-4 cases, is too small for a stable AUC). A control adds a
   global cue (+20 grey levels on the positive patches) to the same patches and must be caught
   (AUC > 0.8), so the test can fail.
-* Band test (all four): a scratch AlexNet at the demo's budget (``medft demo``'s own prep and train
+* Band test (the paper's four applications): a scratch AlexNet at the demo's budget (``medft demo``'s own prep and train
   command lines, real Caffe) ends with a best validation AUC in [0.70, 0.97] -- it learns, and it
   does not separate the classes at once -- while its training loss falls and its validation AUC
   moves.
 
 Frames is left out of the shortcut test: global appearance (blur, saturation, bubbles) is its
-signal; the band test is its check.
+signal; the band test is its check. The synthetic classify set (three shapes) has its own shortcut
+test (tests/test_classify_input.py) and no band test: a scratch AlexNet at the demo's budget does not
+learn it (validation macro AUC 0.50-0.55 over three seeds), so its demo shows the pipeline, not an answer.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from medft.apps import APP_NAMES
+from medft.apps import FIXED_APPS
 from medft.cli import main
 from medft.demo import DemoPlan, prep_argv, train_argv
 from medft.prep.common import dataset_dir
@@ -99,7 +101,7 @@ def test_no_global_shortcut(app, demo_root):
     assert control > CONTROL_MIN_AUC, f"{app}: the test misses a global cue of {CONTROL_CUE} levels (AUC {control:.3f})"
 
 
-@pytest.mark.parametrize("app", APP_NAMES)
+@pytest.mark.parametrize("app", FIXED_APPS)
 def test_scratch_alexnet_at_the_demo_budget_lands_in_the_band(app, demo_root):
     plan, _ = prepped(demo_root, app)
     assert main(train_argv(plan, "scratch")) == 0
