@@ -152,6 +152,7 @@ def staging(out: Path, force: bool, source: Path) -> Iterator[Path]:
     try:
         yield tmp
         mark_output(tmp, "import")
+        refuse_existing(out, force, (source,))  # again: another command may have written out meanwhile
         replace_path(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
