@@ -216,3 +216,13 @@ def test_frames_and_cimt_answers_over_seeds(tmp_path):
             if r["config"].startswith("ft-conv1") and r["metric"] == "li_error"]
     (row,) = [r for r in rows if r["config"] == "ft-conv1" and r["metric"] == "li_error"]
     assert float(row["mean"]) == pytest.approx(sum(mine) / 2, abs=1e-6)
+
+
+def test_a_comparison_without_a_p_value_reads_n_a_not_no_difference():
+    # a paired test that could not be computed (e.g. one class in the test set) decides nothing
+    rows = [_row("scratch", "ft-conv1", 0.60, 0.80, float("nan"), float("nan"), float("nan"))]
+    (f,) = answer.point_findings(RUNS[:4], rows, 0.5)
+    text = answer.sentence(f, "all", "sensitivity")
+    assert "no difference" not in text and "is better" not in text
+    assert "p = n/a" in text and "n/a: the paired test could not be computed" in text
+    assert not answer.agrees(f, f)  # a seed without a p-value is not counted as holding

@@ -133,15 +133,26 @@ def error_findings(runs: list[tuple[str, str, str]], comparisons: list[dict], me
 
 def agrees(seed: Finding, overall: Finding) -> bool:
     """A seed's comparison gives the overall verdict: both significant with the same winner
-    (the seed's difference, winner minus rival, in the better direction), or both not significant."""
+    (the seed's difference, winner minus rival, in the better direction), or both not significant.
+    A comparison without a p-value agrees with nothing."""
+    if not (np.isfinite(seed.p_value) and np.isfinite(overall.p_value)):
+        return False
     if overall.significant != seed.significant:
         return False
     return not overall.significant or (seed.diff > 0) == (overall.diff > 0)
 
 
 def _verdict(f: Finding) -> str:
+    """Better, no difference, or n/a: a comparison whose p-value could not be computed (one class,
+    constant scores, too few cases) decides nothing either way."""
+    if not np.isfinite(f.p_value):
+        return "**n/a: the paired test could not be computed**"
     return (f"**{f.winner} is {'better' if f.higher_is_better else 'more accurate'}**" if f.significant
             else "**no difference was found**")
+
+
+def _p(p: float) -> str:
+    return f"{p:.3g}" if np.isfinite(p) else "n/a"
 
 
 def sentence(f: Finding, data_label: str, what: str) -> str:
@@ -151,11 +162,11 @@ def sentence(f: Finding, data_label: str, what: str) -> str:
     if not f.per_seed:
         ci = ci if ci != " [n/a]" else ""
         return (f"- **{data_label}**: {f.winner} scored best, {what} {f.value_winner:.3f} against "
-                f"{f.rival}'s {f.value_rival:.3f}; paired difference {f.diff:+.3f}{ci}, p = {f.p_value:.3g}: "
+                f"{f.rival}'s {f.value_rival:.3f}; paired difference {f.diff:+.3f}{ci}, p = {_p(f.p_value)}: "
                 f"{_verdict(f)} (α = {ALPHA:g}).")
     lines = [f"- **{data_label}**: over {f.n_seeds} training seeds {f.winner} scored best, mean {what} "
              f"{f.value_winner:.3f} against {f.rival}'s {f.value_rival:.3f}; difference of the means "
-             f"{f.diff:+.3f}{ci} (interval over seeds and cases), p = {f.p_value:.3g}: {_verdict(f)} "
+             f"{f.diff:+.3f}{ci} (interval over seeds and cases), p = {_p(f.p_value)}: {_verdict(f)} "
              f"(α = {ALPHA:g}); **it holds in {f.held} of {len(f.per_seed)} seeds**."]
     for seed, g in f.per_seed:
         if g is None:
@@ -163,7 +174,7 @@ def sentence(f: Finding, data_label: str, what: str) -> str:
             continue
         ci = f" [{g.lo:+.3f}, {g.hi:+.3f}]" if np.isfinite(g.lo) and np.isfinite(g.hi) else ""
         lines.append(f"  - seed {seed}: {g.winner} {g.value_winner:.3f}, {g.rival} {g.value_rival:.3f}, "
-                     f"difference {g.diff:+.3f}{ci}, p = {g.p_value:.3g}: "
+                     f"difference {g.diff:+.3f}{ci}, p = {_p(g.p_value)}: "
                      f"{'holds' if agrees(g, f) else 'does not hold'}")
     return "\n".join(lines)
 
