@@ -24,7 +24,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from medft.engines.build import cache_root
+from medft.engines.build.cache import cache_root
 from medft.errors import MedftError
 from medft.schema import pb, read_net
 from medft.util.progress import eta
