@@ -17,8 +17,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from medft.errors import MedftError
+from medft.paths import run_dir
 from medft.predict import predict_run
-from medft.train import run_dir, train
+from medft.train.driver import train
 
 from tests.conftest import train_opts as _opts
 
@@ -345,7 +346,7 @@ def test_a_validation_auc_tie_in_log_csv_keeps_the_first_best_epoch():
     """An epoch whose AUC beats the best only beyond log.csv's 6 decimals is no improvement: the
     driver keeps the epoch that log.csv's rows select (the first of the highest logged AUC), which
     predict checks best.caffemodel against."""
-    from medft.train import improves
+    from medft.train.best import improves
 
     best = {"epoch": 2, "val_auc": "0.730000"}
     tie = {"epoch": 3, "val_auc": f"{0.7300000001:.6f}"}

@@ -8,8 +8,12 @@ import json
 import numpy as np
 import pytest
 from medft.errors import MedftError
+from medft.paths import run_dir
 from medft.predict import aggregate_units, predict_run
-from medft.train import binary_scores, read_dataset, run_dir, step_lr, train, validation_auc
+from medft.prep.dataset import read_dataset
+from medft.train.driver import train
+from medft.train.lr import step_lr
+from medft.train.validation import binary_scores, validation_auc
 
 from tests.conftest import train_opts as _opts
 
@@ -159,7 +163,7 @@ def test_killed_run_resumes_to_the_same_iterations(dataset, tmp_path):
     import sys
     import time
 
-    code = ("import sys; from medft.train import TrainOptions, train; "
+    code = ("import sys; from medft.train.driver import train; from medft.train.options import TrainOptions; "
             f"train(TrainOptions(app='polyp', config='scratch', data={str(dataset)!r}, runs={str(tmp_path)!r}, "
             "train_batch=4, test_batch=3, max_epochs=3, patience=5))")
     out = run_dir(tmp_path, "polyp", "scratch")
