@@ -85,7 +85,7 @@ def test_cli_engine_fine_tunes_from_the_pretrained_weights(dataset, tmp_path, ca
     import json
 
     from medft.alexnet import deploy_net
-    from medft.copy_check import caffemodel_blobs
+    from medft.caffemodel import caffemodel_blobs
     from medft.util.prototxt import to_text
 
     (tmp_path / "src.prototxt").write_text(to_text(deploy_net("cimt", "scratch")))

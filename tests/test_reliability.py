@@ -76,7 +76,7 @@ def test_predict_refuses_weights_that_do_not_fit_the_net(done_run, dataset, tmp_
 
         (tmp_path / "cimt.prototxt").write_text(to_text(deploy_net("cimt", "scratch")))
         caffe.Net(str(tmp_path / "cimt.prototxt"), caffe.TEST).save(str(out / "best.caffemodel"))
-    from medft.weights import sha1_of
+    from medft.caffemodel import sha1_of
 
     meta = json.loads((out / "best.json").read_text())
     meta["sha1"] = sha1_of(out / "best.caffemodel")  # even when the record agrees, the shapes must
@@ -420,7 +420,7 @@ def test_a_damaged_lmdb_page_is_named_not_a_crash(dataset, tmp_path):
 
 
 def test_read_lmdb_names_a_garbage_record(dataset, tmp_path):
-    from medft.prep.lmdb_writer import read_lmdb
+    from medft.datum_lmdb import read_lmdb
 
     data = _lmdb_copy(dataset, tmp_path)
     _put(data / "test_lmdb", "zz", b"\x08\x96\x01 not a datum")
@@ -572,7 +572,7 @@ def test_train_refuses_a_data_set_prep_is_writing(dataset, tmp_path):
 
 
 def test_prep_force_never_deletes_run_folders_kept_in_the_data_set(tmp_path):
-    from medft.prep.lmdb_writer import mark_output, refuse_existing
+    from medft.datum_lmdb import mark_output, refuse_existing
 
     data = tmp_path / "data" / "polyp"
     run = data / "runs" / "polyp" / "scratch"
@@ -618,8 +618,7 @@ def test_a_reader_that_leaves_is_no_broken_pipe():
 
 
 def test_score_refuses_runs_of_one_label_trained_on_different_data(tmp_path):
-    from medft.checks import check_same_data
-    from medft.evaluate.io import RunFolder
+    from medft.evaluate.io import RunFolder, check_same_data
 
     def run(name, fraction, fp):
         p = tmp_path / name
@@ -695,7 +694,7 @@ def test_predict_refuses_a_model_with_nan_weights(done_run, dataset, tmp_path):
     runs = _copy_run(done_run, tmp_path)
     out = run_dir(runs, "polyp", "scratch")
     _poison(out / "best.caffemodel", float("nan"))
-    from medft.weights import sha1_of
+    from medft.caffemodel import sha1_of
 
     meta = json.loads((out / "best.json").read_text())
     meta["sha1"] = sha1_of(out / "best.caffemodel")  # even a record that vouches for it

@@ -94,9 +94,9 @@ def predict_run(app: str, variant: str, data: str | Path, runs: str | Path = "ru
         log(f"medft predict: {target} exists; --force redoes it")
         return target
     data = Path(data)
+    from medft.engines.transfer import check_covers
     from medft.train.best import check_best, settle_best
     from medft.train.run import read_record
-    from medft.transfer import check_covers
     from medft.util.lock import dataset_lock, folder_lock
 
     run = read_record(out)

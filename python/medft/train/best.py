@@ -27,7 +27,7 @@ PENDING_MODEL, PENDING_RECORD = ".best.caffemodel.pending", ".best.json.pending"
 def stage_best(out: Path, model: Path, row: dict) -> None:
     """First half of selecting a new best epoch, before its log.csv row: the snapshot copied (and
     flushed) and its record written under pending names. :func:`commit_best` finishes after the row."""
-    from medft.weights import sha1_of
+    from medft.caffemodel import sha1_of
 
     _copy_durably(model, out / PENDING_MODEL)
     faults.point("train:after-best-model")
@@ -68,7 +68,7 @@ def improves(row: dict, best: dict | None) -> bool:
 
 def check_best(out: Path) -> None:
     """best.caffemodel must be the snapshot that log.csv selects (best.json's SHA-1); refuse otherwise."""
-    from medft.weights import sha1_of
+    from medft.caffemodel import sha1_of
 
     best, meta_path = out / paths.BEST_MODEL, out / BEST_RECORD
     rows = read_log(out / paths.LOG)

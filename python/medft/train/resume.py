@@ -54,8 +54,8 @@ def prepare_resume(state: Path) -> None:
     solverstate at the caffemodel beside it, so a run folder that was moved still resumes."""
     from google.protobuf.message import DecodeError
 
+    from medft.engines.transfer import check_covers
     from medft.schema import pb, read_net
-    from medft.transfer import check_covers
 
     model = state.with_suffix(".caffemodel")
     try:

@@ -80,7 +80,7 @@ def _describe(weights: Path | None) -> str | None:
     """'BVLC AlexNet (ImageNet ...)' or 'medft stand-in ... NOT ImageNet' (or None for scratch)."""
     if weights is None:
         return None
-    from medft.weights import describe
+    from medft.caffemodel import describe
 
     return describe(weights)
 
