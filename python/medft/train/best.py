@@ -18,9 +18,9 @@ from medft.schema import write_text_atomic
 from medft.train.logcsv import read_log
 from medft.util import faults
 
+#: the selected epoch, iteration, val AUC and best.caffemodel's SHA-1
 BEST_RECORD = "best.json"
-
-
+#: a new best model and its record before log.csv names its epoch
 PENDING_MODEL, PENDING_RECORD = ".best.caffemodel.pending", ".best.json.pending"
 
 
