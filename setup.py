@@ -13,7 +13,7 @@ setup(
     description="Full training or fine tuning? A Caffe-faithful reproduction of Tajbakhsh et al. 2016",
     package_dir={"": "python"},
     packages=find_packages("python"),
-    package_data={"medft": ["proto/*.proto", "data/*"]},
+    package_data={"medft": ["proto/*.proto", "data/*", "engines/build/patches/*/*"]},
     python_requires=">=3.11",
     install_requires=[
         "numpy>=1.24,<2",  # pycaffe is compiled against Debian's numpy 1.24

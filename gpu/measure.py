@@ -269,7 +269,7 @@ def speed_cell(out: Path, args: argparse.Namespace, engine: str, steps: dict) ->
     import numpy as np
 
     sys.path.insert(0, str(ROOT / "python"))
-    from medft.prep.lmdb_writer import LmdbWriter
+    from medft.datum_lmdb import LmdbWriter
 
     data = out / "cell" / "data" / "polyp"
     data.mkdir(parents=True, exist_ok=True)

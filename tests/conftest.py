@@ -83,7 +83,7 @@ def dataset(tmp_path_factory) -> Path:
 
 def train_opts(dataset, runs, **kw):
     """TrainOptions for the tiny ``dataset``: batch 4, 2 epochs unless ``kw`` says otherwise."""
-    from medft.train import TrainOptions
+    from medft.train.options import TrainOptions
 
     base = dict(app="polyp", config="scratch", data=str(dataset), runs=str(runs), train_batch=4, test_batch=3,
                 max_epochs=2, patience=5)

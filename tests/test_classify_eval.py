@@ -13,7 +13,7 @@ import pytest
 from medft import cli
 from medft.evaluate import multiclass
 from medft.predict import aggregate_classes
-from medft.train import validation_auc
+from medft.train.validation import validation_auc
 from sklearn.metrics import roc_auc_score
 
 

@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from medft.cli import main
+from medft.datum_lmdb import read_lmdb
 from medft.errors import MedftError
 from medft.prep import classify
 from medft.prep.build import PrepConfig, build
-from medft.prep.lmdb_writer import read_lmdb
 from PIL import Image
 
 

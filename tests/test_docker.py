@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 from medft.apps import APP_NAMES
 from medft.cli import build_parser
-from medft.engines import build as caffe_build
 from medft.engines import make_engine
+from medft.engines.build import debian, sdist
 from medft.engines.cli import CliEngine, DockerRunner
 from medft.schedule import CONFIG_NAMES
 
@@ -215,9 +215,9 @@ def test_cpu_image_installs_what_make_caffe_needs():
     base = base_image(df)
     assert re.fullmatch(r"debian:12\.\d+", base), f"{df}: pin a Debian 12 point release, not {base!r}"
     pins = apt_pins(df)
-    assert set(pins) == set(caffe_build.DEBIAN_PACKAGES), (
-        f"{df} installs {sorted(set(pins) - set(caffe_build.DEBIAN_PACKAGES))} more and "
-        f"{sorted(set(caffe_build.DEBIAN_PACKAGES) - set(pins))} fewer than medft.engines.build.DEBIAN_PACKAGES")
+    assert set(pins) == set(debian.DEBIAN_PACKAGES), (
+        f"{df} installs {sorted(set(pins) - set(debian.DEBIAN_PACKAGES))} more and "
+        f"{sorted(set(debian.DEBIAN_PACKAGES) - set(pins))} fewer than medft.engines.build.debian.DEBIAN_PACKAGES")
     assert any(r.startswith("make setup") for r in runs(df)), "the image is what `make setup` makes"
     assert ("WORKDIR", "/opt/medft") in instructions(df)
     assert ("CMD", '["make", "demo"]') in instructions(df), "the embedded default runs with no arguments"
@@ -225,8 +225,8 @@ def test_cpu_image_installs_what_make_caffe_needs():
 
     sec = image_section("medft/cpu")
     assert f"`{base}`" in sec
-    assert f"`{caffe_build.SDIST_NAME}=={caffe_build.SDIST_VERSION}`" in sec
-    assert caffe_build.SDIST_SHA256 in sec
+    assert f"`{sdist.SDIST_NAME}=={sdist.SDIST_VERSION}`" in sec
+    assert sdist.SDIST_SHA256 in sec
     assert version_table(sec) == pins, "docker/README.md's Debian package table != the Dockerfile's"
 
 

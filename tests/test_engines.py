@@ -10,8 +10,9 @@ import pytest
 from medft.engines import make_engine
 from medft.engines.cli import CliEngine, DockerRunner
 from medft.errors import MedftError
+from medft.paths import run_dir
 from medft.schema import net_weights, pb, read_net, read_prototxt
-from medft.train import run_dir, train
+from medft.train.driver import train
 
 from tests.conftest import train_opts as _opts
 
@@ -84,7 +85,7 @@ def test_cli_engine_fine_tunes_from_the_pretrained_weights(dataset, tmp_path, ca
     import json
 
     from medft.alexnet import deploy_net
-    from medft.copy_check import caffemodel_blobs
+    from medft.caffemodel import caffemodel_blobs
     from medft.util.prototxt import to_text
 
     (tmp_path / "src.prototxt").write_text(to_text(deploy_net("cimt", "scratch")))

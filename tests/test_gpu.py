@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from medft.alexnet import NetOptions, train_val_net
+from medft.datum_lmdb import LmdbWriter, read_lmdb
 from medft.engines.cli import feature_net, run_tool
-from medft.prep.lmdb_writer import LmdbWriter, read_lmdb
 from medft.schema import pb, read_net, read_prototxt, write_text_atomic
 from medft.solver import SolverOptions, solver
 from medft.util.prototxt import to_text

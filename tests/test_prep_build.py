@@ -13,8 +13,8 @@ import pytest
 from medft.apps import APP_NAMES, get_app
 from medft.cli import main as cli_main
 from medft.commands import prep as prep_cmd
+from medft.datum_lmdb import lmdb_fingerprint, read_lmdb
 from medft.errors import MedftError
-from medft.prep.lmdb_writer import lmdb_fingerprint, read_lmdb
 from medft.prep.manifest import COLUMNS, read_manifest
 from medft.prep.mean import read_mean_binaryproto
 from medft.prep.tiny import tiny_build

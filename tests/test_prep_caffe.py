@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from medft.apps import APP_NAMES
-from medft.prep.lmdb_writer import read_lmdb
+from medft.datum_lmdb import read_lmdb
 from medft.prep.mean import read_mean_binaryproto
 from medft.prep.tiny import tiny_build
 

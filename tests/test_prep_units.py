@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from medft.datum_lmdb import LmdbWriter, read_lmdb, shuffled_keys
 from medft.errors import MedftError
 from medft.prep import augment, cimt, frames, pe, polyp, splits, stratify, toboggan
 from medft.prep.common import check_fraction, dataset_dir, rng_for, set_size, split_sizes
-from medft.prep.lmdb_writer import LmdbWriter, read_lmdb, shuffled_keys
 from medft.prep.mean import MeanAccumulator, channel_means
 
 

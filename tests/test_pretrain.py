@@ -6,11 +6,11 @@ import json
 
 import numpy as np
 import pytest
-from medft import cli, weights
+from medft import caffemodel, cli
+from medft.caffemodel import describe, sidecar_path
+from medft.engines.transfer import copy_pretrained
 from medft.errors import MedftError
 from medft.pretrain import CLASSES, PretrainOptions, pretrain, render, solver_param, source_images
-from medft.transfer import copy_pretrained
-from medft.weights import describe, sidecar_path
 
 from tests.conftest import POLYP_DEPLOY, TRANSFERRED
 
@@ -73,7 +73,7 @@ def test_tiny_pretrain_writes_a_standin_that_says_so(tiny_standin):
     assert meta["budget"] == {"iterations": 3, "batch": 4, "images": 20, "heldout": 4, "seed": 7, "conv1": "bank",
                               "init": "xavier", "schedule": "bvlc"}
     assert meta["solver"]["lr_policy"] == "step"
-    assert meta["sha1"] == weights.sha1_of(out)
+    assert meta["sha1"] == caffemodel.sha1_of(out)
     assert np.isfinite(meta["final_loss"]) and 0 <= meta["train_accuracy"] <= 1
     assert 0 <= meta["heldout_accuracy"] <= 1
     assert describe(out) == (f"medft stand-in: formula-driven patterns, 3 iterations (batch 4), held-out accuracy "
@@ -127,7 +127,7 @@ def test_standin_loads_into_the_polyp_net(caffe, tiny_standin):
     report = copy_pretrained(net, tiny_standin[0])
     assert (report.copied, report.initialised, report.ignored) == (TRANSFERRED, ["fc8_polyp"], ["fc8"])
     assert "NOT ImageNet" in report.summary()
-    assert weights.layer_shapes(tiny_standin[0])["fc8"] == [(10, 4096), (10,)]
+    assert caffemodel.layer_shapes(tiny_standin[0])["fc8"] == [(10, 4096), (10,)]
 
 
 @pytest.mark.caffe
@@ -200,7 +200,7 @@ def test_cli_help_states_defaults(capsys):
     for flag, default in (("--iterations", 250), ("--batch", 16), ("--images", 2000), ("--seed", 2016),
                           ("--schedule", "bvlc")):
         assert flag in text and f"(default: {default})" in text
-    assert "--download-bvlc" in text and weights.BVLC_ALEXNET_SHA1 in text
+    assert "--download-bvlc" in text and caffemodel.BVLC_ALEXNET_SHA1 in text
 
 
 def test_cli_offline_download_and_which(tmp_path, monkeypatch, capsys):

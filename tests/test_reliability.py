@@ -17,8 +17,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from medft.errors import MedftError
+from medft.paths import run_dir
 from medft.predict import predict_run
-from medft.train import run_dir, train
+from medft.train.driver import train
 
 from tests.conftest import train_opts as _opts
 
@@ -75,7 +76,7 @@ def test_predict_refuses_weights_that_do_not_fit_the_net(done_run, dataset, tmp_
 
         (tmp_path / "cimt.prototxt").write_text(to_text(deploy_net("cimt", "scratch")))
         caffe.Net(str(tmp_path / "cimt.prototxt"), caffe.TEST).save(str(out / "best.caffemodel"))
-    from medft.weights import sha1_of
+    from medft.caffemodel import sha1_of
 
     meta = json.loads((out / "best.json").read_text())
     meta["sha1"] = sha1_of(out / "best.caffemodel")  # even when the record agrees, the shapes must
@@ -345,7 +346,7 @@ def test_a_validation_auc_tie_in_log_csv_keeps_the_first_best_epoch():
     """An epoch whose AUC beats the best only beyond log.csv's 6 decimals is no improvement: the
     driver keeps the epoch that log.csv's rows select (the first of the highest logged AUC), which
     predict checks best.caffemodel against."""
-    from medft.train import improves
+    from medft.train.best import improves
 
     best = {"epoch": 2, "val_auc": "0.730000"}
     tie = {"epoch": 3, "val_auc": f"{0.7300000001:.6f}"}
@@ -419,7 +420,7 @@ def test_a_damaged_lmdb_page_is_named_not_a_crash(dataset, tmp_path):
 
 
 def test_read_lmdb_names_a_garbage_record(dataset, tmp_path):
-    from medft.prep.lmdb_writer import read_lmdb
+    from medft.datum_lmdb import read_lmdb
 
     data = _lmdb_copy(dataset, tmp_path)
     _put(data / "test_lmdb", "zz", b"\x08\x96\x01 not a datum")
@@ -571,7 +572,7 @@ def test_train_refuses_a_data_set_prep_is_writing(dataset, tmp_path):
 
 
 def test_prep_force_never_deletes_run_folders_kept_in_the_data_set(tmp_path):
-    from medft.prep.lmdb_writer import mark_output, refuse_existing
+    from medft.datum_lmdb import mark_output, refuse_existing
 
     data = tmp_path / "data" / "polyp"
     run = data / "runs" / "polyp" / "scratch"
@@ -617,8 +618,7 @@ def test_a_reader_that_leaves_is_no_broken_pipe():
 
 
 def test_score_refuses_runs_of_one_label_trained_on_different_data(tmp_path):
-    from medft.checks import check_same_data
-    from medft.evaluate.io import RunFolder
+    from medft.evaluate.io import RunFolder, check_same_data
 
     def run(name, fraction, fp):
         p = tmp_path / name
@@ -694,7 +694,7 @@ def test_predict_refuses_a_model_with_nan_weights(done_run, dataset, tmp_path):
     runs = _copy_run(done_run, tmp_path)
     out = run_dir(runs, "polyp", "scratch")
     _poison(out / "best.caffemodel", float("nan"))
-    from medft.weights import sha1_of
+    from medft.caffemodel import sha1_of
 
     meta = json.loads((out / "best.json").read_text())
     meta["sha1"] = sha1_of(out / "best.caffemodel")  # even a record that vouches for it

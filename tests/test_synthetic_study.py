@@ -27,9 +27,9 @@ import numpy as np
 import pytest
 from medft.apps import FIXED_APPS
 from medft.cli import main
+from medft.datum_lmdb import read_lmdb
 from medft.demo import DemoPlan, prep_argv, train_argv
 from medft.prep.common import dataset_dir
-from medft.prep.lmdb_writer import read_lmdb
 from medft.solver import RANDOM_SEED
 
 pytestmark = [pytest.mark.caffe, pytest.mark.slow]

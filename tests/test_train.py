@@ -8,20 +8,15 @@ import json
 import numpy as np
 import pytest
 from medft.errors import MedftError
+from medft.paths import run_dir
 from medft.predict import aggregate_units, predict_run
-from medft.train import binary_scores, read_dataset, run_dir, step_lr, train, validation_auc
+from medft.prep.dataset import read_dataset
+from medft.train.driver import train
+from medft.train.validation import validation_auc
 
 from tests.conftest import train_opts as _opts
 
 pytestmark = pytest.mark.caffe
-
-def test_step_lr_and_scores():
-    assert step_lr(0, 10) == 0.001 and step_lr(9, 10) == 0.001
-    assert step_lr(10, 10) == pytest.approx(0.00095) and step_lr(25, 10) == pytest.approx(0.001 * 0.95**2)
-    y, s = binary_scores(np.array([[0.2, 0.5, 0.3], [0.9, 0.05, 0.05]]), np.array([2, 0]))
-    assert list(y) == [1, 0] and s == pytest.approx([0.8, 0.1])
-    assert validation_auc(np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]]), np.array([0, 1, 1])) == 1.0
-
 
 def test_aggregate_units():
     rows = [{"case": "a", "unit": "1", "lesion": "P", "label": "1"},
@@ -113,18 +108,6 @@ def test_bad_inputs(dataset, tmp_path):
         train(_opts(dataset, tmp_path, config="ft-all"))
 
 
-def test_validation_auc_equals_scikit_learn():
-    from sklearn.metrics import roc_auc_score
-
-    rng = np.random.default_rng(3)
-    for classes in (2, 3):
-        probs = rng.dirichlet(np.ones(classes), size=200)
-        probs[:5] = probs[5:10]  # ties
-        labels = rng.integers(0, classes, size=200)
-        merged = (labels > 0).astype(int)  # CIMT: both interface classes are the positive class
-        assert validation_auc(probs, labels) == pytest.approx(roc_auc_score(merged, 1 - probs[:, 0]), abs=1e-12)
-
-
 def test_labels_outside_the_net_are_refused(dataset, tmp_path):
     import shutil
 
@@ -159,7 +142,7 @@ def test_killed_run_resumes_to_the_same_iterations(dataset, tmp_path):
     import sys
     import time
 
-    code = ("import sys; from medft.train import TrainOptions, train; "
+    code = ("import sys; from medft.train.driver import train; from medft.train.options import TrainOptions; "
             f"train(TrainOptions(app='polyp', config='scratch', data={str(dataset)!r}, runs={str(tmp_path)!r}, "
             "train_batch=4, test_batch=3, max_epochs=3, patience=5))")
     out = run_dir(tmp_path, "polyp", "scratch")

@@ -8,20 +8,13 @@ import json
 import numpy as np
 import pytest
 from google.protobuf import text_format
-from medft import weights
+from medft import caffemodel, weights
+from medft.caffemodel import BVLC_ALEXNET_SHA1, describe, layer_shapes, sidecar_path, verify_sha1
+from medft.engines.transfer import copy_pretrained
 from medft.errors import MedftError
 from medft.pretrain import source_task_deploy
 from medft.schema import pb, read_net, write_net_binary, write_text_atomic
-from medft.transfer import copy_pretrained
-from medft.weights import (
-    BVLC_ALEXNET_SHA1,
-    describe,
-    download_bvlc_alexnet,
-    find_pretrained,
-    layer_shapes,
-    sidecar_path,
-    verify_sha1,
-)
+from medft.weights import download_bvlc_alexnet, find_pretrained
 
 from tests.conftest import POLYP_DEPLOY, TRANSFERRED
 
@@ -87,7 +80,8 @@ def test_find_pretrained_prefers_verified_bvlc_then_standin(tmp_path, monkeypatc
     assert find_pretrained() == (standin, "standin")
     assert describe(standin) == ("medft stand-in: formula-driven patterns, 7 iterations (batch 2), "
                                  "held-out accuracy 0.25 (chance 0.25) — NOT ImageNet")
-    monkeypatch.setattr(weights, "BVLC_ALEXNET_SHA1", hashlib.sha1(b"some other network").hexdigest())
+    for module in (weights, caffemodel):  # the SHA-1 that find_pretrained and describe recognise
+        monkeypatch.setattr(module, "BVLC_ALEXNET_SHA1", hashlib.sha1(b"some other network").hexdigest())
     assert find_pretrained() == (bvlc, "bvlc")
     assert describe(bvlc) == "BVLC AlexNet (ImageNet, 360k iterations)"
 

@@ -98,7 +98,7 @@ def _scan(path: str, num_classes: int, shape: tuple[int, int, int], progress: bo
     import lmdb
     from tqdm import tqdm
 
-    from medft.prep.lmdb_writer import decode_record
+    from medft.datum_lmdb import decode_record
 
     try:
         env = lmdb.open(path, readonly=True, lock=False, subdir=True)
@@ -260,36 +260,3 @@ def check_training_inputs(ds, num_classes: int, weights: Path | None) -> None:
     for lmdb_path in (ds.train_lmdb, ds.val_lmdb):
         check_lmdb(lmdb_path, num_classes, fingerprint=fingerprint)
     guard.note("data", ds.root)  # Caffe reads both from here on
-
-
-# -- comparisons --------------------------------------------------------------------------------
-
-def _fingerprints(run_folder: Path) -> dict | None:
-    """(``data``: train + val, ``test``) fingerprints of the data set a run was trained on, from its run.json."""
-    try:
-        record = json.loads((Path(run_folder) / "run.json").read_text())
-    except (OSError, ValueError):
-        return None
-    fp = (record.get("data") or {}).get("fingerprint") if isinstance(record, dict) else None
-    if fp is None:
-        return None
-    return fp if isinstance(fp, dict) else {"data": fp}
-
-
-def check_same_data(runs: list) -> None:
-    """Runs under one training-set label (e.g. all training data) must have trained on one data
-    set (prep.json's fingerprint, recorded in run.json): refuse a mix, naming both runs."""
-    seen: dict[tuple[str, str], tuple[str, str]] = {}
-    for run in runs:
-        fp = _fingerprints(run.path)
-        if fp is None:
-            continue
-        for part, group in (("data", run.fraction),):
-            if part not in fp:
-                continue
-            first = seen.setdefault((part, group), (run.name, fp[part]))
-            if first[1] != fp[part]:
-                what = f"training data ({run.fraction or 'all'} of it)"
-                raise MedftError(f"{run.path} and {first[0]}: trained on a different {what} (data fingerprint "
-                                 f"{str(fp[part])[:12]} vs {str(first[1])[:12]}); score runs of one data set "
-                                 "together (retrain one, or select runs with --configs)")

@@ -1,73 +1,27 @@
 """Proof that a fine-tuning run started from the pretrained model and kept its frozen layers.
 
-Planning a copy (:func:`medft.transfer.plan_copy`) says which layers *should* come from the source
+Planning a copy (:func:`medft.engines.transfer.plan_copy`) says which layers *should* come from the source
 caffemodel; this module checks that they *did*. Each engine records the SHA-1 of every copied
 layer's blobs as training starts (iteration 0: pycaffe from its live net, ``caffe train`` from a
 zero-iteration run of the same command); at every snapshot :func:`verify_snapshot` compares them
 with the source file, and the frozen layers of Table II (lr_mult 0) of the snapshot with it too,
 bit for bit. ``weights.json`` then holds what was verified, and a run whose copy failed or whose
-frozen layers moved stops with an error naming the layer.
-
-A blob's SHA-1 is taken over its float32 values in Caffe's order (little-endian), independent of
-the legacy 4-D or N-D shape it is stored with, so BVLC's V1 file and a snapshot compare directly.
+frozen layers moved stops with an error naming the layer (blob SHA-1s:
+:func:`medft.caffemodel.caffemodel_hashes`).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from pathlib import Path
 
-import numpy as np
-
+from medft.caffemodel import caffemodel_hashes
+from medft.engines.transfer import START_FIELD, CopyReport
 from medft.errors import MedftError
 
-#: weights.json's fields: per copied layer the start SHA-1s (from the engine), and the verification
-START_FIELD, VERIFIED_FIELD = "start_sha1", "verified"
-
-
-def blob_sha1(values: np.ndarray) -> str:
-    """SHA-1 of a parameter blob's float32 values (little-endian, C order)."""
-    return hashlib.sha1(np.ascontiguousarray(values, dtype="<f4").tobytes()).hexdigest()
-
-
-def blob_values(blob) -> np.ndarray:
-    """A ``BlobProto``'s values as flat float32, read as the raw bytes of its packed ``data`` field:
-    protobuf's element-by-element conversion takes seconds for fc6's 38 million values."""
-    from medft.schema import pb
-
-    n = len(blob.data)
-    if n == 0:
-        return np.asarray(blob.double_data, dtype=np.float32)
-    only = pb.BlobProto()
-    only.CopyFrom(blob)
-    for name in ("shape", "num", "channels", "height", "width", "diff", "double_data", "double_diff"):
-        only.ClearField(name)
-    raw = only.SerializeToString()
-    if raw[:1] != b"\x2a":  # not field 5 packed (wire type 2): read it the slow way
-        return np.asarray(blob.data, dtype=np.float32)
-    return np.frombuffer(raw[len(raw) - 4 * n:], dtype="<f4")
-
-
-def layer_hashes(layers: dict[str, list[np.ndarray]], names: list[str] | None = None) -> dict[str, list[str]]:
-    """Layer -> SHA-1 of each of its blobs, for ``names`` (default: every layer given)."""
-    return {n: [blob_sha1(b) for b in layers[n]] for n in (names if names is not None else layers) if n in layers}
-
-
-def caffemodel_blobs(path: str | Path, names: list[str] | None = None) -> dict[str, list[np.ndarray]]:
-    """Layer -> flat float32 values of each blob, for ``names`` (default: every layer with blobs) of a
-    caffemodel file (V1 ``layers`` or V2 ``layer``)."""
-    from medft.schema import read_net
-
-    net = read_net(Path(path))
-    return {la.name: [blob_values(b) for b in la.blobs] for la in list(net.layer) + list(net.layers)
-            if len(la.blobs) and (names is None or la.name in names)}
-
-
-def caffemodel_hashes(path: str | Path, names: list[str] | None = None) -> dict[str, list[str]]:
-    """:func:`layer_hashes` of a caffemodel file."""
-    return layer_hashes(caffemodel_blobs(path, names))
+#: weights.json's field with what the verification found (the start SHA-1s are :data:`START_FIELD`)
+VERIFIED_FIELD = "verified"
 
 
 def _iteration(model: Path) -> int:
@@ -127,8 +81,6 @@ def verify_snapshot(out: Path, model: Path, config: str) -> dict | None:
 
 def summary_line(report: dict) -> str:
     """The report's human lines, with what the last verification found."""
-    from medft.transfer import CopyReport
-
     plan = CopyReport(**{k: report[k] for k in ("source", "description", "copied", "initialised", "ignored")})
     lines = [plan.summary()]
     v = report.get(VERIFIED_FIELD)

@@ -24,7 +24,7 @@ from medft.engines.base import Engine
 from medft.errors import MedftError
 from medft.prep.manifest import write_rows_csv
 from medft.schema import write_npy_atomic, write_npz_atomic, write_text_atomic
-from medft.train import binary_scores, run_dir
+from medft.train.validation import binary_scores
 from medft.util import faults
 from medft.util.progress import duration
 
@@ -84,7 +84,7 @@ def predict_run(app: str, variant: str, data: str | Path, runs: str | Path = "ru
     """Write ``test_probs.npy``, ``test_patches.csv`` and ``predictions.csv`` into the run folder
     (of training seed ``seed``; None: the default seed)."""
 
-    out = run_dir(runs, app, variant, fraction, seed)
+    out = paths.run_dir(runs, app, variant, fraction, seed)
     best, deploy, record = out / paths.BEST_MODEL, out / "deploy.prototxt", out / paths.RUN_RECORD
     for p in (best, deploy, record):
         if not p.is_file():
@@ -94,8 +94,9 @@ def predict_run(app: str, variant: str, data: str | Path, runs: str | Path = "ru
         log(f"medft predict: {target} exists; --force redoes it")
         return target
     data = Path(data)
-    from medft.train import check_best, read_record, settle_best
-    from medft.transfer import check_covers
+    from medft.engines.transfer import check_covers
+    from medft.train.best import check_best, settle_best
+    from medft.train.run import read_record
     from medft.util.lock import dataset_lock, folder_lock
 
     run = read_record(out)
@@ -120,7 +121,7 @@ def check_predict_inputs(app: str, best: Path, data: Path, run: dict) -> None:
         raise MedftError(f"{data / 'test_lmdb'}: not an LMDB (no data.mdb); run `medft prep` first")
     fp = run["data"].get("fingerprint")
     from medft.apps import classes_of
-    from medft.train import read_dataset
+    from medft.prep.dataset import read_dataset
 
     checks.check_lmdb(data / "test_lmdb", len(classes_of(get_app(app), read_dataset(data).record)),
                       fingerprint=fp.get("data") if isinstance(fp, dict) else fp)

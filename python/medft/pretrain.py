@@ -28,7 +28,7 @@ records the held-out accuracy of the saved model on fresh source-task images.
 
 The caffemodel is saved atomically with a JSON sidecar (``kind: "standin"``, the budget, seed,
 final loss, training and held-out accuracy, time). Whatever uses it says "NOT ImageNet"
-(:func:`medft.weights.describe`); features from a few minutes of synthetic patterns are far
+(:func:`medft.caffemodel.describe`); features from a few minutes of synthetic patterns are far
 weaker than ImageNet's, so results fine-tuned from it are not the paper's.
 """
 
@@ -48,6 +48,7 @@ from pathlib import Path
 import numpy as np
 
 from medft.alexnet import INPUT_SIZE, source_task_net
+from medft.caffemodel import STANDIN, describe, read_sidecar, sha1_of, sidecar_path
 from medft.errors import MedftError
 from medft.provenance import stamp
 from medft.schedule import INIT_NAMES
@@ -56,7 +57,7 @@ from medft.solver import RANDOM_SEED
 from medft.source_task import CLASSES, conv1_bank, render, source_images, write_source_lmdb
 from medft.util.progress import duration
 from medft.util.prototxt import to_text
-from medft.weights import STANDIN, describe, read_sidecar, sha1_of, sidecar_path, standin_path
+from medft.weights import standin_path
 
 __all__ = ["CLASSES", "PretrainOptions", "render", "source_images", "write_source_lmdb", "solver_param",
            "source_task_deploy", "existing",

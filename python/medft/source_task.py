@@ -21,8 +21,8 @@ import numpy as np
 from scipy import ndimage
 
 from medft.alexnet import INPUT_SIZE
+from medft.datum_lmdb import LmdbWriter, shuffled_keys
 from medft.errors import MedftError
-from medft.prep.lmdb_writer import LmdbWriter, shuffled_keys
 
 #: The source task's classes, label = index.
 CLASSES: tuple[str, ...] = ("stripes", "checkers", "dots", "rings", "spokes", "zigzags", "blobs", "lines",

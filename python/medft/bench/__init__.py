@@ -1,6 +1,6 @@
 """``medft bench`` (``make bench``): medft's own timings, each beside its reference from the same run.
 
-* ``lmdb``: medft's :class:`~medft.prep.lmdb_writer.LmdbWriter` (in-memory uint8 Datums) vs Caffe's
+* ``lmdb``: medft's :class:`~medft.datum_lmdb.LmdbWriter` (in-memory uint8 Datums) vs Caffe's
   ``convert_imageset`` (the same patches as PNG files), patches/s.
 * ``train``: the driver's engine (pycaffe by default) stepping a solver vs ``caffe.bin train``
   on the same solver and LMDB (same batch, same iterations), images/s, per configuration.

@@ -72,10 +72,10 @@ def bench_cimt(roi: tuple[int, int], stand_in_roi: tuple[int, int], report_roi: 
     medft's patch extraction and batching alone.
     """
     from medft.alexnet import NetOptions, deploy_net
+    from medft.datum_lmdb import LmdbWriter
     from medft.engines import make_engine
     from medft.engines.cli import feature_net
     from medft.engines.pycaffe import save_initial_weights
-    from medft.prep.lmdb_writer import LmdbWriter
 
     mean = (128.0, 128.0, 128.0)
 

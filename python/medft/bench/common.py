@@ -38,7 +38,7 @@ def write_text(path: Path, message) -> Path:
 
 def random_lmdb(path: Path, n: int, seed: int, classes: int = 2) -> Path:
     """``n`` random uint8 3 x 227 x 227 Datums, labels 0..classes-1 in turn (timing data)."""
-    from medft.prep.lmdb_writer import LmdbWriter
+    from medft.datum_lmdb import LmdbWriter
 
     rng = np.random.default_rng(seed)
     with LmdbWriter(path, force=True) as w:

@@ -21,7 +21,7 @@ def bench_lmdb(n: int, work: Path, log: Log = print) -> dict:
     """
     from PIL import Image
 
-    from medft.prep.lmdb_writer import LmdbWriter, read_lmdb
+    from medft.datum_lmdb import LmdbWriter, read_lmdb
     from medft.prep.tiny import tiny_build
 
     log(f"  source patches: tiny synthetic polyp dataset -> {n} patches")

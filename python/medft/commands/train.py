@@ -15,7 +15,8 @@ from medft.commands._engine import add_engine_arguments
 from medft.commands._types import nonneg_int, positive_int
 from medft.schedule import CONFIG_NAMES, INIT_NAMES
 from medft.solver import MAX_EPOCHS, RANDOM_SEED, training_seeds
-from medft.train import PATIENCE, TrainOptions, train
+from medft.train.driver import train
+from medft.train.options import PATIENCE, TrainOptions
 
 HELP = "train one app x configuration with real Caffe; keep the best validation-AUC snapshot"
 

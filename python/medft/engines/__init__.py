@@ -1,6 +1,6 @@
 """The only place medft touches Caffe: builds, devices, engines, the predictor and the log parser.
 
-* :mod:`~medft.engines.build` (``make caffe`` / ``make caffe-gpu``) and :mod:`~medft.engines.env`:
+* :mod:`~medft.engines.build` (``make caffe`` / ``make caffe-gpu``; one module per job) and :mod:`~medft.engines.env`:
   the CPU and GPU builds, their tools and pycaffe.
 * :mod:`~medft.engines.device`: ``--gpu N`` and what that GPU is.
 * :mod:`~medft.engines.pycaffe` (in-process) and :mod:`~medft.engines.cli` (Caffe's tools, here or

@@ -152,7 +152,7 @@ def run_to_end(argv: list[str], env: dict[str, str], merge_stderr: bool = True) 
 
 def write_patch_lmdb(path: Path, patches: np.ndarray) -> None:
     """Patches (N x C x H x W, integer values 0..255) as uint8 Datums keyed in order (label 0)."""
-    from medft.prep.lmdb_writer import LmdbWriter
+    from medft.datum_lmdb import LmdbWriter
 
     arr = np.asarray(patches)
     if arr.dtype != np.uint8:
@@ -241,12 +241,12 @@ class CliEngine:
                         *[Path(layer.data_param.source) for layer in net.layer if layer.type == "Data"]]
         if weights is not None:
             self._mounts.append(Path(weights).parent)
-            from medft.transfer import plan_copy_into
+            from medft.engines.transfer import plan_copy_into
 
             rep = plan_copy_into(weights, sp.net)
             self.weights_report = {**rep.to_dict(), "summary": rep.summary()}
             if resume is None:
-                from medft.copy_check import START_FIELD
+                from medft.engines.transfer import START_FIELD
 
                 self.weights_report[START_FIELD] = self.start_hashes(sp, cli_solver, weights, rep.copied)
         if resume is not None:
@@ -267,7 +267,7 @@ class CliEngine:
         """SHA-1s of the ``copied`` layers' blobs as ``caffe train --weights`` starts: the same command
         (solver, net, seed, device) run for zero iterations writes its iteration-0 snapshot, read back
         here and removed. A build whose tool ignores ``--weights`` is refused by name."""
-        from medft.copy_check import caffemodel_hashes
+        from medft.caffemodel import caffemodel_hashes
         from medft.schema import pb, write_text_atomic
         from medft.util.prototxt import to_text
 
@@ -380,7 +380,7 @@ class CliEngine:
     def extract_probs(self, lmdb_path: Path, mean_bgr: tuple[float, ...], batch: int, caffemodel: Path,
                       deploy: Path) -> np.ndarray:
         """``extract_features`` of the ``prob`` blob for every record of ``lmdb_path``, in key order."""
-        from medft.prep.lmdb_writer import read_lmdb
+        from medft.datum_lmdb import read_lmdb
         from medft.util.prototxt import to_text
 
         n = lmdb_size(lmdb_path)
@@ -423,7 +423,7 @@ class CliEngine:
 
     def predict_lmdb(self, lmdb_path: Path, mean_bgr: tuple[float, ...], batch: int,
                      caffemodel: Path | None = None, deploy: Path | None = None) -> tuple[np.ndarray, np.ndarray]:
-        from medft.prep.lmdb_writer import read_lmdb
+        from medft.datum_lmdb import read_lmdb
 
         caffemodel = Path(caffemodel) if caffemodel is not None else self.snapshot()[0]
         labels = np.asarray([label for _, _, label in read_lmdb(lmdb_path)])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from medft.engines import build
+from medft.engines.build.install import TOOLS, install_dir
 from medft.engines.device import gpu_facts
 from medft.errors import MedftError
 
@@ -14,9 +14,9 @@ def build_report(gpu: bool) -> dict:
     try:
         root = caffe_root(gpu)
         info = build_info(gpu)
-        tools = {t: str(caffe_tool(t, gpu)) for t in build.TOOLS}
+        tools = {t: str(caffe_tool(t, gpu)) for t in TOOLS}
     except MedftError as e:
-        return {"error": str(e), "expected_at": str(build.install_dir(gpu))}
+        return {"error": str(e), "expected_at": str(install_dir(gpu))}
     rep = {"caffe_version": caffe_version(gpu), "source": f"{info['sdist']} ({info['upstream']})",
            "mode": info["mode"], "path": str(root), "blas": info["blas"], "build_key": info["key"], "tools": tools}
     for k in ("cudnn", "cuda_archs", "cuda_ptx", "cuda_wheels"):

@@ -20,7 +20,7 @@ Forward = Callable[[np.ndarray], np.ndarray]
 
 def iter_lmdb_batches(path: Path, batch: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """(uint8 N x C x H x W, int labels) batches of an LMDB's records in key order."""
-    from medft.prep.lmdb_writer import read_lmdb
+    from medft.datum_lmdb import read_lmdb
 
     images, labels = [], []
     for _, img, label in read_lmdb(path):

@@ -64,8 +64,8 @@ class PycaffeEngine:
         if resume is not None:
             self.solver.restore(str(resume))
         elif weights is not None:
-            from medft.copy_check import START_FIELD, layer_hashes
-            from medft.transfer import copy_pretrained
+            from medft.caffemodel import layer_hashes
+            from medft.engines.transfer import START_FIELD, copy_pretrained
 
             rep = copy_pretrained(self.solver.net, weights)
             live = {name: [b.data for b in blobs] for name, blobs in self.solver.net.params.items()}

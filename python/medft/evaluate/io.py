@@ -9,6 +9,7 @@ Data folder (detection apps): ``lesions.csv`` and ``cases.csv``.
 from __future__ import annotations
 
 import csv
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -263,3 +264,34 @@ def read_log(run: Path) -> tuple[np.ndarray, np.ndarray] | None:
         return None
     it, auc = zip(*rows)
     return _numbers(path, "iteration", list(it)), _numbers(path, "val_auc", list(auc))
+
+
+def _fingerprints(run_folder: Path) -> dict | None:
+    """(``data``: train + val, ``test``) fingerprints of the data set a run was trained on, from its run.json."""
+    try:
+        record = json.loads((Path(run_folder) / "run.json").read_text())
+    except (OSError, ValueError):
+        return None
+    fp = (record.get("data") or {}).get("fingerprint") if isinstance(record, dict) else None
+    if fp is None:
+        return None
+    return fp if isinstance(fp, dict) else {"data": fp}
+
+
+def check_same_data(runs: list) -> None:
+    """Runs under one training-set label (e.g. all training data) must have trained on one data
+    set (prep.json's fingerprint, recorded in run.json): refuse a mix, naming both runs."""
+    seen: dict[tuple[str, str], tuple[str, str]] = {}
+    for run in runs:
+        fp = _fingerprints(run.path)
+        if fp is None:
+            continue
+        for part, group in (("data", run.fraction),):
+            if part not in fp:
+                continue
+            first = seen.setdefault((part, group), (run.name, fp[part]))
+            if first[1] != fp[part]:
+                what = f"training data ({run.fraction or 'all'} of it)"
+                raise MedftError(f"{run.path} and {first[0]}: trained on a different {what} (data fingerprint "
+                                 f"{str(fp[part])[:12]} vs {str(first[1])[:12]}); score runs of one data set "
+                                 "together (retrain one, or select runs with --configs)")

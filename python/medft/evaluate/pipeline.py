@@ -327,9 +327,7 @@ def score_app(app: str, runs_dir: Path, out: Path, *, data_dir: Path | None = No
     if opt.resample not in (None, "case", "unit"):
         raise MedftError(f"unknown resampling unit {opt.resample!r}; valid: case, unit")
     runs = io.discover_runs(runs_dir, app, configs)
-    from medft.checks import check_same_data
-
-    check_same_data(runs)  # one test set, one training set per label
+    io.check_same_data(runs)  # one test set, one training set per label
     tables: dict[str, list[dict]] = {}
     kind = get_app(app).evaluation
     if kind == FROC:

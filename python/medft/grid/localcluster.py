@@ -31,7 +31,7 @@ DAEMONS = {"munged": "/usr/sbin/munged", "slurmctld": "/usr/sbin/slurmctld", "sl
 
 def unavailable_reason() -> str | None:
     """Why a local cluster cannot start here (not root, packages missing), or None if it can."""
-    from medft.engines.build import missing_debian_packages
+    from medft.engines.build.debian import missing_debian_packages
 
     if os.geteuid() != 0:
         return "a local Slurm cluster runs slurmd as root; run as root"
@@ -44,7 +44,7 @@ def unavailable_reason() -> str | None:
 
 def install_deps() -> None:
     """apt-get install the cluster's packages that are missing (root only)."""
-    from medft.engines.build import install_debian_packages, missing_debian_packages
+    from medft.engines.build.debian import install_debian_packages, missing_debian_packages
 
     missing = missing_debian_packages(SLURM_DEBIAN_PACKAGES)
     if missing:

@@ -18,7 +18,7 @@ from medft import paths
 from medft.grid.cells import GRID_SYNTH, Cell, finished_record, is_prepared, prediction_output
 from medft.schedule import get_config
 from medft.solver import MAX_EPOCHS
-from medft.train import PATIENCE
+from medft.train.options import PATIENCE
 
 PREP, PRETRAIN, CELL, REPORT = "prep", "pretrain", "cell", "report"
 KINDS = (PREP, PRETRAIN, CELL, REPORT)

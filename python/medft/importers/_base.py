@@ -139,7 +139,7 @@ def staging(out: Path, force: bool, source: Path) -> Iterator[Path]:
     """A temporary folder beside ``out`` that takes its name only when the import completes; on
     any error or interrupt it is removed and ``out`` is untouched. An existing ``out`` is refused
     without ``force`` (and even with it, when it is not a medft output or holds the source)."""
-    from medft.prep.lmdb_writer import collect_stale_tmp, mark_output, refuse_existing
+    from medft.datum_lmdb import collect_stale_tmp, mark_output, refuse_existing
     from medft.util.atomic import replace_path
 
     out = Path(out)

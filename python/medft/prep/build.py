@@ -33,6 +33,14 @@ import numpy as np
 from tqdm import tqdm
 
 from medft.apps import FROC, get_app
+from medft.datum_lmdb import (
+    LmdbWriter,
+    collect_stale_tmp,
+    lmdb_fingerprint,
+    mark_output,
+    refuse_existing,
+    shuffled_keys,
+)
 from medft.errors import MedftError
 from medft.prep.common import (
     PATCH,
@@ -43,14 +51,6 @@ from medft.prep.common import (
     rng_for,
     set_size,
     split_sizes,
-)
-from medft.prep.lmdb_writer import (
-    LmdbWriter,
-    collect_stale_tmp,
-    lmdb_fingerprint,
-    mark_output,
-    refuse_existing,
-    shuffled_keys,
 )
 from medft.prep.manifest import write_manifest, write_rows_csv
 from medft.prep.mean import MeanAccumulator, write_mean

@@ -77,7 +77,7 @@ def write_synthetic(app: str, out: str | Path, size: SynthSize | None = None, fo
     import shutil
 
     from medft.apps import get_app
-    from medft.prep.lmdb_writer import collect_stale_tmp, mark_output, refuse_existing
+    from medft.datum_lmdb import collect_stale_tmp, mark_output, refuse_existing
     from medft.util.atomic import replace_path
 
     get_app(app)

@@ -1,4 +1,6 @@
-"""Caffe Datum LMDBs: seeded shuffled keys, a map that grows, atomic creation.
+"""Caffe Datum LMDBs without Caffe: seeded shuffled keys, a map that grows, atomic creation, reading back.
+
+``medft prep`` writes them; the engines, the checks and the benchmarks read them.
 
 Caffe's Data layer reads records in key order, so the key *is* the training order: keys are
 zero-padded positions in a seeded permutation, and records may be written in any order (LMDB

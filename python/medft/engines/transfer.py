@@ -12,8 +12,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from medft.caffemodel import describe, file_layers, layer_shapes
 from medft.errors import MedftError
-from medft.weights import _file_layers, describe, layer_shapes
 
 
 def check_covers(caffemodel: str | Path, net_path: str | Path) -> None:
@@ -37,6 +37,10 @@ def check_covers(caffemodel: str | Path, net_path: str | Path) -> None:
         got = [tuple(a) for a in have[name]]
         if got != [tuple(b) for b in shapes]:
             raise MedftError(f"{caffemodel}: layer {name} has shapes {got}, the net needs {shapes}")
+
+#: the weights report's field (weights.json) with the SHA-1s of each copied layer's blobs as training
+#: starts, which every engine records (:mod:`medft.copy_check` verifies them)
+START_FIELD = "start_sha1"
 
 
 @dataclass
@@ -82,14 +86,14 @@ def plan_copy(caffemodel: str | Path, net_params: dict[str, list[tuple[int, ...]
     Every engine reports through this one function, so ``weights.json`` is the same whichever copies.
     """
     path = Path(caffemodel)
-    file_layers = _file_layers(path)
+    in_file = file_layers(path)
     report = CopyReport(source=str(path), description=describe(path))
     for name, shapes in net_params.items():
-        if name not in file_layers:
+        if name not in in_file:
             if shapes:
                 report.initialised.append(name)
             continue
-        have = file_layers[name]
+        have = in_file[name]
         if len(have) != len(shapes):
             raise MedftError(f"layer {name}: the net has {len(shapes)} parameter blob(s), {path} has "
                              f"{len(have)}: not the same architecture")
@@ -103,7 +107,7 @@ def plan_copy(caffemodel: str | Path, net_params: dict[str, list[tuple[int, ...]
                                  f"{_fmt(fb.shape, fb.legacy)}: corrupt caffemodel")
         if shapes:
             report.copied.append(name)
-    report.ignored = [n for n, blobs in file_layers.items() if blobs and n not in net_params]
+    report.ignored = [n for n, blobs in in_file.items() if blobs and n not in net_params]
     if not report.copied:
         raise MedftError(f"{path}: no parameter layer shares a name with the net (file: "
                          f"{' '.join(report.ignored) or 'none'}; net: {' '.join(report.initialised)})")

@@ -1,0 +1,1 @@
+// Train / Finetune a model.

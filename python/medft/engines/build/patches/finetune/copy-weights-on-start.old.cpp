@@ -1,0 +1,2 @@
+    solver->Restore(FLAGS_snapshot.c_str());
+  }

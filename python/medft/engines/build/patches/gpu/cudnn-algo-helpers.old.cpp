@@ -1,0 +1,3 @@
+
+template <typename Dtype>
+void CuDNNConvolutionLayer<Dtype>::LayerSetUp(

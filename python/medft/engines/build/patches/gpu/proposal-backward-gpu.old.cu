@@ -1,0 +1,2 @@
+
+INSTANTIATE_LAYER_GPU_FUNCS(ProposalLayer);

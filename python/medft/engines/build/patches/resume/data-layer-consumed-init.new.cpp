@@ -1,0 +1,2 @@
+    reader_(param), consumed_(0) {
+}

@@ -1,0 +1,3 @@
+  DataReader<Datum> reader_;
+  long consumed_;  // medft: records read from reader_ so far
+};

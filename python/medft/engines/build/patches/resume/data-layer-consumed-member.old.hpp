@@ -1,0 +1,2 @@
+  DataReader<Datum> reader_;
+};

@@ -1,0 +1,2 @@
+    reader_.free().push(const_cast<Datum*>(&datum));
+    ++consumed_;

@@ -1,0 +1,1 @@
+    reader_.free().push(const_cast<Datum*>(&datum));

@@ -1,0 +1,4 @@
+#include "caffe/util/benchmark.hpp"
+#ifdef USE_LMDB
+#include "lmdb.h"
+#endif

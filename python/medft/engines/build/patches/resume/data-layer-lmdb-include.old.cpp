@@ -1,0 +1,1 @@
+#include "caffe/util/benchmark.hpp"

@@ -1,0 +1,3 @@
+  virtual inline int MaxTopBlobs() const { return 2; }
+
+ protected:

@@ -1,0 +1,1 @@
+INSTANTIATE_CLASS(DataLayer);

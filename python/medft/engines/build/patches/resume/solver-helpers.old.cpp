@@ -1,0 +1,4 @@
+namespace caffe {
+
+template<typename Dtype>
+void Solver<Dtype>::SetActionFunction(

@@ -1,0 +1,2 @@
+#include "caffe/layers/data_layer.hpp"
+#include "caffe/solver.hpp"

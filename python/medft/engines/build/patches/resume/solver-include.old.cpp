@@ -1,0 +1,1 @@
+#include "caffe/solver.hpp"

@@ -1,0 +1,3 @@
+  SnapshotSolverState(model_filename);
+  medft_reseed(param_, iter_);
+}

@@ -1,0 +1,2 @@
+  SnapshotSolverState(model_filename);
+}

@@ -1,0 +1,4 @@
+    RestoreSolverStateFromBinaryProto(state_filename);
+  }
+  medft_resume(net_, param_, iter_);
+}

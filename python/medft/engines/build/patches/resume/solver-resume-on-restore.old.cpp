@@ -1,0 +1,3 @@
+    RestoreSolverStateFromBinaryProto(state_filename);
+  }
+}
