@@ -11,8 +11,9 @@ from google.protobuf import text_format
 from medft import weights
 from medft.errors import MedftError
 from medft.pretrain import source_task_deploy
-from medft.schema import pb, read_net, write_net_binary, write_text_atomic
+from medft.schema import pb, read_net, write_net_binary
 from medft.transfer import copy_pretrained
+from medft.util.atomic import write_text_atomic
 from medft.weights import (
     BVLC_ALEXNET_SHA1,
     describe,

@@ -167,7 +167,7 @@ def check_lmdb(path: str | Path, num_classes: int, shape: tuple[int, int, int] =
         raise MedftError(f"{path}: damaged LMDB (reading it crashed the reader: {why}); run `medft prep --force`")
     if result[0] == "error":
         raise MedftError(result[1])
-    from medft.schema import write_text_atomic
+    from medft.util.atomic import write_text_atomic
 
     try:
         write_text_atomic(cache, json.dumps(sorted(done | {key}), indent=1) + "\n")

@@ -94,7 +94,7 @@ def verify_snapshot(out: Path, model: Path, config: str) -> dict | None:
     there; None for a run without pretrained weights. Raises :class:`MedftError` naming the layer when
     a copied layer did not start from the source or a frozen layer (Table II) no longer equals it."""
     from medft.schedule import get_config
-    from medft.schema import write_text_atomic
+    from medft.util.atomic import write_text_atomic
 
     path = Path(out) / "weights.json"
     if not path.is_file():

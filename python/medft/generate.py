@@ -20,8 +20,8 @@ from medft.alexnet import NetOptions, deploy_net, last_layer_name, train_val_net
 from medft.apps import FIXED_APPS, get_app
 from medft.errors import MedftError
 from medft.schedule import BASE_LR, GAMMA, LAYERS, MOMENTUM, all_variants, get_config, variant_name
-from medft.schema import write_text_atomic
 from medft.solver import WEIGHT_DECAY, SolverOptions, paper_sizes, solver
+from medft.util.atomic import write_text_atomic
 from medft.util.prototxt import to_text
 
 REGENERATE = "make prototxt  (python -m medft gen --out .)"

@@ -23,9 +23,9 @@ from medft.engines import make_engine
 from medft.engines.base import Engine
 from medft.errors import MedftError
 from medft.prep.manifest import write_rows_csv
-from medft.schema import write_npy_atomic, write_npz_atomic, write_text_atomic
 from medft.train import binary_scores, run_dir
 from medft.util import faults
+from medft.util.atomic import write_npy_atomic, write_npz_atomic, write_text_atomic
 from medft.util.progress import duration
 
 PRED_COLUMNS = ("case", "unit", "lesion", "label", "score")

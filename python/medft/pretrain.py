@@ -51,9 +51,10 @@ from medft.alexnet import INPUT_SIZE, source_task_net
 from medft.errors import MedftError
 from medft.provenance import stamp
 from medft.schedule import INIT_NAMES
-from medft.schema import array_to_blob, blob_to_array, pb, write_text_atomic
+from medft.schema import array_to_blob, blob_to_array, pb
 from medft.solver import RANDOM_SEED
 from medft.source_task import CLASSES, conv1_bank, render, source_images, write_source_lmdb
+from medft.util.atomic import write_text_atomic
 from medft.util.progress import duration
 from medft.util.prototxt import to_text
 from medft.weights import STANDIN, describe, read_sidecar, sha1_of, sidecar_path, standin_path

@@ -223,7 +223,8 @@ class CliEngine:
 
     def start(self, solver_path: Path, *, weights: Path | None = None, resume: Path | None = None,
               gpu: int | None = None, snapshot_every: int | None = None) -> int:
-        from medft.schema import pb, read_prototxt, write_text_atomic
+        from medft.schema import pb, read_prototxt
+        from medft.util.atomic import write_text_atomic
         from medft.util.prototxt import to_text
 
         if gpu is not None:
@@ -268,7 +269,8 @@ class CliEngine:
         (solver, net, seed, device) run for zero iterations writes its iteration-0 snapshot, read back
         here and removed. A build whose tool ignores ``--weights`` is refused by name."""
         from medft.copy_check import caffemodel_hashes
-        from medft.schema import pb, write_text_atomic
+        from medft.schema import pb
+        from medft.util.atomic import write_text_atomic
         from medft.util.prototxt import to_text
 
         work = Path(tempfile.mkdtemp(prefix=".medft-start-", dir=Path(solver_path).parent))

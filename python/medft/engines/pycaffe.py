@@ -134,7 +134,8 @@ class PycaffeEngine:
         """
         import tempfile
 
-        from medft.schema import pb, read_prototxt, write_text_atomic
+        from medft.schema import pb, read_prototxt
+        from medft.util.atomic import write_text_atomic
         from medft.util.prototxt import to_text
 
         net = read_prototxt(deploy, pb.NetParameter())

@@ -21,7 +21,7 @@ from medft.apps import BOXPLOT, FROC, OVR, ROC, get_app
 from medft.errors import MedftError
 from medft.evaluate import bootstrap as bs
 from medft.evaluate import cimt, compare, froc, froc_binormal, io, multiclass, roc
-from medft.schema import write_text_atomic
+from medft.util.atomic import write_text_atomic
 
 #: CIMT measurements compared between configurations
 CIMT_METRICS = ("li_error", "ma_error", "imt_error")

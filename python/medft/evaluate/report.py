@@ -21,7 +21,7 @@ from medft.evaluate import answer, compare, io, pipeline, plots
 from medft.evaluate import seeds as seedstats
 from medft.evaluate.compare import to_markdown
 from medft.paths import fraction_share
-from medft.schema import write_text_atomic
+from medft.util.atomic import write_text_atomic
 
 #: the representative subset drawn in panel (a) when there are more than 6 configurations
 PANEL_A = ("handcrafted", "scratch", "ft-fc8", "ft-fc7", "ft-conv4", "ft-conv1")

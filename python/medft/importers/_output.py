@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from medft.importers._base import RECORD, file_entry, staging
-from medft.schema import write_text_atomic
+from medft.util.atomic import write_text_atomic
 
 
 def file_facts(path: Path) -> dict:

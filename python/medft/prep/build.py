@@ -58,9 +58,8 @@ from medft.prep.splits import check_classes, check_disjoint, read_split_table, s
 from medft.prep.stratify import cap_by_unit, class_counts, stratify
 from medft.prep.verify import verify_input
 from medft.provenance import stamp
-from medft.schema import write_text_atomic
 from medft.util import faults
-from medft.util.atomic import replace_path
+from medft.util.atomic import replace_path, write_text_atomic
 from medft.util.lock import dataset_lock
 
 SPLITS = ("train", "val", "test")

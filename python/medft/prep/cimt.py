@@ -23,7 +23,7 @@ from medft.errors import MedftError
 from medft.prep.augment import crop_square, window_to_uint8
 from medft.prep.common import Spec, bad_input, check_id, rng_for
 from medft.prep.io import read_csv, read_image, to_number
-from medft.schema import write_npz_atomic
+from medft.util.atomic import write_npz_atomic
 
 CHANNELS = "gray,gray,gray"
 #: native window (pixels) around the centre pixel, resampled to 227x227 (paper silent)

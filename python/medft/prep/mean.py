@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from medft.errors import MedftError
-from medft.schema import array_to_blob, blob_to_array, pb, write_text_atomic
+from medft.schema import array_to_blob, blob_to_array, pb
+from medft.util.atomic import write_text_atomic
 
 
 class MeanAccumulator:
