@@ -10,8 +10,9 @@ import pytest
 from medft.engines import make_engine
 from medft.engines.cli import CliEngine, DockerRunner
 from medft.errors import MedftError
+from medft.paths import run_dir
 from medft.schema import net_weights, pb, read_net, read_prototxt
-from medft.train import run_dir, train
+from medft.train import train
 
 from tests.conftest import train_opts as _opts
 

@@ -17,8 +17,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from medft.errors import MedftError
+from medft.paths import run_dir
 from medft.predict import predict_run
-from medft.train import run_dir, train
+from medft.train import train
 
 from tests.conftest import train_opts as _opts
 

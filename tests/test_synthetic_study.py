@@ -28,7 +28,7 @@ import pytest
 from medft.apps import FIXED_APPS
 from medft.cli import main
 from medft.demo import DemoPlan, prep_argv, train_argv
-from medft.prep.common import dataset_dir
+from medft.paths import dataset_dir
 from medft.prep.lmdb_writer import read_lmdb
 from medft.solver import RANDOM_SEED
 

@@ -8,8 +8,9 @@ import json
 import numpy as np
 import pytest
 from medft.errors import MedftError
+from medft.paths import run_dir
 from medft.predict import aggregate_units, predict_run
-from medft.train import binary_scores, read_dataset, run_dir, step_lr, train, validation_auc
+from medft.train import binary_scores, read_dataset, step_lr, train, validation_auc
 
 from tests.conftest import train_opts as _opts
 

@@ -132,7 +132,7 @@ def train_argv(plan: DemoPlan, config: str, fraction: str = "1", seeds: tuple[in
 
 def commands(plan: DemoPlan) -> list[list[str]]:
     """The medft command lines of the demo, in order."""
-    from medft.prep.common import dataset_dir
+    from medft.paths import dataset_dir
     from medft.weights import find_pretrained
 
     z = plan.sizes()

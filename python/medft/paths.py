@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from medft.apps import ONE_PATIENT, check_fraction
 from medft.errors import MedftError
 
 DATA_ROOT = "data"
@@ -43,8 +44,6 @@ _DATASET_NAME = re.compile(r"^(?P<app>[a-z]+)(?:-f(?P<fraction>.+))?$")
 
 def dataset_dir(data_root: str | Path, app: str, fraction: str = "1") -> Path:
     """``<data>/<app>`` or ``<data>/<app>-f<fraction>`` (the fraction checked against the app's)."""
-    from medft.prep.common import check_fraction
-
     fraction = check_fraction(app, fraction)
     return Path(data_root) / (app if fraction == "1" else f"{app}-f{fraction}")
 
@@ -108,11 +107,13 @@ def run_group(name: str) -> str:
 
 
 def fraction_share(fraction: str) -> float:
-    """A run folder's fraction label as a share of the training data: '' (all data) 1,
-    '0.25' and '25' 0.25, '1patient' 0 (the smallest set there is)."""
+    """A run folder's fraction label as a share of the training data, the key that orders runs and
+    labels their data level: '' (all data) 1, '0.25' and '25' 0.25, '1patient' 0 (the smallest set
+    there is). The patch budget of a reduced set is :func:`medft.apps.patch_share` (1 for a single
+    patient, whose set is bounded by its ROIs instead)."""
     if not fraction:
         return 1.0
-    if fraction == "1patient":
+    if fraction == ONE_PATIENT:
         return 0.0
     value = float(fraction)
     return value if value <= 1 else value / 100

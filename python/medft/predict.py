@@ -23,7 +23,7 @@ from medft.engines import make_engine
 from medft.engines.base import Engine
 from medft.errors import MedftError
 from medft.prep.manifest import write_rows_csv
-from medft.train import binary_scores, run_dir
+from medft.train import binary_scores
 from medft.util import faults
 from medft.util.atomic import write_npy_atomic, write_npz_atomic, write_text_atomic
 from medft.util.progress import duration
@@ -84,7 +84,7 @@ def predict_run(app: str, variant: str, data: str | Path, runs: str | Path = "ru
     """Write ``test_probs.npy``, ``test_patches.csv`` and ``predictions.csv`` into the run folder
     (of training seed ``seed``; None: the default seed)."""
 
-    out = run_dir(runs, app, variant, fraction, seed)
+    out = paths.run_dir(runs, app, variant, fraction, seed)
     best, deploy, record = out / paths.BEST_MODEL, out / "deploy.prototxt", out / paths.RUN_RECORD
     for p in (best, deploy, record):
         if not p.is_file():

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from medft.apps import BOXPLOT, FROC, get_app
+from medft.apps import BOXPLOT, FROC, ONE_PATIENT, get_app
 from medft.errors import MedftError
 from medft.evaluate import answer, compare, io, pipeline, plots
 from medft.evaluate import seeds as seedstats
@@ -45,7 +45,7 @@ def _panel_b(runs: list[pipeline.RunScores]) -> list[pipeline.RunScores]:
 
 def fraction_label(fraction: str) -> str:
     """Run-folder fraction suffix as text: '0.25' -> '25%', '50' -> '50%', '1patient' -> '1 patient'."""
-    return "1 patient" if fraction == "1patient" else f"{fraction_share(fraction) * 100:g}%"
+    return "1 patient" if fraction == ONE_PATIENT else f"{fraction_share(fraction) * 100:g}%"
 
 
 def _curve_figure(s: pipeline.Scores, runs: list[pipeline.RunScores], path: Path, title: str,
@@ -140,7 +140,7 @@ def _summary_table(s: pipeline.Scores) -> str:
 def _data_label(fraction: str) -> str:
     if not fraction:
         return "All training data"
-    if fraction == "1patient":
+    if fraction == ONE_PATIENT:
         return "Training data of 1 patient"
     return f"{fraction_label(fraction)} of the training data"
 

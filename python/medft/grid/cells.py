@@ -12,8 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from medft import paths
-from medft.apps import BOXPLOT, get_app
-from medft.prep.common import check_fraction
+from medft.apps import BOXPLOT, check_fraction, get_app
 from medft.schedule import CONFIG_NAMES, INIT_NAMES, check_init, get_config, variant_name
 from medft.solver import RANDOM_SEED
 

@@ -7,7 +7,3 @@ stratifies and caps the specs, then renders only the chosen ones into LMDBs
 (:mod:`.lmdb_writer`) with manifests (:mod:`.manifest`), means (:mod:`.mean`) and a
 ``prep.json`` record.  :mod:`.synthetic` writes a small seeded input set for every app.
 """
-
-from medft.prep.common import FRACTIONS, dataset_dir
-
-__all__ = ["FRACTIONS", "dataset_dir"]

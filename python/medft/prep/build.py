@@ -32,18 +32,10 @@ from types import ModuleType
 import numpy as np
 from tqdm import tqdm
 
-from medft.apps import FROC, get_app
+from medft.apps import FROC, VAL_FRACTION, check_fraction, get_app, set_size, split_sizes
 from medft.errors import MedftError
-from medft.prep.common import (
-    PATCH,
-    VAL_FRACTION,
-    Spec,
-    check_fraction,
-    dataset_dir,
-    rng_for,
-    set_size,
-    split_sizes,
-)
+from medft.paths import dataset_dir
+from medft.prep.common import PATCH, Spec, rng_for
 from medft.prep.lmdb_writer import (
     LmdbWriter,
     collect_stale_tmp,
