@@ -49,6 +49,7 @@ import numpy as np
 
 from medft.alexnet import INPUT_SIZE, source_task_net
 from medft.errors import MedftError
+from medft.paths import standin_path
 from medft.provenance import stamp
 from medft.schedule import INIT_NAMES
 from medft.schema import array_to_blob, blob_to_array, pb
@@ -57,7 +58,7 @@ from medft.source_task import CLASSES, conv1_bank, render, source_images, write_
 from medft.util.atomic import write_text_atomic
 from medft.util.progress import duration
 from medft.util.prototxt import to_text
-from medft.weights import STANDIN, describe, read_sidecar, sha1_of, sidecar_path, standin_path
+from medft.weights import STANDIN, describe, read_sidecar, sha1_of, sidecar_path
 
 __all__ = ["CLASSES", "PretrainOptions", "render", "source_images", "write_source_lmdb", "solver_param",
            "source_task_deploy", "existing",
@@ -274,7 +275,7 @@ def pretrain(opts: PretrainOptions | None = None, out: str | Path | None = None,
              log=print, engine: str = "pycaffe", gpu: int | None = None, refresh: bool = False) -> Path:
     """Train the stand-in AlexNet on the synthetic source task; save it and its sidecar; return its path.
 
-    ``out`` defaults to :func:`medft.weights.standin_path`. An existing stand-in of the same budget
+    ``out`` defaults to :func:`medft.paths.standin_path`. An existing stand-in of the same budget
     is reused unless ``force``; ``refresh`` retrains a medft stand-in of another budget or recipe
     (what `make standin` asks, so a cache from an older recipe is replaced).
     Progress lines (iteration, loss, accuracy, images/s, ETA) go to ``log``.

@@ -24,14 +24,14 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from medft.engines.build import cache_root
 from medft.errors import MedftError
+from medft.paths import BVLC_ALEXNET_ENV, bvlc_path, standin_path
 from medft.schema import pb, read_net
 from medft.util.progress import eta
 
 __all__ = [
-    "BVLC_ALEXNET_URL", "BVLC_ALEXNET_SHA1", "BVLC_ALEXNET_ITERATIONS", "bvlc_path",
-    "download_bvlc_alexnet", "sha1_of", "verify_sha1", "standin_path", "sidecar_path",
+    "BVLC_ALEXNET_URL", "BVLC_ALEXNET_SHA1", "BVLC_ALEXNET_ITERATIONS",
+    "download_bvlc_alexnet", "sha1_of", "verify_sha1", "sidecar_path",
     "read_sidecar", "find_pretrained", "describe", "layer_shapes", "default_pretrained",
 ]
 
@@ -46,17 +46,6 @@ BVLC, STANDIN = "bvlc", "standin"
 
 _LEGACY_DIMS = ("num", "channels", "height", "width")
 _sha1_cache: dict[tuple[str, int, int], str] = {}
-
-
-def bvlc_path() -> Path:
-    """The BVLC AlexNet's place: ``$MEDFT_BVLC_ALEXNET`` or ``<cache>/weights/bvlc_alexnet.caffemodel``."""
-    env = os.environ.get("MEDFT_BVLC_ALEXNET")
-    return Path(env).expanduser() if env else cache_root() / "weights" / "bvlc_alexnet.caffemodel"
-
-
-def standin_path() -> Path:
-    """Where ``medft pretrain`` saves the stand-in: ``<cache>/weights/medft_standin_alexnet.caffemodel``."""
-    return cache_root() / "weights" / "medft_standin_alexnet.caffemodel"
 
 
 def sidecar_path(caffemodel: str | Path) -> Path:
@@ -98,7 +87,7 @@ def _offline_message(url: str, dest: Path, sha1: str, reason: object) -> str:
     return (
         f"cannot download the BVLC AlexNet weights from {url} ({reason}). Offline, fetch "
         f"bvlc_alexnet.caffemodel (~{BVLC_ALEXNET_MB} MB) from {url} on a connected machine, put it at "
-        f"{dest} (or set MEDFT_BVLC_ALEXNET to its path) and check its SHA-1 is {sha1}; meanwhile "
+        f"{dest} (or set {BVLC_ALEXNET_ENV} to its path) and check its SHA-1 is {sha1}; meanwhile "
         f"`medft pretrain` makes an offline stand-in (not ImageNet)"
     )
 
