@@ -52,6 +52,10 @@ LMDB_DATA = "data.mdb"
 CHECKED_LMDBS = ".checked.json"
 #: held shared while train/predict read the data set, exclusively while prep replaces it
 DATA_LOCK = ".data.lock"
+#: in every folder medft writes that ``--force`` may replace (a folder without it is never removed)
+OUTPUT_MARKER = ".medft-output"
+#: what a public-data importer read, wrote and decided, beside the input folder it converted
+IMPORT_RECORD = "import.json"
 #: the splits of a data set, each an LMDB and a manifest
 SPLITS = ("train", "val", "test")
 

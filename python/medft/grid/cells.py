@@ -79,9 +79,7 @@ def grid_cells(app: str, configs: tuple[str, ...] | None = None, inits: tuple[st
 
 def prediction_output(app: str) -> str:
     """What `medft predict` leaves in a run folder once it is done: predictions.csv, or cimt_maps/."""
-    from medft.evaluate.io import CIMT_DIR
-
-    return CIMT_DIR if get_app(app).evaluation == BOXPLOT else paths.PREDICTIONS
+    return paths.CIMT_MAPS if get_app(app).evaluation == BOXPLOT else paths.PREDICTIONS
 
 
 def finished_record(cell: Cell, runs: str | Path) -> dict | None:
