@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from pathlib import Path
 
 import numpy as np
 
+from medft import paths
 from medft.errors import MedftError
 
 #: weights.json's fields: per copied layer the start SHA-1s (from the engine), and the verification
@@ -71,8 +71,8 @@ def caffemodel_hashes(path: str | Path, names: list[str] | None = None) -> dict[
 
 
 def _iteration(model: Path) -> int:
-    m = re.search(r"_iter_(\d+)\.caffemodel$", Path(model).name)
-    return int(m.group(1)) if m else -1
+    snap = paths.parse_snapshot(Path(model).name)
+    return snap[0] if snap and snap[1] == paths.CAFFEMODEL else -1
 
 
 def check_start(report: dict, source: dict[str, list[str]]) -> dict[str, dict]:
@@ -96,7 +96,7 @@ def verify_snapshot(out: Path, model: Path, config: str) -> dict | None:
     from medft.schedule import get_config
     from medft.util.atomic import write_text_atomic
 
-    path = Path(out) / "weights.json"
+    path = Path(out) / paths.WEIGHTS_RECORD
     if not path.is_file():
         return None
     report = json.loads(path.read_text())

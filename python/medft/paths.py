@@ -136,6 +136,9 @@ ROI_ERRORS = "roi_errors.csv"
 #: the report page, and the table of results over training seeds beside it (``seeds.csv|md``)
 REPORT_PAGE = "report.md"
 SEEDS_TABLE = "seeds"
+#: table stems of the scores (``.csv`` and ``.md`` beside each other): the operating-point values of
+#: the curve-scored applications, the mean errors of cimt
+OPERATING_POINTS_TABLE, ROI_SUMMARY_TABLE = "operating_points", "roi_summary"
 #: figure stems (``.png``, ``.pdf`` and ``.csv`` are written beside each other)
 FIG_CONFIGS, FIG_REDUCED, FIG_CONVERGENCE = "fig_a", "fig_b", "fig10_convergence"
 

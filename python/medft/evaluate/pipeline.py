@@ -362,10 +362,10 @@ def score_app(app: str, runs_dir: Path, out: Path, *, data_dir: Path | None = No
         samples = {m: {r.run.name: np.array([x[m] for x in r.rois]) for r in results} for m in CIMT_METRICS}
         tables["comparisons"] = [row for m in CIMT_METRICS
                                  for row in compare.compare_paired_samples(samples[m], m)]
-        tables["roi_summary"] = [{"config": r.run.name, "metric": k, **v}
+        tables[paths.ROI_SUMMARY_TABLE] = [{"config": r.run.name, "metric": k, **v}
                                  for r in results for k, v in r.summary["errors"].items()]
     else:
-        tables["operating_points"] = [row for r in results for row in r.summary["operating_points"]]
+        tables[paths.OPERATING_POINTS_TABLE] = [row for r in results for row in r.summary["operating_points"]]
         tables["comparisons"] = compare.compare_operating_points([r.points for r in results], level=opt.level,
                                                                  n_perm=opt.n_boot, seed=opt.seed)
     prov = {"runs": [_run_record(r.run) for r in results], "versions": versions(),

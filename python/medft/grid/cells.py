@@ -97,4 +97,4 @@ def finished_record(cell: Cell, runs: str | Path) -> dict | None:
 
 def is_prepared(cell: Cell, data: str | Path) -> bool:
     """True once `medft prep` finished the cell's data set (it writes prep.json last)."""
-    return (cell.dataset(data) / "prep.json").is_file()
+    return (cell.dataset(data) / paths.PREP_RECORD).is_file()
