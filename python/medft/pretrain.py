@@ -47,6 +47,7 @@ from pathlib import Path
 
 import numpy as np
 
+from medft import paths
 from medft.alexnet import INPUT_SIZE, source_task_net
 from medft.errors import MedftError
 from medft.paths import standin_path
@@ -235,7 +236,7 @@ def _heldout_accuracy(engine, work: Path, weights: Path, opts: PretrainOptions, 
     if not opts.heldout:
         return None
     batch = min(opts.heldout, 25)
-    path = work / "deploy.prototxt"
+    path = work / paths.DEPLOY_NET
     write_text_atomic(path, to_text(source_task_deploy(batch=batch)))
     predictor = engine.predictor(path, weights, mean, batch)
     images, labels = zip(*[(img, lab) for img, lab in islice(source_images(opts.heldout, opts.seed, split=1),
@@ -306,7 +307,7 @@ def pretrain(opts: PretrainOptions | None = None, out: str | Path | None = None,
         mean = write_source_lmdb(lmdb_path, opts.images, opts.seed)
         log(f"pretrain: wrote {opts.images} source-task images in {time.monotonic() - t0:.1f}s; "
             f"mean BGR {mean}")
-        net_path, solver_path = work / "train.prototxt", work / "solver.prototxt"
+        net_path, solver_path = work / "train.prototxt", work / paths.SOLVER
         net = source_task_net(len(CLASSES), str(lmdb_path), opts.batch, mean, opts.init, INPUT_SCALE, batch_norm=True)
         net.layer.add(name="accuracy", type="Accuracy", bottom=["fc8", "label"], top=["accuracy"])
         write_text_atomic(net_path, to_text(net))
