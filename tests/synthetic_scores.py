@@ -11,6 +11,7 @@ import csv
 from pathlib import Path
 
 import numpy as np
+from medft import paths
 from medft.apps import get_app
 from medft.evaluate import io
 
@@ -40,7 +41,7 @@ def write_detection(root: Path, app: str, separations: dict[str, float], *, n_ca
     runs, data = Path(root) / "runs" / app, Path(root) / "data" / app
     per_frame = app == "polyp"
     cases = [f"c{i:03d}" for i in range(n_cases)]
-    _write_csv(data / io.CASES, ["case", get_app(app).image_column], [(c, images_per_case) for c in cases])
+    _write_csv(data / paths.CASES, ["case", get_app(app).image_column], [(c, images_per_case) for c in cases])
     lesion_rows, cands = [], []
     for c in cases:
         for j in range(lesions_per_case):
@@ -50,7 +51,7 @@ def write_detection(root: Path, app: str, separations: dict[str, float], *, n_ca
                 cands.append((c, frame, f"L{j}", 1))
         for _ in range(rng.poisson(negatives_per_case)):
             cands.append((c, str(rng.integers(images_per_case)), "", 0))
-    _write_csv(data / io.LESIONS, ["case", "frame", "lesion"] if per_frame else ["case", "lesion"],
+    _write_csv(data / paths.LESIONS, ["case", "frame", "lesion"] if per_frame else ["case", "lesion"],
                lesion_rows)
     labels = np.array([r[3] for r in cands])
     shared = rng.normal(size=labels.size)
@@ -58,7 +59,7 @@ def write_detection(root: Path, app: str, separations: dict[str, float], *, n_ca
         score = _sigmoid(sep * labels + 0.7 * shared + 0.7 * rng.normal(size=labels.size) - 1.0)
         rows = [(c, f"u{i}", les, lab, f"{s:.6f}", fr)
                 for i, ((c, fr, les, lab), s) in enumerate(zip(cands, score))]
-        _write_csv(runs / name / io.PREDICTIONS, [*io.PRED_COLUMNS, "frame"], rows)
+        _write_csv(runs / name / paths.PREDICTIONS, [*io.PRED_COLUMNS, "frame"], rows)
     return runs, data
 
 
@@ -75,7 +76,7 @@ def write_frames(root: Path, separations: dict[str, float], *, n_videos: int = 6
     for name, sep in separations.items():
         score = _sigmoid(sep * (label - 0.5) + 0.6 * shared + 0.6 * rng.normal(size=n))
         rows = [(c, f"f{i}", "", lab, f"{s:.6f}") for i, (c, lab, s) in enumerate(zip(case, label, score))]
-        _write_csv(runs / name / io.PREDICTIONS, list(io.PRED_COLUMNS), rows)
+        _write_csv(runs / name / paths.PREDICTIONS, list(io.PRED_COLUMNS), rows)
     return runs
 
 
@@ -102,11 +103,11 @@ def write_cimt(root: Path, noises: dict[str, float], *, n_rois: int = 8, seed: i
             image, p_li, p_ma, li, ma = synthetic_roi(rng, noise=noise)
             gt_li, gt_ma = li.copy(), ma.copy()
             gt_li[:3] = np.nan  # unannotated columns
-            d = runs / name / io.CIMT_DIR
+            d = runs / name / paths.CIMT_MAPS
             d.mkdir(parents=True, exist_ok=True)
             np.savez(d / f"roi{k:02d}.npz", p_li=p_li, p_ma=p_ma, gt_li=gt_li, gt_ma=gt_ma,
                      spacing_mm=np.float64(0.09), image=image)
-        (runs / name / io.PREDICTIONS).write_text(io.CIMT_DONE)  # as predict marks a finished set
+        (runs / name / paths.PREDICTIONS).write_text(io.CIMT_DONE)  # as predict marks a finished set
     return runs
 
 
@@ -117,4 +118,4 @@ def write_log(run: Path, rate: float, *, epochs: int = 12, iters_per_epoch: int 
     for e in range(1, epochs + 1):
         auc = 0.5 + 0.45 * (1 - np.exp(-rate * e)) + 0.005 * rng.normal()
         rows.append((e * iters_per_epoch, f"{1 / e:.4f}", "0.001", f"{auc:.4f}"))
-    _write_csv(Path(run) / io.LOG, ["iteration", "loss", "lr", "val_auc"], rows)
+    _write_csv(Path(run) / paths.LOG, ["iteration", "loss", "lr", "val_auc"], rows)

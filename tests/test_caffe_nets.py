@@ -11,8 +11,9 @@ from google.protobuf import text_format
 from medft.alexnet import NetOptions, train_val_net
 from medft.engines.env import caffe_tool
 from medft.schedule import all_variants, variant_name
-from medft.schema import pb, read_prototxt, write_text_atomic
+from medft.schema import pb, read_prototxt
 from medft.solver import SolverOptions, solver
+from medft.util.atomic import write_text_atomic
 
 from tests.conftest import ROOT
 

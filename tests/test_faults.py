@@ -134,7 +134,8 @@ def test_a_full_disk_is_one_line_and_leaves_nothing(raw, tiny_disk):
 def _vouch(lmdb_path: Path) -> None:
     """Record the LMDB as checked, as a check cache made before a later change would: Caffe then reads
     whatever is in it, and what can still abort must end in one line."""
-    from medft.checks import CHECKED, _cache_key
+    from medft.checks import _cache_key
+    from medft.paths import CHECKED_LMDBS as CHECKED
 
     prep = json.loads((lmdb_path.parent / "prep.json").read_text())
     key = _cache_key(lmdb_path, 2, (3, 227, 227), prep["fingerprint"]["data"])

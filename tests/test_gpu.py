@@ -17,8 +17,9 @@ import pytest
 from medft.alexnet import NetOptions, train_val_net
 from medft.datum_lmdb import LmdbWriter, read_lmdb
 from medft.engines.cli import feature_net, run_tool
-from medft.schema import pb, read_net, read_prototxt, write_text_atomic
+from medft.schema import pb, read_net, read_prototxt
 from medft.solver import SolverOptions, solver
+from medft.util.atomic import write_text_atomic
 from medft.util.prototxt import to_text
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -26,13 +26,8 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("commands", ("medft.commands", "medft.cli", "medft.__main__")),
 )
 
-#: (importing module, imported module) pairs tolerated for now, each with its reason
-ALLOWED: frozenset[tuple[str, str]] = frozenset({
-    # the data-set sizes of Table II's solvers (set_size, split_sizes) move below prep
-    ("medft.solver", "medft.prep.common"),
-    # the fraction check moves into paths.py itself
-    ("medft.paths", "medft.prep.common"),
-})
+#: (importing module, imported module) pairs tolerated, each with its reason (none today)
+ALLOWED: frozenset[tuple[str, str]] = frozenset()
 
 
 def layer_of(module: str) -> int | None:

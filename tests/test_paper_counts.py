@@ -2,7 +2,7 @@
 
 The slow tests plan (without rendering) case lists at the paper's scale, built with each
 application's own spec functions, and check the stratified train/validation counts of every
-fraction of ``medft.prep.common.FRACTIONS``.  Section VI: "we divided the training set into a
+fraction of ``medft.apps.App.fractions``.  Section VI: "we divided the training set into a
 smaller training set with 80% of the training data and a validation set with the remaining 20%",
 so each stated size is train + validation.
 """
@@ -15,9 +15,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from medft.apps import get_app
 from medft.prep import cimt, frames, pe, polyp
 from medft.prep.build import PrepConfig, plan_dataset
-from medft.prep.common import FRACTIONS, Spec
+from medft.prep.common import Spec
 from medft.schema import pb, read_prototxt
 
 from tests.conftest import ROOT
@@ -103,7 +104,7 @@ def polyp_input(tmp_path_factory):
 @pytest.mark.slow
 def test_polyp_counts_at_paper_scale(polyp_input):
     root, ds, specs = polyp_input
-    for fraction, videos in zip(FRACTIONS["polyp"], (20, 10, 5)):
+    for fraction, videos in zip(get_app("polyp").fractions, (20, 10, 5)):
         chosen, parts = plan("polyp", root, ds, specs, fraction)
         assert sizes(chosen, 2) == PAPER_SPLITS["polyp"][fraction], fraction
         assert len(trained_on(parts, lambda s: s.case)) == videos, fraction  # reduced by video
@@ -169,7 +170,7 @@ def frames_input(tmp_path_factory):
 @pytest.mark.slow
 def test_frames_counts_at_paper_scale(frames_input):
     root, ds, specs = frames_input
-    for fraction, per_class in zip(FRACTIONS["frames"], (1_000, 100, 50, 10)):
+    for fraction, per_class in zip(get_app("frames").fractions, (1_000, 100, 50, 10)):
         chosen, parts = plan("frames", root, ds, specs, fraction)
         assert sizes(chosen, 2) == PAPER_SPLITS["frames"][fraction], fraction
         assert len(trained_on(parts, lambda s: s.unit)) == 2 * per_class, fraction  # reduced by frame

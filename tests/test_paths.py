@@ -96,3 +96,41 @@ def test_seed_run_folders_are_scored_under_their_configuration(tmp_path):
     found = {r.name: (r.config, r.fraction) for r in discover_runs(tmp_path, "polyp")}
     assert found == {"scratch": ("scratch", ""), "scratch-seed2017": ("scratch", ""),
                      "ft-conv1-0.25-seed2017": ("ft-conv1", "0.25")}
+
+
+def test_snapshot_names_parse_as_caffe_writes_them():
+    # Caffe's Solver::SnapshotFilename: snapshot_prefix + "_iter_" + iter + ".caffemodel" / ".solverstate"
+    assert paths.parse_snapshot("runs/polyp/scratch/snapshots/scratch_iter_480.caffemodel") == (480, ".caffemodel")
+    assert paths.parse_snapshot("/my runs/ft-conv1_iter_0.solverstate") == (0, ".solverstate")
+    for other in ("best.caffemodel", "scratch_iter_.caffemodel", "scratch_iter_8.caffemodel.pending", "x_iter_8.h5"):
+        assert paths.parse_snapshot(other) is None
+    model, state = paths.snapshot_files(paths.snapshot_prefix("runs/pe/ft-fc8", "ft-fc8"), 96)
+    assert (str(model), str(state)) == ("runs/pe/ft-fc8/snapshots/ft-fc8_iter_96.caffemodel",
+                                        "runs/pe/ft-fc8/snapshots/ft-fc8_iter_96.solverstate")
+
+
+def test_environment_variables_are_read_with_their_errors(tmp_path, monkeypatch):
+    for name in ("MEDFT_CACHE", "MEDFT_BVLC_ALEXNET", "MEDFT_FAULT", "MEDFT_NOTES", "MEDFT_SUPERVISED"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert paths.cache_root() == tmp_path / "home" / ".cache" / "medft"
+    assert paths.bvlc_path() == tmp_path / "home" / ".cache" / "medft" / "weights" / "bvlc_alexnet.caffemodel"
+    assert paths.fault_point({"prep:before-record"}) is None and paths.notes_file() is None
+    assert not paths.supervised()
+    monkeypatch.setenv("MEDFT_CACHE", str(tmp_path / "c"))
+    assert paths.standin_path() == tmp_path / "c" / "weights" / "medft_standin_alexnet.caffemodel"
+    (tmp_path / "file").write_text("x")
+    monkeypatch.setenv("MEDFT_CACHE", str(tmp_path / "file"))
+    with pytest.raises(MedftError, match=r"^MEDFT_CACHE=.*file: not a folder$"):
+        paths.cache_root()
+    monkeypatch.setenv("MEDFT_BVLC_ALEXNET", str(tmp_path))
+    with pytest.raises(MedftError, match=r"^MEDFT_BVLC_ALEXNET=.*: not a file$"):
+        paths.bvlc_path()
+    monkeypatch.setenv("MEDFT_FAULT", "prep:before-recrod")
+    with pytest.raises(MedftError, match="no such fault point; valid: prep:before-record, train:after-log"):
+        paths.fault_point({"train:after-log", "prep:before-record"})
+    monkeypatch.setenv("MEDFT_FAULT", "train:after-log")
+    assert paths.fault_point({"train:after-log"}) == "train:after-log"
+    monkeypatch.setenv("MEDFT_NOTES", str(tmp_path / "notes.json"))
+    monkeypatch.setenv("MEDFT_SUPERVISED", "1")
+    assert paths.notes_file() == tmp_path / "notes.json" and paths.supervised()

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from medft.apps import check_fraction, patch_share, set_size, split_sizes
 from medft.datum_lmdb import LmdbWriter, read_lmdb, shuffled_keys
 from medft.errors import MedftError
+from medft.paths import dataset_dir
 from medft.prep import augment, cimt, frames, pe, polyp, splits, stratify, toboggan
-from medft.prep.common import check_fraction, dataset_dir, rng_for, set_size, split_sizes
+from medft.prep.common import rng_for
 from medft.prep.mean import MeanAccumulator, channel_means
 
 
@@ -206,6 +208,8 @@ def test_reduced_sets_hold_their_share_of_the_patches():
     assert split_sizes(100_000) == (80_000, 20_000) and split_sizes(24) == (19, 5)
     with pytest.raises(MedftError, match="valid: 1, 1patient"):
         set_size("cimt", "0.5")
+    # a single patient's set is bounded by its ROIs, not by a share of the patch budget
+    assert patch_share("1patient") == 1.0 and patch_share("0.05") == 0.05
 
 
 def test_rng_streams_are_independent_and_seeded():

@@ -393,7 +393,8 @@ def test_a_bad_lmdb_record_is_named_before_caffe_reads_it(dataset, tmp_path, spl
 
 
 def test_the_lmdb_check_runs_once_per_data_set_and_again_after_a_change(dataset, tmp_path):
-    from medft.checks import CHECKED, check_lmdb
+    from medft.checks import check_lmdb
+    from medft.paths import CHECKED_LMDBS as CHECKED
 
     data = _lmdb_copy(dataset, tmp_path)
     check_lmdb(data / "train_lmdb", 2)

@@ -13,8 +13,8 @@ from medft.schema import (
     pb,
     read_net,
     write_net_binary,
-    write_text_atomic,
 )
+from medft.util.atomic import write_text_atomic
 
 pytestmark = pytest.mark.caffe
 

@@ -16,8 +16,8 @@ import pytest
 from google.protobuf import text_format
 from medft.alexnet import NetOptions, train_val_net
 from medft.schedule import CONFIG_NAMES, GAMMA, get_config
-from medft.schema import write_text_atomic
 from medft.solver import WEIGHT_DECAY, SolverOptions, solver
+from medft.util.atomic import write_text_atomic
 
 pytestmark = pytest.mark.caffe
 

@@ -29,7 +29,7 @@ from medft.apps import FIXED_APPS
 from medft.cli import main
 from medft.datum_lmdb import read_lmdb
 from medft.demo import DemoPlan, prep_argv, train_argv
-from medft.prep.common import dataset_dir
+from medft.paths import dataset_dir
 from medft.solver import RANDOM_SEED
 
 pytestmark = [pytest.mark.caffe, pytest.mark.slow]

@@ -20,7 +20,7 @@ def test_prototxt_text_keeps_float32_values_short():
 def test_atomic_writes_keep_the_umask_mode(tmp_path):
     import os
 
-    from medft.schema import write_text_atomic
+    from medft.util.atomic import write_text_atomic
 
     old = os.umask(0o022)
     try:

@@ -8,12 +8,13 @@ import json
 import numpy as np
 import pytest
 from google.protobuf import text_format
-from medft import caffemodel, weights
+from medft import caffemodel, paths, weights
 from medft.caffemodel import BVLC_ALEXNET_SHA1, describe, layer_shapes, sidecar_path, verify_sha1
 from medft.engines.transfer import copy_pretrained
 from medft.errors import MedftError
 from medft.pretrain import source_task_deploy
-from medft.schema import pb, read_net, write_net_binary, write_text_atomic
+from medft.schema import pb, read_net, write_net_binary
+from medft.util.atomic import write_text_atomic
 from medft.weights import download_bvlc_alexnet, find_pretrained
 
 from tests.conftest import POLYP_DEPLOY, TRANSFERRED
@@ -75,7 +76,7 @@ def test_find_pretrained_prefers_verified_bvlc_then_standin(tmp_path, monkeypatc
     bvlc.write_bytes(b"some other network")
     monkeypatch.setenv("MEDFT_BVLC_ALEXNET", str(bvlc))
     assert find_pretrained() is None  # wrong SHA-1 and no stand-in
-    standin = weights.standin_path()
+    standin = paths.standin_path()
     _fake_standin(standin)
     assert find_pretrained() == (standin, "standin")
     assert describe(standin) == ("medft stand-in: formula-driven patterns, 7 iterations (batch 2), "
@@ -89,9 +90,9 @@ def test_find_pretrained_prefers_verified_bvlc_then_standin(tmp_path, monkeypatc
 def test_standin_whose_sidecar_does_not_match_is_not_used(tmp_path, monkeypatch):
     monkeypatch.setenv("MEDFT_CACHE", str(tmp_path))
     monkeypatch.delenv("MEDFT_BVLC_ALEXNET", raising=False)
-    _fake_standin(weights.standin_path(), sha_of=b"an older file")
+    _fake_standin(paths.standin_path(), sha_of=b"an older file")
     assert find_pretrained() is None
-    assert "does not match" in describe(weights.standin_path())
+    assert "does not match" in describe(paths.standin_path())
 
 
 # --- shapes -------------------------------------------------------------------------------------

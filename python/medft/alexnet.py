@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from medft import paths
 from medft.apps import get_app
 from medft.errors import MedftError
 from medft.schedule import BIAS_LR_FACTOR, check_init, get_config
@@ -71,8 +72,8 @@ DROPOUT = 0.5
 class NetOptions:
     """Knobs of the generated train_val net that do not change the architecture."""
 
-    train_source: str = "data/{app}/train_lmdb"
-    val_source: str = "data/{app}/val_lmdb"
+    train_source: str = f"{paths.DATA_ROOT}/{{app}}/{paths.TRAIN_LMDB}"
+    val_source: str = f"{paths.DATA_ROOT}/{{app}}/{paths.VAL_LMDB}"
     train_batch: int = TRAIN_BATCH
     test_batch: int = TEST_BATCH
     mean_bgr: tuple[float, ...] = field(default=IMAGENET_MEAN_BGR)

@@ -9,7 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from medft.errors import unknown_name
+from medft.errors import MedftError, unknown_name
+
+#: the reduced set of a single patient (cimt): a count of cases, not a share of them
+ONE_PATIENT = "1patient"
+
+#: "we divided the training set into a smaller training set with 80% of the training data and a
+#: validation set with the remaining 20%" (section VI): the stratified set is train + validation
+VAL_FRACTION = 0.2
 
 #: how an application is scored (``App.evaluation``): the scoring and the report dispatch on it.
 #: OVR: ROC for two classes, one-vs-rest ROC per class and their macro-average for more
@@ -78,8 +85,6 @@ def classes_of(app: App, prep_record: dict | None = None) -> tuple[str, ...]:
         return app.class_names
     names = tuple((prep_record or {}).get("class_names") or ())
     if len(names) < 2:
-        from medft.errors import MedftError
-
         raise MedftError(f"{app.name}: the classes come from the prepared data set, and its prep.json names "
                          f"{len(names)} (run `medft prep {app.name}` first; 2 or more classes are needed)")
     return names
@@ -91,3 +96,39 @@ def get_app(name: str) -> App:
         return APPS[name]
     except KeyError:
         raise unknown_name("application", name, APP_NAMES) from None
+
+
+def check_fraction(app: str, fraction: str) -> str:
+    """``fraction`` normalised ("1.0" and "full" are "1"), or a one-line error listing the reduced sets
+    valid for ``app`` (:attr:`App.fractions`)."""
+    valid = get_app(app).fractions
+    norm = fraction.strip()
+    if norm in ("1.0", "full"):
+        norm = "1"
+    if norm not in valid:
+        raise MedftError(f"fraction {fraction!r} is not one of {app}'s reduced sets; valid: {', '.join(valid)}")
+    return norm
+
+
+def patch_share(fraction: str) -> float:
+    """The share of the full stratified set's patch count that the reduced set ``fraction`` (a checked
+    token) may hold: the fraction itself, but 1 for a single patient, whose set is bounded by what its
+    ROIs give rather than by a share. (:func:`medft.paths.fraction_share` instead orders run folders by
+    how much training data they saw, a single patient least.)"""
+    return 1.0 if fraction == ONE_PATIENT else float(fraction)
+
+
+def set_size(app: str, fraction: str = "1", full: int | None = None) -> int:
+    """Patches (train + validation) of ``app``'s stratified set at ``fraction``.
+
+    ``full`` is the full set's size, the paper's (:attr:`App.paper_train_patches`) by default; a reduced
+    set gets its share (:func:`patch_share`), so fewer cases also mean fewer patches.
+    """
+    total = get_app(app).paper_train_patches if full is None else full
+    return round(total * patch_share(check_fraction(app, fraction)))
+
+
+def split_sizes(total: int, val_fraction: float = VAL_FRACTION) -> tuple[int, int]:
+    """(train, validation) patches of a stratified set of ``total``, divided as section VI says."""
+    n_val = round(total * val_fraction)
+    return total - n_val, n_val

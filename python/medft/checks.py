@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from medft import guard
+from medft import guard, paths
 from medft.errors import MedftError
 
 #: no trained or initialised CNN weight comes near this; a larger one overflows float32 activations
@@ -34,8 +34,6 @@ DIVERGED_LOSS = 25.0
 #: bytes of one AlexNet caffemodel (about 61 million float32 weights): the estimate before any snapshot
 ALEXNET_MODEL_BYTES = 61_000_000 * 4
 
-#: in a data-set folder: the LMDBs that passed :func:`check_lmdb`, keyed by their file identity
-CHECKED = ".checked.json"
 
 
 # -- weights ------------------------------------------------------------------------------------
@@ -83,7 +81,7 @@ def check_snapshot(state: str | Path) -> None:
     from medft.schema import pb
 
     state = Path(state)
-    check_caffemodel(state.with_suffix(".caffemodel"), "the weights of the snapshot to resume from")
+    check_caffemodel(state.with_suffix(paths.CAFFEMODEL), "the weights of the snapshot to resume from")
     msg = pb.SolverState.FromString(state.read_bytes())
     for i, blob in enumerate(msg.history):
         if not np.isfinite(blob_values(blob)).all():
@@ -127,7 +125,7 @@ def _scan(path: str, num_classes: int, shape: tuple[int, int, int], progress: bo
 
 
 def _identity(path: Path) -> list:
-    st = (Path(path) / "data.mdb").stat()
+    st = (Path(path) / paths.LMDB_DATA).stat()
     return [st.st_size, st.st_mtime_ns, st.st_ino]
 
 
@@ -139,11 +137,11 @@ def check_lmdb(path: str | Path, num_classes: int, shape: tuple[int, int, int] =
                fingerprint=None, progress: bool = True) -> None:
     """Every record of the LMDB at ``path`` must decode to a ``shape`` Datum with a label in
     ``0..num_classes-1``. Read in a child process, so a damaged page that crashes the reader is
-    reported too; a pass is remembered in the data set's :data:`CHECKED` (by the data set's
+    reported too; a pass is remembered in the data set's :data:`medft.paths.CHECKED_LMDBS` (by the data set's
     fingerprint and the LMDB file's size, time and inode), so it runs once per data set."""
     path = Path(path)
     guard.note("data", path)
-    cache = path.parent / CHECKED
+    cache = path.parent / paths.CHECKED_LMDBS
     key = _cache_key(path, num_classes, shape, fingerprint)
     try:
         done = set(json.loads(cache.read_text()))
@@ -167,7 +165,7 @@ def check_lmdb(path: str | Path, num_classes: int, shape: tuple[int, int, int] =
         raise MedftError(f"{path}: damaged LMDB (reading it crashed the reader: {why}); run `medft prep --force`")
     if result[0] == "error":
         raise MedftError(result[1])
-    from medft.schema import write_text_atomic
+    from medft.util.atomic import write_text_atomic
 
     try:
         write_text_atomic(cache, json.dumps(sorted(done | {key}), indent=1) + "\n")
@@ -180,10 +178,10 @@ def check_lmdb(path: str | Path, num_classes: int, shape: tuple[int, int, int] =
 def snapshot_bytes(snapshots: Path, weights: Path | None = None) -> int:
     """Bytes one epoch writes: the newest snapshot pair there plus the best-model copy, else an
     estimate from ``weights`` or an AlexNet's size."""
-    pairs = sorted(Path(snapshots).glob("*_iter_*.caffemodel"), key=lambda p: p.stat().st_mtime)
+    pairs = sorted(Path(snapshots).glob(paths.snapshot_glob(paths.CAFFEMODEL)), key=lambda p: p.stat().st_mtime)
     if pairs:
         model = pairs[-1]
-        state = model.with_suffix(".solverstate")
+        state = model.with_suffix(paths.SOLVERSTATE)
         return 2 * model.stat().st_size + (state.stat().st_size if state.is_file() else model.stat().st_size)
     model = Path(weights).stat().st_size if weights and Path(weights).is_file() else ALEXNET_MODEL_BYTES
     return 3 * model
@@ -247,7 +245,7 @@ def check_loss(losses: list[float], epoch: int, first_iteration: int, out: Path)
 
 def remove_snapshot(model: Path) -> None:
     """Delete a snapshot pair that must never be resumed from (written by a diverged epoch)."""
-    for p in (model, model.with_suffix(".solverstate")):
+    for p in (model, model.with_suffix(paths.SOLVERSTATE)):
         p.unlink(missing_ok=True)
 
 

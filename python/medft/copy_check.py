@@ -13,9 +13,9 @@ frozen layers moved stops with an error naming the layer (blob SHA-1s:
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
+from medft import paths
 from medft.caffemodel import caffemodel_hashes
 from medft.engines.transfer import START_FIELD, CopyReport
 from medft.errors import MedftError
@@ -25,8 +25,8 @@ VERIFIED_FIELD = "verified"
 
 
 def _iteration(model: Path) -> int:
-    m = re.search(r"_iter_(\d+)\.caffemodel$", Path(model).name)
-    return int(m.group(1)) if m else -1
+    snap = paths.parse_snapshot(Path(model).name)
+    return snap[0] if snap and snap[1] == paths.CAFFEMODEL else -1
 
 
 def check_start(report: dict, source: dict[str, list[str]]) -> dict[str, dict]:
@@ -48,9 +48,9 @@ def verify_snapshot(out: Path, model: Path, config: str) -> dict | None:
     there; None for a run without pretrained weights. Raises :class:`MedftError` naming the layer when
     a copied layer did not start from the source or a frozen layer (Table II) no longer equals it."""
     from medft.schedule import get_config
-    from medft.schema import write_text_atomic
+    from medft.util.atomic import write_text_atomic
 
-    path = Path(out) / "weights.json"
+    path = Path(out) / paths.WEIGHTS_RECORD
     if not path.is_file():
         return None
     report = json.loads(path.read_text())

@@ -18,6 +18,7 @@ from pathlib import Path
 import lmdb
 import numpy as np
 
+from medft import paths
 from medft.errors import MedftError
 from medft.schema import array_to_datum, datum_to_array
 from medft.util.atomic import replace_path
@@ -32,20 +33,16 @@ def shuffled_keys(n: int, rng: np.random.Generator) -> list[str]:
     return [f"{p:0{KEY_DIGITS}d}" for p in rng.permutation(n)]
 
 
-#: file in every folder medft writes that ``--force`` may replace (a folder without it is never removed)
-OUTPUT_MARKER = ".medft-output"
-
-
 def mark_output(folder: Path, kind: str) -> None:
     """Label ``folder`` as medft's ``kind`` output (prep data set, synthetic input set)."""
-    (Path(folder) / OUTPUT_MARKER).write_text(f"{kind}\n")
+    (Path(folder) / paths.OUTPUT_MARKER).write_text(f"{kind}\n")
 
 
 def is_output(folder: Path) -> bool:
     """True for a folder medft wrote: its marker, prep.json (data sets of older versions) or an LMDB
     (medft's LMDB writer replaces only LMDBs)."""
     folder = Path(folder)
-    return any((folder / name).is_file() for name in (OUTPUT_MARKER, "prep.json", "data.mdb"))
+    return any((folder / name).is_file() for name in (paths.OUTPUT_MARKER, paths.PREP_RECORD, paths.LMDB_DATA))
 
 
 def refuse_existing(path: Path, force: bool, inputs: tuple[Path, ...] = ()) -> None:
@@ -62,11 +59,9 @@ def refuse_existing(path: Path, force: bool, inputs: tuple[Path, ...] = ()) -> N
         if r == real or real in r.parents:
             raise MedftError(f"--force would remove {path}, which holds the input {inp}; choose another --out")
     if not path.is_dir() or not is_output(path):
-        raise MedftError(f"--force would remove {path}, which medft did not write (no {OUTPUT_MARKER}); "
+        raise MedftError(f"--force would remove {path}, which medft did not write (no {paths.OUTPUT_MARKER}); "
                          "move or delete it yourself")
-    from medft.paths import RUN_RECORD
-
-    runs = sorted(str(p.parent) for p in path.rglob(RUN_RECORD))
+    runs = sorted(str(p.parent) for p in path.rglob(paths.RUN_RECORD))
     if runs:
         raise MedftError(f"--force would remove {path}, which holds the run folder(s) {', '.join(runs[:3])}"
                          f"{' ...' if len(runs) > 3 else ''}; move them out of the data set first")
@@ -167,8 +162,8 @@ def decode_record(path: Path, key: bytes, value: bytes) -> tuple[np.ndarray, int
 def read_lmdb(path: str | Path) -> Iterator[tuple[str, np.ndarray, int]]:
     """(key, C x H x W uint8 array, label) of every record, in key order (Caffe's read order)."""
     path = Path(path)
-    if not (path / "data.mdb").is_file():
-        raise MedftError(f"{path}: not an LMDB folder (no data.mdb)")
+    if not (path / paths.LMDB_DATA).is_file():
+        raise MedftError(f"{path}: not an LMDB folder (no {paths.LMDB_DATA})")
     env = lmdb.open(str(path), readonly=True, lock=False, subdir=True)
     try:
         with env.begin() as txn:

@@ -23,6 +23,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from medft import paths
 from medft.errors import MedftError
 from medft.solver import RANDOM_SEED, training_seeds
 
@@ -132,13 +133,13 @@ def train_argv(plan: DemoPlan, config: str, fraction: str = "1", seeds: tuple[in
 
 def commands(plan: DemoPlan) -> list[list[str]]:
     """The medft command lines of the demo, in order."""
-    from medft.prep.common import dataset_dir
     from medft.weights import find_pretrained
 
     z = plan.sizes()
     data, runs = plan.data, plan.runs
     fractions = ["1"] + ([plan.smallest_fraction()] if plan.reduced else [])
-    cmds = [prep_argv(plan, f) for f in fractions if not (dataset_dir(data, plan.app, f) / "prep.json").is_file()]
+    cmds = [prep_argv(plan, f) for f in fractions
+            if not (paths.dataset_dir(data, plan.app, f) / paths.PREP_RECORD).is_file()]
     cells = plan.cells()
     if any(c != "scratch" for c, _, _ in cells) and find_pretrained() is None:
         cmds.append(["pretrain", "--iterations", str(z["pretrain_iterations"]), "--images",
@@ -169,7 +170,7 @@ def run_demo(plan: DemoPlan, log=print) -> Path:
         if r.returncode != 0:
             raise MedftError(f"stage `medft {argv[0]}` failed with status {r.returncode}; fix it and rerun "
                              "`make demo` (finished stages are skipped)")
-    report = Path(plan.out) / "report" / "report.md"
+    report = Path(plan.out) / paths.REPORT / paths.REPORT_PAGE
     check_report(report.parent, plan.configs)
     log("\n" + "\n".join(answer_lines(report)))
     log(f"\nmedft demo: done in {time.time() - t0:.0f} s. Report: {report.resolve()}")
@@ -194,15 +195,16 @@ def check_report(folder: Path, configs: tuple[str, ...]) -> dict[str, list[str]]
     import csv
 
     folder = Path(folder)
-    text = (folder / "report.md").read_text() if (folder / "report.md").is_file() else ""
-    cimt = (folder / "roi_summary.csv").is_file()
-    figure = folder / ("fig9_li_error.png" if cimt else "fig_a.png")
+    page = folder / paths.REPORT_PAGE
+    text = page.read_text() if page.is_file() else ""
+    cimt = (folder / f"{paths.ROI_SUMMARY_TABLE}.csv").is_file()
+    figure = folder / f"{paths.fig_errors('li_error') if cimt else paths.FIG_CONFIGS}.png"
     if f"]({figure.name})" not in text or not figure.is_file():
-        raise MedftError(f"{folder}: report.md without its figure {figure.name}")
+        raise MedftError(f"{folder}: {page.name} without its figure {figure.name}")
     if figure.read_bytes()[:8] != b"\x89PNG\r\n\x1a\n":
         raise MedftError(f"{figure}: not a PNG file")
-    answer_lines(folder / "report.md")
-    table = "roi_summary.csv" if cimt else "operating_points.csv"
+    answer_lines(page)
+    table = f"{paths.ROI_SUMMARY_TABLE if cimt else paths.OPERATING_POINTS_TABLE}.csv"
     with open(folder / table, newline="") as f:
         rows = list(csv.DictReader(f))
     found: dict[str, list[str]] = {}
@@ -214,6 +216,6 @@ def check_report(folder: Path, configs: tuple[str, ...]) -> dict[str, list[str]]
             values = [f"{float(r['value']):.3f}" for r in rows if r["config"] == config]
         rows_md = [ln for ln in text.splitlines() if ln.startswith(f"| {config} |")]  # summary (and seeds) tables
         if not values or not any(all(v in ln for v in values) for ln in rows_md):
-            raise MedftError(f"{folder}: report.md lacks {config}'s numbers {values} from {table}")
+            raise MedftError(f"{folder}: {page.name} lacks {config}'s numbers {values} from {table}")
         found[config] = values
     return found

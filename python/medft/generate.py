@@ -16,12 +16,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from medft import paths
 from medft.alexnet import NetOptions, deploy_net, last_layer_name, train_val_net
 from medft.apps import FIXED_APPS, get_app
 from medft.errors import MedftError
 from medft.schedule import BASE_LR, GAMMA, LAYERS, MOMENTUM, all_variants, get_config, variant_name
-from medft.schema import write_text_atomic
 from medft.solver import WEIGHT_DECAY, SolverOptions, paper_sizes, solver
+from medft.util.atomic import write_text_atomic
 from medft.util.prototxt import to_text
 
 REGENERATE = "make prototxt  (python -m medft gen --out .)"
@@ -93,17 +94,17 @@ def generate_variant(app: str, config: str, init: str = "gaussian") -> list[Gene
     variant = variant_name(config, init)
     opts = NetOptions()
     n_train, n_val = paper_sizes(app)
-    net_path = f"prototxt/{app}/{variant}/train_val.prototxt"
+    net_path = f"prototxt/{app}/{variant}/{paths.TRAIN_VAL_NET}"
+    snapshots = paths.snapshot_prefix(paths.run_dir(paths.RUNS_ROOT, app, variant), variant)
     sp = solver(SolverOptions(n_train=n_train, n_val=n_val, train_batch=opts.train_batch,
-                              test_batch=opts.test_batch, net=net_path,
-                              snapshot_prefix=f"runs/{app}/{variant}/snapshots/{variant}"))
+                              test_batch=opts.test_batch, net=net_path, snapshot_prefix=str(snapshots)))
     return [
         GeneratedFile(net_path, header("train_val net", app, variant)
                       + to_text(train_val_net(app, config, init, opts))),
-        GeneratedFile(f"prototxt/{app}/{variant}/deploy.prototxt",
+        GeneratedFile(f"prototxt/{app}/{variant}/{paths.DEPLOY_NET}",
                       header("deploy net", app, variant) + to_text(deploy_net(app, config, init, opts))),
         GeneratedFile(f"prototxt/{app}/{variant}/readme.md", _readme(app, config, init, variant)),
-        GeneratedFile(f"solvers/{app}/{variant}/solver.prototxt",
+        GeneratedFile(f"solvers/{app}/{variant}/{paths.SOLVER}",
                       header("solver", app, variant)
                       + f"# stepsize = ceil({n_train} training patches / batch {opts.train_batch})"
                         " = one epoch (equation 2)\n"

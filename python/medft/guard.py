@@ -18,10 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-#: the child's record of what it is handling, by role (weights, data, snapshots)
-NOTES_ENV = "MEDFT_NOTES"
-#: set in the child so it does not supervise itself
-CHILD_ENV = "MEDFT_SUPERVISED"
+from medft import paths
 
 ABORTS = {signal.SIGABRT, signal.SIGSEGV, signal.SIGBUS, signal.SIGFPE, signal.SIGILL}
 
@@ -44,8 +41,8 @@ CAUSES: tuple[tuple[str, str, str, str], ...] = (
 
 def note(role: str, path: str | Path) -> None:
     """Record, for the supervising parent, the file this process hands Caffe in ``role``."""
-    where = os.environ.get(NOTES_ENV)
-    if not where:
+    where = paths.notes_file()
+    if where is None:
         return
     try:
         notes = json.loads(Path(where).read_text() or "{}")
@@ -85,7 +82,7 @@ def explain_abort(returncode: int, output: str, notes: dict[str, str], program: 
 
 def supervised() -> bool:
     """True inside the supervised child (or when supervision is off)."""
-    return bool(os.environ.get(CHILD_ENV))
+    return paths.supervised()
 
 
 def _die_with_parent() -> None:
@@ -102,7 +99,7 @@ def supervise(stage: str, argv: list[str]) -> int:
     line when it died of an abort signal. A child killed by SIGKILL takes this process with it."""
     fd, notes_path = tempfile.mkstemp(prefix="medft-notes-", suffix=".json")
     os.close(fd)
-    env = dict(os.environ, **{CHILD_ENV: "1", NOTES_ENV: notes_path})
+    env = dict(os.environ, **{paths.SUPERVISED_ENV: "1", paths.NOTES_ENV: notes_path})
     tail = b""
     try:
         proc = subprocess.Popen([sys.executable, "-m", "medft.cli", *argv], env=env, stderr=subprocess.PIPE,

@@ -1,35 +1,223 @@
-"""Every root, folder and file name of the study, each built in one place with its parser beside it.
+"""Every root, folder and file name of the study, each built in one place with its parser beside it,
+and every ``MEDFT_*`` environment variable medft reads (the Caffe build's own are in :mod:`medft.engines`).
 
-    <data>/<app>[-f<fraction>]/       a prepared data set (train/val/test LMDBs, manifests, prep.json)
-    <runs>/<app>/<variant>[-<fraction>][-seed<seed>]/   a run folder (nets, solver, log.csv, run.json,
-                          best.caffemodel); the seed is named when it is not the default (2016)
-    <runs>/<app>/scores/  <runs>/<app>/report/   what `medft score` and `medft report` write
+    <data>/<app>[-f<fraction>]/       a prepared data set: prep.json, splits.json, train|val|test_lmdb,
+                          train|val|test_manifest.csv, mean.json, mean.binaryproto, lesions.csv,
+                          cases.csv, test_rois/ (cimt)
+    <runs>/<app>/<variant>[-<fraction>][-seed<seed>]/   a run folder: train_val.prototxt, deploy.prototxt,
+                          solver.prototxt, snapshots/<variant>_iter_<n>.caffemodel|solverstate, log.csv,
+                          weights.json, run.json, best.caffemodel, best.json, then predictions.csv and
+                          test_probs.npy (or cimt_maps/<roi>.npz); the seed is named when it is not the
+                          default (2016)
+    <runs>/<app>/scores/  summary.json, <table>.csv|md, <run>/curve.csv|band.csv|roi_errors.csv|summary.json
+    <runs>/<app>/report/  report.md, its figures (PNG, PDF, CSV beside each), seeds.csv
     <runs>/grid/<job>.json  <runs>/grid/<job>.log   `medft grid`: each job's record and log
     <runs>/grid/slurm/      the Slurm submission files (submitit's scripts, pickles and job logs)
+    <cache>/weights/      the BVLC AlexNet and the stand-in source model ($MEDFT_CACHE, ~/.cache/medft)
 
 ``--data`` and ``--runs`` name the roots in every stage (prep's ``--out`` is the data root).
 """
 
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import Collection
 from pathlib import Path
 
+from medft.apps import ONE_PATIENT, check_fraction
 from medft.errors import MedftError
 
 DATA_ROOT = "data"
 RUNS_ROOT = "runs"
 
-# files of a run folder
+# -- a prepared data set ------------------------------------------------------------------------
+
+#: what prep built from what (sizes, fingerprints, class names, mean): written last, so its
+#: presence marks a finished data set
+PREP_RECORD = "prep.json"
+#: which case went to which split
+SPLITS_RECORD = "splits.json"
+#: the training set's per-channel mean (BGR) as JSON, and as Caffe's mean file
+MEAN_RECORD = "mean.json"
+MEAN_PROTO = "mean.binaryproto"
+#: the test set's lesions and cases (detection apps): what FROC scoring counts hits and images by
+LESIONS = "lesions.csv"
+CASES = "cases.csv"
+#: the test ROIs of cimt (one .npz each), densely predicted into :data:`CIMT_MAPS`
+TEST_ROIS = "test_rois"
+#: LMDB's own data file inside an LMDB folder
+LMDB_DATA = "data.mdb"
+#: the LMDBs that passed medft's record check, keyed by their file identity
+CHECKED_LMDBS = ".checked.json"
+#: held shared while train/predict read the data set, exclusively while prep replaces it
+DATA_LOCK = ".data.lock"
+#: in every folder medft writes that ``--force`` may replace (a folder without it is never removed)
+OUTPUT_MARKER = ".medft-output"
+#: what a public-data importer read, wrote and decided, beside the input folder it converted
+IMPORT_RECORD = "import.json"
+#: the splits of a data set, each an LMDB and a manifest
+SPLITS = ("train", "val", "test")
+
+
+def lmdb_name(split: str) -> str:
+    """``<split>_lmdb``: the folder name of one split's LMDB."""
+    return f"{split}_lmdb"
+
+
+def manifest_name(split: str) -> str:
+    """``<split>_manifest.csv``: one row per LMDB record (case, frame, unit, lesion, label, augmentation)."""
+    return f"{split}_manifest.csv"
+
+
+TRAIN_LMDB, VAL_LMDB, TEST_LMDB = (lmdb_name(s) for s in SPLITS)
+TEST_MANIFEST = manifest_name("test")
+
+# -- a run folder -------------------------------------------------------------------------------
+
 RUN_RECORD = "run.json"
 LOG = "log.csv"
 BEST_MODEL = "best.caffemodel"
+#: the SHA-1 and epoch of best.caffemodel, so a kill between copy and record is detected
+BEST_RECORD = "best.json"
+#: which layers were copied from the pretrained model (verified) and which initialised
+WEIGHTS_RECORD = "weights.json"
+TRAIN_VAL_NET = "train_val.prototxt"
+DEPLOY_NET = "deploy.prototxt"
+SOLVER = "solver.prototxt"
+#: the solver as the cli engine hands it to ``caffe train``, and everything that tool printed
+SOLVER_CLI = "solver_cli.prototxt"
+CAFFE_LOG = "caffe_train.log"
+SNAPSHOTS = "snapshots"
 PREDICTIONS = "predictions.csv"
+TEST_PROBS = "test_probs.npy"
+TEST_PATCHES = "test_patches.csv"
+#: cimt's dense predictions, one ``<roi>.npz`` per test ROI
+CIMT_MAPS = "cimt_maps"
+
+#: Caffe's snapshot names: ``<prefix>_iter_<iteration>.caffemodel|solverstate``
+SNAPSHOT_ITER = "_iter_"
+CAFFEMODEL, SOLVERSTATE = ".caffemodel", ".solverstate"
+_SNAPSHOT = re.compile(rf"{SNAPSHOT_ITER}(\d+)(\.caffemodel|\.solverstate)$")
+
+
+def snapshot_prefix(run: str | Path, variant: str) -> Path:
+    """``<run>/snapshots/<variant>``: the solver's ``snapshot_prefix`` in a run folder."""
+    return Path(run) / SNAPSHOTS / variant
+
+
+def snapshot_files(prefix: str | Path, iteration: int) -> tuple[Path, Path]:
+    """(caffemodel, solverstate) Caffe writes for ``prefix`` at ``iteration``."""
+    base = f"{prefix}{SNAPSHOT_ITER}{int(iteration)}"
+    return Path(base + CAFFEMODEL), Path(base + SOLVERSTATE)
+
+
+def snapshot_glob(suffix: str = ".*") -> str:
+    """The glob of a snapshot folder's files with ``suffix`` (:data:`CAFFEMODEL`, :data:`SOLVERSTATE`)."""
+    return f"*{SNAPSHOT_ITER}*{suffix}"
+
+
+def parse_snapshot(path: str | Path) -> tuple[int, str] | None:
+    """(iteration, suffix) of a Caffe snapshot file name, None for any other name; the inverse of
+    :func:`snapshot_files`."""
+    m = _SNAPSHOT.search(str(path))
+    return (int(m.group(1)), m.group(2)) if m else None
+
+
+# -- scores and report --------------------------------------------------------------------------
+
 SCORES = "scores"
 REPORT = "report"
+#: per application and per run: options, versions, data summary, each configuration's results
+SCORES_SUMMARY = "summary.json"
+CURVE = "curve.csv"
+BAND = "band.csv"
+ROI_ERRORS = "roi_errors.csv"
+#: the report page, and the table of results over training seeds beside it (``seeds.csv|md``)
+REPORT_PAGE = "report.md"
+SEEDS_TABLE = "seeds"
+#: table stems of the scores (``.csv`` and ``.md`` beside each other): the operating-point values of
+#: the curve-scored applications, the mean errors of cimt
+OPERATING_POINTS_TABLE, ROI_SUMMARY_TABLE = "operating_points", "roi_summary"
+#: figure stems (``.png``, ``.pdf`` and ``.csv`` are written beside each other)
+FIG_CONFIGS, FIG_REDUCED, FIG_CONVERGENCE = "fig_a", "fig_b", "fig10_convergence"
 
-# in a data-set folder: held shared while train/predict read it, exclusively while prep replaces it
-DATA_LOCK = ".data.lock"
+
+def fig_errors(metric: str) -> str:
+    """Fig. 9's stem for one cimt error ``metric``."""
+    return f"fig9_{metric}"
+
+
+def fig_maps(roi: str) -> str:
+    """Fig. 8's stem for one cimt ROI's confidence maps."""
+    return f"fig8_{roi}"
+
+
+# -- environment --------------------------------------------------------------------------------
+
+CACHE_ENV = "MEDFT_CACHE"
+BVLC_ALEXNET_ENV = "MEDFT_BVLC_ALEXNET"
+FAULT_ENV = "MEDFT_FAULT"
+#: the supervised child's record of the files it hands Caffe, by role (:mod:`medft.guard`)
+NOTES_ENV = "MEDFT_NOTES"
+#: set in the supervised child so it does not supervise itself
+SUPERVISED_ENV = "MEDFT_SUPERVISED"
+
+WEIGHTS_CACHE = "weights"
+BVLC_ALEXNET_FILE = "bvlc_alexnet.caffemodel"
+STANDIN_FILE = "medft_standin_alexnet.caffemodel"
+
+
+def _env_path(name: str, kind: str) -> Path | None:
+    """``$name`` as a path (``~`` expanded), None when unset or empty; an error when it names
+    something that is not a ``kind`` ("folder" or "file")."""
+    value = os.environ.get(name, "")
+    if not value.strip():
+        return None
+    path = Path(value).expanduser()
+    if path.exists() and (path.is_dir() if kind == "file" else not path.is_dir()):
+        raise MedftError(f"{name}={value}: not a {kind}")
+    return path
+
+
+def cache_root() -> Path:
+    """``$MEDFT_CACHE`` or ``~/.cache/medft``: downloads, Caffe builds and weights."""
+    return _env_path(CACHE_ENV, "folder") or Path.home() / ".cache" / "medft"
+
+
+def bvlc_path() -> Path:
+    """The BVLC AlexNet's place: ``$MEDFT_BVLC_ALEXNET`` or ``<cache>/weights/bvlc_alexnet.caffemodel``."""
+    return _env_path(BVLC_ALEXNET_ENV, "file") or cache_root() / WEIGHTS_CACHE / BVLC_ALEXNET_FILE
+
+
+def standin_path() -> Path:
+    """Where ``medft pretrain`` saves the stand-in: ``<cache>/weights/medft_standin_alexnet.caffemodel``."""
+    return cache_root() / WEIGHTS_CACHE / STANDIN_FILE
+
+
+def fault_point(points: Collection[str]) -> str | None:
+    """The fault point ``$MEDFT_FAULT`` names (None when unset); an error listing ``points`` when it
+    names none of them, so a misspelt point cannot leave a fault test passing without its kill."""
+    value = os.environ.get(FAULT_ENV, "")
+    if not value:
+        return None
+    if value not in points:
+        raise MedftError(f"{FAULT_ENV}={value}: no such fault point; valid: {', '.join(sorted(points))}")
+    return value
+
+
+def notes_file() -> Path | None:
+    """``$MEDFT_NOTES``: where a supervised child records the files it hands Caffe, None outside one."""
+    value = os.environ.get(NOTES_ENV, "")
+    return Path(value) if value else None
+
+
+def supervised() -> bool:
+    """True inside the supervised child (``$MEDFT_SUPERVISED`` set, as it is to turn supervision off)."""
+    return bool(os.environ.get(SUPERVISED_ENV))
+
+
+# -- folders ------------------------------------------------------------------------------------
 
 GRID = "grid"
 SLURM = "slurm"
@@ -43,8 +231,6 @@ _DATASET_NAME = re.compile(r"^(?P<app>[a-z]+)(?:-f(?P<fraction>.+))?$")
 
 def dataset_dir(data_root: str | Path, app: str, fraction: str = "1") -> Path:
     """``<data>/<app>`` or ``<data>/<app>-f<fraction>`` (the fraction checked against the app's)."""
-    from medft.prep.common import check_fraction
-
     fraction = check_fraction(app, fraction)
     return Path(data_root) / (app if fraction == "1" else f"{app}-f{fraction}")
 
@@ -108,11 +294,13 @@ def run_group(name: str) -> str:
 
 
 def fraction_share(fraction: str) -> float:
-    """A run folder's fraction label as a share of the training data: '' (all data) 1,
-    '0.25' and '25' 0.25, '1patient' 0 (the smallest set there is)."""
+    """A run folder's fraction label as a share of the training data, the key that orders runs and
+    labels their data level: '' (all data) 1, '0.25' and '25' 0.25, '1patient' 0 (the smallest set
+    there is). The patch budget of a reduced set is :func:`medft.apps.patch_share` (1 for a single
+    patient, whose set is bounded by its ROIs instead)."""
     if not fraction:
         return 1.0
-    if fraction == "1patient":
+    if fraction == ONE_PATIENT:
         return 0.0
     value = float(fraction)
     return value if value <= 1 else value / 100

@@ -23,9 +23,9 @@ from medft.engines import make_engine
 from medft.engines.base import Engine
 from medft.errors import MedftError
 from medft.prep.manifest import write_rows_csv
-from medft.schema import write_npy_atomic, write_npz_atomic, write_text_atomic
 from medft.train.validation import binary_scores
 from medft.util import faults
+from medft.util.atomic import write_npy_atomic, write_npz_atomic, write_text_atomic
 from medft.util.progress import duration
 
 PRED_COLUMNS = ("case", "unit", "lesion", "label", "score")
@@ -85,7 +85,7 @@ def predict_run(app: str, variant: str, data: str | Path, runs: str | Path = "ru
     (of training seed ``seed``; None: the default seed)."""
 
     out = paths.run_dir(runs, app, variant, fraction, seed)
-    best, deploy, record = out / paths.BEST_MODEL, out / "deploy.prototxt", out / paths.RUN_RECORD
+    best, deploy, record = out / paths.BEST_MODEL, out / paths.DEPLOY_NET, out / paths.RUN_RECORD
     for p in (best, deploy, record):
         if not p.is_file():
             raise MedftError(f"{p}: missing; train first (`medft train {app} ...`)")
@@ -117,13 +117,13 @@ def check_predict_inputs(app: str, best: Path, data: Path, run: dict) -> None:
     from medft import checks
 
     checks.check_caffemodel(best, "the selected weights")
-    if not (data / "test_lmdb" / "data.mdb").is_file():
-        raise MedftError(f"{data / 'test_lmdb'}: not an LMDB (no data.mdb); run `medft prep` first")
+    if not (data / paths.TEST_LMDB / paths.LMDB_DATA).is_file():
+        raise MedftError(f"{data / paths.TEST_LMDB}: not an LMDB (no {paths.LMDB_DATA}); run `medft prep` first")
     fp = run["data"].get("fingerprint")
     from medft.apps import classes_of
     from medft.prep.dataset import read_dataset
 
-    checks.check_lmdb(data / "test_lmdb", len(classes_of(get_app(app), read_dataset(data).record)),
+    checks.check_lmdb(data / paths.TEST_LMDB, len(classes_of(get_app(app), read_dataset(data).record)),
                       fingerprint=fp.get("data") if isinstance(fp, dict) else fp)
 
 
@@ -144,8 +144,8 @@ def _predict(app: str, out: Path, data: Path, engine: Engine, mean: tuple[float,
              cimt_stride: int, log) -> Path:
     from medft.prep.manifest import read_manifest
 
-    best, deploy, target = out / paths.BEST_MODEL, out / "deploy.prototxt", out / paths.PREDICTIONS
-    test_lmdb, manifest_path = data / "test_lmdb", data / "test_manifest.csv"
+    best, deploy, target = out / paths.BEST_MODEL, out / paths.DEPLOY_NET, out / paths.PREDICTIONS
+    test_lmdb, manifest_path = data / paths.TEST_LMDB, data / paths.TEST_MANIFEST
     keys = lmdb_keys(test_lmdb)
     log(f"medft predict: {app}/{out.name}: {len(keys)} test patches with {best}")
     probs, labels = engine.predict_lmdb(test_lmdb, mean, batch, caffemodel=best, deploy=deploy)
@@ -157,15 +157,15 @@ def _predict(app: str, out: Path, data: Path, engine: Engine, mean: tuple[float,
     bad = [k for k, r, lab in zip(keys, rows, labels) if int(r["label"]) != int(lab)]
     if bad:
         raise MedftError(f"{manifest_path}: label of key {bad[0]} differs from the LMDB's")
-    write_npy_atomic(out / "test_probs.npy", probs)
+    write_npy_atomic(out / paths.TEST_PROBS, probs)
     faults.point("predict:before-predictions")
     prob_cols = [f"p{c}" for c in range(probs.shape[1])]
     patch_rows = [{"key": k, "case": r["case"], "unit": r["unit"], "label": r["label"],
                    **{c: f"{v:.6f}" for c, v in zip(prob_cols, p)}} for k, r, p in zip(keys, rows, probs)]
-    write_rows_csv(out / "test_patches.csv", patch_rows, ["key", "case", "unit", "label", *prob_cols])
+    write_rows_csv(out / paths.TEST_PATCHES, patch_rows, ["key", "case", "unit", "label", *prob_cols])
     if get_app(app).evaluation == BOXPLOT:  # scored per ROI pixel, not per patch unit
         predictor = engine.predictor(deploy, best, mean, batch)
-        folder = predict_cimt_maps(data / "test_rois", out / "cimt_maps", predictor, stride=cimt_stride,
+        folder = predict_cimt_maps(data / paths.TEST_ROIS, out / paths.CIMT_MAPS, predictor, stride=cimt_stride,
                                    batch=batch, log=log)
         from medft.evaluate.io import CIMT_DONE
 
@@ -191,12 +191,12 @@ def handcrafted_predictions(app: str, data: str | Path, runs: str | Path = "runs
     """
     from medft.prep.manifest import read_manifest
 
-    rows = read_manifest(Path(data) / "test_manifest.csv")
+    rows = read_manifest(Path(data) / paths.TEST_MANIFEST)
     if not rows or any(r["score"] == "" for r in rows):
         return None
     score = np.asarray([float(r["score"]) for r in rows])
     if not np.isfinite(score).all():
-        raise MedftError(f"{Path(data) / 'test_manifest.csv'}: non-finite candidate score")
+        raise MedftError(f"{Path(data) / paths.TEST_MANIFEST}: non-finite candidate score")
     units = aggregate_units(rows, score)
     target = paths.run_dir(runs, app, "handcrafted") / paths.PREDICTIONS
     write_rows_csv(target, units, PRED_COLUMNS)

@@ -47,17 +47,19 @@ from pathlib import Path
 
 import numpy as np
 
+from medft import paths
 from medft.alexnet import INPUT_SIZE, source_task_net
 from medft.caffemodel import STANDIN, describe, read_sidecar, sha1_of, sidecar_path
 from medft.errors import MedftError
+from medft.paths import standin_path
 from medft.provenance import stamp
 from medft.schedule import INIT_NAMES
-from medft.schema import array_to_blob, blob_to_array, pb, write_text_atomic
+from medft.schema import array_to_blob, blob_to_array, pb
 from medft.solver import RANDOM_SEED
 from medft.source_task import CLASSES, conv1_bank, render, source_images, write_source_lmdb
+from medft.util.atomic import write_text_atomic
 from medft.util.progress import duration
 from medft.util.prototxt import to_text
-from medft.weights import standin_path
 
 __all__ = ["CLASSES", "PretrainOptions", "render", "source_images", "write_source_lmdb", "solver_param",
            "source_task_deploy", "existing",
@@ -234,7 +236,7 @@ def _heldout_accuracy(engine, work: Path, weights: Path, opts: PretrainOptions, 
     if not opts.heldout:
         return None
     batch = min(opts.heldout, 25)
-    path = work / "deploy.prototxt"
+    path = work / paths.DEPLOY_NET
     write_text_atomic(path, to_text(source_task_deploy(batch=batch)))
     predictor = engine.predictor(path, weights, mean, batch)
     images, labels = zip(*[(img, lab) for img, lab in islice(source_images(opts.heldout, opts.seed, split=1),
@@ -274,7 +276,7 @@ def pretrain(opts: PretrainOptions | None = None, out: str | Path | None = None,
              log=print, engine: str = "pycaffe", gpu: int | None = None, refresh: bool = False) -> Path:
     """Train the stand-in AlexNet on the synthetic source task; save it and its sidecar; return its path.
 
-    ``out`` defaults to :func:`medft.weights.standin_path`. An existing stand-in of the same budget
+    ``out`` defaults to :func:`medft.paths.standin_path`. An existing stand-in of the same budget
     is reused unless ``force``; ``refresh`` retrains a medft stand-in of another budget or recipe
     (what `make standin` asks, so a cache from an older recipe is replaced).
     Progress lines (iteration, loss, accuracy, images/s, ETA) go to ``log``.
@@ -305,7 +307,7 @@ def pretrain(opts: PretrainOptions | None = None, out: str | Path | None = None,
         mean = write_source_lmdb(lmdb_path, opts.images, opts.seed)
         log(f"pretrain: wrote {opts.images} source-task images in {time.monotonic() - t0:.1f}s; "
             f"mean BGR {mean}")
-        net_path, solver_path = work / "train.prototxt", work / "solver.prototxt"
+        net_path, solver_path = work / "train.prototxt", work / paths.SOLVER
         net = source_task_net(len(CLASSES), str(lmdb_path), opts.batch, mean, opts.init, INPUT_SCALE, batch_norm=True)
         net.layer.add(name="accuracy", type="Accuracy", bottom=["fc8", "label"], top=["accuracy"])
         write_text_atomic(net_path, to_text(net))

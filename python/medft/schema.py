@@ -3,13 +3,12 @@
 ``pb`` is the generated module of ``proto/medft_caffe.proto`` (package
 ``medft.caffe``); its messages are field-for-field Caffe's, so text and binary
 files are interchangeable with real Caffe.  Helpers here convert between numpy
-arrays and ``Datum``/``BlobProto`` and read/write prototxt and caffemodels.
+arrays and ``Datum``/``BlobProto`` and read/write prototxt and caffemodels (written through
+:mod:`medft.util.atomic`).
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -17,10 +16,11 @@ from google.protobuf import text_format
 
 from medft.errors import MedftError
 from medft.proto import medft_caffe_pb2 as pb
+from medft.util.atomic import write_text_atomic
 
 __all__ = [
     "pb", "array_to_datum", "datum_to_array", "blob_to_array", "array_to_blob",
-    "read_prototxt", "write_text_atomic", "write_npz_atomic", "write_npy_atomic", "read_net", "write_net_binary",
+    "read_prototxt", "read_net", "write_net_binary",
     "net_weights",
 ]
 
@@ -85,45 +85,6 @@ def read_prototxt(path: str | Path, message):
     except text_format.ParseError as e:
         raise MedftError(f"{path}: {e}") from None
     return message
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def write_text_atomic(path: str | Path, text: str | bytes) -> None:
-    """Write ``text`` to ``path`` via a temporary file in the same folder and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(text.encode() if isinstance(text, str) else text)
-        os.chmod(tmp, 0o666 & ~_umask())  # what open() would have given, not mkstemp's 0600
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_npz_atomic(path: str | Path, **arrays) -> None:
-    """``np.savez_compressed`` of ``arrays`` to ``path``, written atomically."""
-    import io
-
-    buf = io.BytesIO()
-    np.savez_compressed(buf, **arrays)
-    write_text_atomic(path, buf.getvalue())
-
-
-def write_npy_atomic(path: str | Path, array: np.ndarray) -> None:
-    """``np.save`` of ``array`` to ``path``, written atomically."""
-    import io
-
-    buf = io.BytesIO()
-    np.save(buf, array)
-    write_text_atomic(path, buf.getvalue())
 
 
 def read_net(path: str | Path) -> pb.NetParameter:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from medft.prep.common import set_size, split_sizes
+from medft.apps import set_size, split_sizes
 from medft.schedule import BASE_LR, GAMMA, MOMENTUM
 from medft.schema import pb
 

@@ -19,34 +19,24 @@ import urllib.request
 from pathlib import Path
 
 from medft.caffemodel import BVLC, BVLC_ALEXNET_SHA1, STANDIN, is_standin, sha1_of
-from medft.engines.build.cache import cache_root
 from medft.errors import MedftError
+from medft.paths import BVLC_ALEXNET_ENV, bvlc_path, standin_path
 from medft.util.progress import eta
 
-__all__ = ["BVLC_ALEXNET_URL", "bvlc_path", "download_bvlc_alexnet", "standin_path", "find_pretrained",
-           "default_pretrained"]
+__all__ = ["BVLC_ALEXNET_URL", "download_bvlc_alexnet", "find_pretrained", "default_pretrained"]
 
 #: From BVLC Caffe ``models/bvlc_alexnet/readme.md`` (front matter ``caffemodel_url``).
 BVLC_ALEXNET_URL = "http://dl.caffe.berkeleyvision.org/bvlc_alexnet.caffemodel"
 BVLC_ALEXNET_MB = 233  # approximate size, for messages only
 
 
-def bvlc_path() -> Path:
-    """The BVLC AlexNet's place: ``$MEDFT_BVLC_ALEXNET`` or ``<cache>/weights/bvlc_alexnet.caffemodel``."""
-    env = os.environ.get("MEDFT_BVLC_ALEXNET")
-    return Path(env).expanduser() if env else cache_root() / "weights" / "bvlc_alexnet.caffemodel"
-
-
-def standin_path() -> Path:
-    """Where ``medft pretrain`` saves the stand-in: ``<cache>/weights/medft_standin_alexnet.caffemodel``."""
-    return cache_root() / "weights" / "medft_standin_alexnet.caffemodel"
 
 
 def _offline_message(url: str, dest: Path, sha1: str, reason: object) -> str:
     return (
         f"cannot download the BVLC AlexNet weights from {url} ({reason}). Offline, fetch "
         f"bvlc_alexnet.caffemodel (~{BVLC_ALEXNET_MB} MB) from {url} on a connected machine, put it at "
-        f"{dest} (or set MEDFT_BVLC_ALEXNET to its path) and check its SHA-1 is {sha1}; meanwhile "
+        f"{dest} (or set {BVLC_ALEXNET_ENV} to its path) and check its SHA-1 is {sha1}; meanwhile "
         f"`medft pretrain` makes an offline stand-in (not ImageNet)"
     )
 

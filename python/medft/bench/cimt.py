@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from medft import paths
 from medft.bench.common import Log, row, write_text
 from medft.bench.forward import caffe_time
 
@@ -89,7 +90,7 @@ def bench_cimt(roi: tuple[int, int], stand_in_roi: tuple[int, int], report_roi: 
     d = work / "cimt"
     d.mkdir(parents=True, exist_ok=True)
     net_batch = min(batch, h * w)
-    deploy = write_text(d / "deploy.prototxt",
+    deploy = write_text(d / paths.DEPLOY_NET,
                          deploy_net("cimt", "scratch", options=NetOptions(deploy_batch=net_batch)))
     model = save_initial_weights(deploy, d / "random.caffemodel", gpu)
     patches = first_dense_batch(h, w, net_batch, seed)

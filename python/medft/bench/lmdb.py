@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from medft import paths
 from medft.bench.common import Log, row, run_caffe_tool
 
 
@@ -26,7 +27,7 @@ def bench_lmdb(n: int, work: Path, log: Log = print) -> dict:
 
     log(f"  source patches: tiny synthetic polyp dataset -> {n} patches")
     built = tiny_build("polyp", work / "lmdb_src", max_patches=10**6, max_test_patches=max(n, 250), force=True)
-    recs = [(arr, label) for _, arr, label in read_lmdb(Path(built["dir"]) / "test_lmdb")]
+    recs = [(arr, label) for _, arr, label in read_lmdb(Path(built["dir"]) / paths.TEST_LMDB)]
     recs = (recs * (n // max(1, len(recs)) + 1))[:n]
     ours_path = work / "bench_medft_lmdb"
     t = time.perf_counter()

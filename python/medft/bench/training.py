@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from medft import paths
 from medft.bench.common import Log, random_lmdb, row, run_caffe_tool, train_val, write_text
 from medft.errors import MedftError
 
@@ -27,14 +28,14 @@ def bench_train(config: str, batch: int, iters: int, work: Path, app: str = "pol
         raise MedftError(f"training benchmark needs at least 3 iterations, got {iters}")
     d = work / f"train_{config}"
     d.mkdir(parents=True, exist_ok=True)
-    lmdb = random_lmdb(d / "train_lmdb", 2 * batch, seed)
+    lmdb = random_lmdb(d / paths.TRAIN_LMDB, 2 * batch, seed)
     net = train_val(d, app, config, lmdb, batch)
     sp = solver(SolverOptions(n_train=2 * batch, n_val=batch, train_batch=batch, test_batch=batch,
                               net=str(net), snapshot_prefix=str(d / "snap"), random_seed=seed))
     del sp.test_iter[:]
     sp.ClearField("test_interval")
     sp.display, sp.max_iter, sp.snapshot, sp.snapshot_after_train = 1, iters, 0, False
-    solver_path = write_text(d / "solver.prototxt", sp)
+    solver_path = write_text(d / paths.SOLVER, sp)
     where = "CPU" if gpu is None else f"GPU {gpu}"
 
     log(f"  {config}: medft driver ({engine} engine, {where}), {iters} iterations of {batch}")

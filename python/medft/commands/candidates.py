@@ -28,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
 
     from medft.errors import MedftError
     from medft.prep import candidates as gen
-    from medft.schema import write_text_atomic
+    from medft.util.atomic import write_text_atomic
     from medft.util.csvtext import write_csv
 
     root = Path(args.input)

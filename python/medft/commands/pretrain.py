@@ -11,9 +11,10 @@ import argparse
 from medft.caffemodel import BVLC_ALEXNET_SHA1, describe
 from medft.commands._engine import add_engine_arguments
 from medft.commands._types import nonneg_int, positive_int
+from medft.paths import bvlc_path, standin_path
 from medft.pretrain import CONV1_STARTS, SCHEDULES, PretrainOptions, pretrain
 from medft.schedule import INIT_NAMES
-from medft.weights import BVLC_ALEXNET_URL, bvlc_path, download_bvlc_alexnet, find_pretrained, standin_path
+from medft.weights import BVLC_ALEXNET_URL, download_bvlc_alexnet, find_pretrained
 
 HELP = "make the offline stand-in for the ImageNet AlexNet (or --download-bvlc the real one)"
 

@@ -73,7 +73,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def dataset_folder(args: argparse.Namespace):
-    from medft.prep.common import dataset_dir
+    from medft.paths import dataset_dir
 
     return dataset_dir(args.data, args.app, args.fraction)
 

@@ -10,6 +10,7 @@ from typing import Protocol
 import lmdb
 import numpy as np
 
+from medft import paths
 from medft.engines.predictor import Predictor
 from medft.errors import MedftError
 
@@ -61,9 +62,9 @@ def lmdb_size(path: Path) -> int:
     """Number of records of an LMDB, after checking that its data file holds every page the LMDB
     says it has (a truncated ``data.mdb`` makes Caffe die of SIGBUS when it maps it)."""
     path = Path(path)
-    data = path / "data.mdb"
+    data = path / paths.LMDB_DATA
     if not data.is_file():
-        raise MedftError(f"{path}: not an LMDB (no data.mdb); run `medft prep` first")
+        raise MedftError(f"{path}: not an LMDB (no {paths.LMDB_DATA}); run `medft prep` first")
     try:
         env = lmdb.open(str(path), readonly=True, lock=False)
     except lmdb.Error as e:

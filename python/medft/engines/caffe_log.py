@@ -12,12 +12,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from medft import paths
 from medft.errors import MedftError
 
 _GLOG_TIME = re.compile(r"^[IWEF](\d{4,8}) (\d\d):(\d\d):(\d\d(?:\.\d+)?)")
 _ITER_LOSS = re.compile(r"\] Iteration (\d+)(?: \([^)]*\))?, loss = (-?nan|-?inf|[-+0-9.eE]+)")
 _TRAIN_OUTPUT = re.compile(r"\]\s+Train net output #\d+: (\S+) = (-?nan|-?inf|[-+0-9.eE]+)")
-_SNAPSHOT = re.compile(r"Snapshotting solver state to binary proto file (.+)_iter_(\d+)\.solverstate")
+_SNAPSHOT = re.compile(r"Snapshotting solver state to binary proto file (.+\.solverstate)")
 _AVERAGE = re.compile(r"Average (Forward pass|Backward pass|Forward-Backward): ([0-9.eE+-]+) ms")
 
 
@@ -57,8 +58,8 @@ class TrainLog:
                     self.stamps.setdefault(current, t)
             elif (m := _TRAIN_OUTPUT.search(line)) and current is not None:
                 self.outputs.setdefault(current, {})[m.group(1)] = float(m.group(2))
-            elif m := _SNAPSHOT.search(line):
-                self._pending = (int(m.group(2)), f"{m.group(1)}_iter_{m.group(2)}")
+            elif (m := _SNAPSHOT.search(line)) and (snap := paths.parse_snapshot(m.group(1))):
+                self._pending = (snap[0], m.group(1)[: -len(paths.SOLVERSTATE)])
 
     def finish(self) -> None:
         """The process has exited: its last announced snapshot is complete."""

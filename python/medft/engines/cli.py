@@ -11,7 +11,6 @@ from __future__ import annotations
 import atexit
 import math
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -22,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from medft import paths
 from medft.engines.base import OnIter, StepStats, lmdb_size
 from medft.engines.caffe_log import TrainLog, chunk_rate, tail
 from medft.engines.device import device, require_gpu
@@ -223,7 +223,8 @@ class CliEngine:
 
     def start(self, solver_path: Path, *, weights: Path | None = None, resume: Path | None = None,
               gpu: int | None = None, snapshot_every: int | None = None) -> int:
-        from medft.schema import pb, read_prototxt, write_text_atomic
+        from medft.schema import pb, read_prototxt
+        from medft.util.atomic import write_text_atomic
         from medft.util.prototxt import to_text
 
         if gpu is not None:
@@ -232,7 +233,7 @@ class CliEngine:
         sp.snapshot = snapshot_every or sp.stepsize  # one snapshot per epoch
         sp.snapshot_after_train = True
         sp.display = 1
-        cli_solver = Path(solver_path).with_name("solver_cli.prototxt")
+        cli_solver = Path(solver_path).with_name(paths.SOLVER_CLI)
         write_text_atomic(cli_solver, to_text(sp))
         net = read_prototxt(sp.net, pb.NetParameter())
         self._batch = next(layer.data_param.batch_size for layer in net.layer
@@ -251,8 +252,8 @@ class CliEngine:
                 self.weights_report[START_FIELD] = self.start_hashes(sp, cli_solver, weights, rep.copied)
         if resume is not None:
             self._mounts.append(Path(resume).parent)
-        self.iteration = int(re.search(r"_iter_(\d+)\.solverstate$", str(resume)).group(1)) if resume else 0
-        self._log_path = cli_solver.with_name("caffe_train.log")
+        self.iteration = paths.parse_snapshot(resume)[0] if resume else 0
+        self._log_path = cli_solver.with_name(paths.CAFFE_LOG)
         self._files = {"data": str(self._mounts[2]) if len(self._mounts) > 2 else sp.net,
                        "snapshots": str(Path(sp.snapshot_prefix).parent), "weights": str(resume or weights or sp.net)}
         self._log = TrainLog()
@@ -268,7 +269,8 @@ class CliEngine:
         (solver, net, seed, device) run for zero iterations writes its iteration-0 snapshot, read back
         here and removed. A build whose tool ignores ``--weights`` is refused by name."""
         from medft.caffemodel import caffemodel_hashes
-        from medft.schema import pb, write_text_atomic
+        from medft.schema import pb
+        from medft.util.atomic import write_text_atomic
         from medft.util.prototxt import to_text
 
         work = Path(tempfile.mkdtemp(prefix=".medft-start-", dir=Path(solver_path).parent))
@@ -277,8 +279,8 @@ class CliEngine:
             probe.CopyFrom(sp)
             probe.max_iter, probe.snapshot, probe.snapshot_after_train, probe.display = 0, 0, True, 0
             probe.snapshot_prefix = str((work / "start").resolve())
-            write_text_atomic(work / "solver.prototxt", to_text(probe))
-            rc, out = run_to_end(self.train_command(work / "solver.prototxt", weights=weights, gpu=self._gpu),
+            write_text_atomic(work / paths.SOLVER, to_text(probe))
+            rc, out = run_to_end(self.train_command(work / paths.SOLVER, weights=weights, gpu=self._gpu),
                                  self.runner.env(log_everything=True))
             if rc != 0:
                 raise MedftError(f"caffe train --weights for zero iterations (the starting weights) failed ({rc}):\n"
@@ -287,7 +289,7 @@ class CliEngine:
                 raise MedftError(f"{self.runner.tool('caffe.bin')} ignored --weights={weights}: this Caffe build "
                                  "does not copy pretrained layers; rebuild it (`make caffe`, `make caffe-gpu`, "
                                  "or the image)")
-            return caffemodel_hashes(work / "start_iter_0.caffemodel", copied)
+            return caffemodel_hashes(paths.snapshot_files(probe.snapshot_prefix, 0)[0], copied)
         finally:
             shutil.rmtree(work, ignore_errors=True)
 
@@ -354,7 +356,7 @@ class CliEngine:
 
     def snapshot(self) -> tuple[Path, Path]:
         base = self._log.snapshots[self.iteration]
-        return Path(f"{base}.caffemodel"), Path(f"{base}.solverstate")
+        return Path(base + paths.CAFFEMODEL), Path(base + paths.SOLVERSTATE)
 
     # -- prediction ----------------------------------------------------------------------
     def feature_net(self, deploy: Path, lmdb_path: Path, mean_bgr: tuple[float, ...], batch: int):

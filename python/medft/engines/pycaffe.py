@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from medft import paths
 from medft.engines.base import OnIter, StepStats
 from medft.engines.device import Device, device, require_gpu, select
 from medft.engines.predictor import Predictor
@@ -105,9 +106,7 @@ class PycaffeEngine:
 
     def snapshot(self) -> tuple[Path, Path]:
         self.solver.snapshot()
-        prefix = Path(self._prefix)
-        it = int(self.solver.iter)
-        return (Path(f"{prefix}_iter_{it}.caffemodel"), Path(f"{prefix}_iter_{it}.solverstate"))
+        return paths.snapshot_files(self._prefix, int(self.solver.iter))
 
     def predictor(self, deploy: Path, caffemodel: Path | None, mean_bgr: tuple[float, ...],
                   batch: int) -> Predictor:
@@ -134,7 +133,8 @@ class PycaffeEngine:
         """
         import tempfile
 
-        from medft.schema import pb, read_prototxt, write_text_atomic
+        from medft.schema import pb, read_prototxt
+        from medft.util.atomic import write_text_atomic
         from medft.util.prototxt import to_text
 
         net = read_prototxt(deploy, pb.NetParameter())

@@ -27,7 +27,7 @@ from scipy import stats
 from medft.errors import MedftError
 from medft.evaluate import bootstrap as bs
 from medft.evaluate.roc import delong_paired_test
-from medft.schema import write_text_atomic
+from medft.util.atomic import write_text_atomic
 from medft.util.csvtext import csv_text
 
 

@@ -21,13 +21,8 @@ from medft.apps import BOXPLOT, get_app
 from medft.errors import MedftError
 from medft.paths import fraction_share, parse_run_name
 
-PREDICTIONS = paths.PREDICTIONS
-LESIONS = "lesions.csv"
-CASES = "cases.csv"
-CIMT_DIR = "cimt_maps"
 #: what ``medft predict cimt`` writes to predictions.csv after the last ROI's map: the set is complete
 CIMT_DONE = "# cimt is scored from cimt_maps/ (dense prediction per ROI pixel)\n"
-LOG = paths.LOG
 PRED_COLUMNS = ("case", "unit", "lesion", "label", "score")
 #: images per case column of cases.csv, per detection app
 
@@ -128,9 +123,9 @@ def read_ground_truth(data_dir: Path, app: str):
     """
     data_dir = Path(data_dir)
     col = get_app(app).image_column
-    cases = read_table(data_dir / CASES, ("case", col))
-    n_images = _numbers(data_dir / CASES, col, cases[col])
-    les = read_table(data_dir / LESIONS, ("case", "lesion"))
+    cases = read_table(data_dir / paths.CASES, ("case", col))
+    n_images = _numbers(data_dir / paths.CASES, col, cases[col])
+    les = read_table(data_dir / paths.LESIONS, ("case", "lesion"))
     if "subset" in les:  # medft prep lists every lesion with its subset: score the test ones
         keep = [i for i, s in enumerate(les["subset"]) if s == "test"]
         les = {k: [v[i] for i in keep] for k, v in les.items()}
@@ -173,7 +168,7 @@ def discover_runs(runs_dir: Path, app: str, configs: list[str] | None = None) ->
     runs_dir = Path(runs_dir)
     if not runs_dir.is_dir():
         raise MedftError(f"{runs_dir}: no such runs folder")
-    marker = CIMT_DIR if get_app(app).evaluation == BOXPLOT else PREDICTIONS
+    marker = paths.CIMT_MAPS if get_app(app).evaluation == BOXPLOT else paths.PREDICTIONS
     found = {}
     for p in sorted(runs_dir.iterdir()):
         if (p / marker).exists():
@@ -247,15 +242,15 @@ def read_cimt_roi(path: Path) -> CimtRoi:
 
 
 def cimt_roi_paths(run: Path) -> list[Path]:
-    paths = sorted((Path(run) / CIMT_DIR).glob("*.npz"))
-    if not paths:
-        raise MedftError(f"{Path(run) / CIMT_DIR}: no <roi>.npz files")
-    return paths
+    maps = sorted((Path(run) / paths.CIMT_MAPS).glob("*.npz"))
+    if not maps:
+        raise MedftError(f"{Path(run) / paths.CIMT_MAPS}: no <roi>.npz files")
+    return maps
 
 
 def read_log(run: Path) -> tuple[np.ndarray, np.ndarray] | None:
     """``(iteration, val_auc)`` (n,) rows with a validation AUC from ``<run>/log.csv``, or None."""
-    path = Path(run) / LOG
+    path = Path(run) / paths.LOG
     if not path.is_file():
         return None
     t = read_table(path, ("iteration", "val_auc"))
@@ -269,7 +264,7 @@ def read_log(run: Path) -> tuple[np.ndarray, np.ndarray] | None:
 def _fingerprints(run_folder: Path) -> dict | None:
     """(``data``: train + val, ``test``) fingerprints of the data set a run was trained on, from its run.json."""
     try:
-        record = json.loads((Path(run_folder) / "run.json").read_text())
+        record = json.loads((Path(run_folder) / paths.RUN_RECORD).read_text())
     except (OSError, ValueError):
         return None
     fp = (record.get("data") or {}).get("fingerprint") if isinstance(record, dict) else None

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from medft import paths
 from medft.errors import MedftError
 from medft.evaluate import bootstrap as bs
 from medft.evaluate import compare, io, roc
@@ -81,7 +82,7 @@ def weighted_auc(is_pos, score, weights) -> np.ndarray:
 
 def n_classes(runs: list[io.RunFolder]) -> int:
     """C of the first run's ``predictions.csv`` (its ``p<k>`` columns; 2 where it has none)."""
-    path = runs[0].path / io.PREDICTIONS
+    path = runs[0].path / paths.PREDICTIONS
     with open(path, newline="", encoding="utf-8") as f:
         header = {h.strip() for h in f.readline().split(",")}
     c = 0
@@ -109,7 +110,7 @@ def read_predictions(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
 
 def class_names(data_dir: Path | None, c: int) -> list[str]:
     """The data set's class names (its prep.json) where it is there and has C of them, else ``class k``."""
-    rec = Path(data_dir or "") / "prep.json"
+    rec = Path(data_dir or "") / paths.PREP_RECORD
     if data_dir and rec.is_file():
         names = json.loads(rec.read_text()).get("class_names") or []
         if len(names) == c:
@@ -124,7 +125,7 @@ def score_runs(runs: list[io.RunFolder], opt, data_dir: Path | None = None) -> t
 
     preds, ref = {}, None
     for run in runs:
-        case, unit, label, probs = read_predictions(run.path / io.PREDICTIONS)
+        case, unit, label, probs = read_predictions(run.path / paths.PREDICTIONS)
         keys = list(zip(case, unit))
         ref = ref or keys
         idx = _align(keys, ref, run, "units (case, unit)")
@@ -142,7 +143,7 @@ def score_runs(runs: list[io.RunFolder], opt, data_dir: Path | None = None) -> t
     for run in runs:
         label, probs, _ = preds[run.name]
         if probs.shape[1] != c or not np.array_equal(label, y):
-            raise MedftError(f"{run.path / io.PREDICTIONS}: classes or labels differ from {runs[0].name}'s "
+            raise MedftError(f"{run.path / paths.PREDICTIONS}: classes or labels differ from {runs[0].name}'s "
                              "for the same units")
         per_class, tpr, tpr_boot, auc_boot = [], [], [], []
         for k in range(c):
@@ -200,7 +201,7 @@ def data_summary(results: list) -> dict:
 def case_note(runs: list[io.RunFolder], opt) -> dict:
     """A data line where every scored unit is its own case (no patients in the input): the intervals
     then treat images as independent, which overstates certainty if one patient gave several."""
-    t = io.read_table(runs[0].path / io.PREDICTIONS, ("case", "unit"))
+    t = io.read_table(runs[0].path / paths.PREDICTIONS, ("case", "unit"))
     if opt.resample == "case" and len(set(t["case"])) < len(set(t["unit"])):
         return {}
     return {"cases": "each image is its own case (the input named no patients): intervals and tests treat "

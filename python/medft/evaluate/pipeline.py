@@ -21,7 +21,7 @@ from medft.apps import BOXPLOT, FROC, OVR, ROC, get_app
 from medft.errors import MedftError
 from medft.evaluate import bootstrap as bs
 from medft.evaluate import cimt, compare, froc, froc_binormal, io, multiclass, roc
-from medft.schema import write_text_atomic
+from medft.util.atomic import write_text_atomic
 
 #: CIMT measurements compared between configurations
 CIMT_METRICS = ("li_error", "ma_error", "imt_error")
@@ -102,9 +102,9 @@ def _run_record(run: io.RunFolder) -> dict:
     if meta.is_file():
         try:
             data = json.loads(meta.read_text())
-            rec["run.json"] = {k: v for k, v in data.items() if isinstance(v, str | int | float | bool)}
+            rec[paths.RUN_RECORD] = {k: v for k, v in data.items() if isinstance(v, str | int | float | bool)}
         except (json.JSONDecodeError, AttributeError):
-            rec["run.json"] = "unreadable"
+            rec[paths.RUN_RECORD] = "unreadable"
     return rec
 
 
@@ -148,7 +148,7 @@ def _align(keys: list, ref: list, run: io.RunFolder, what: str) -> np.ndarray:
     missing = [k for k in ref if k not in pos]
     if missing or len(keys) != len(ref):
         extra = [k for k in keys if k not in set(ref)]
-        raise MedftError(f"{run.path / io.PREDICTIONS}: {what} differ from the first configuration's "
+        raise MedftError(f"{run.path / paths.PREDICTIONS}: {what} differ from the first configuration's "
                          f"(missing {missing[:3]}, extra {extra[:3]}); paired comparisons need the same")
     return np.array([pos[k] for k in ref])
 
@@ -161,7 +161,7 @@ def _score_detection(app: str, runs: list[io.RunFolder], data_dir: Path, opt: Op
     dets = {}
     units = None
     for run in runs:
-        pred = io.read_predictions(run.path / io.PREDICTIONS, detection=True)
+        pred = io.read_predictions(run.path / paths.PREDICTIONS, detection=True)
         units = same_units(pred, units, runs[0].name)
         if uses_frame and pred.frame is None:
             raise MedftError(f"{pred.path}: lesions.csv counts lesions per frame, so predictions need a "
@@ -228,7 +228,7 @@ def _score_frames(app: str, runs: list[io.RunFolder], opt: Options) -> tuple[lis
     grid = np.unique(np.r_[np.linspace(0, 1, opt.grid_points), ops])
     preds, ref = {}, None
     for run in runs:
-        p = io.read_predictions(run.path / io.PREDICTIONS, detection=False)
+        p = io.read_predictions(run.path / paths.PREDICTIONS, detection=False)
         keys = list(zip(p.case, p.unit))
         ref = ref or keys
         idx = _align(keys, ref, run, "frames (case, unit)")
@@ -245,7 +245,7 @@ def _score_frames(app: str, runs: list[io.RunFolder], opt: Options) -> tuple[lis
     for run in runs:
         y, s, _ = preds[run.name]
         if not np.array_equal(y, y0):
-            raise MedftError(f"{run.path / io.PREDICTIONS}: labels differ from {runs[0].name}'s for "
+            raise MedftError(f"{run.path / paths.PREDICTIONS}: labels differ from {runs[0].name}'s for "
                              "the same frames")
         fpr, tpr, thr = roc.roc_curve(y, s)
         boot = roc.roc_bootstrap(y, s, grid, groups=groups, weights=weights)
@@ -277,18 +277,18 @@ def _score_frames(app: str, runs: list[io.RunFolder], opt: Options) -> tuple[lis
 def _score_cimt(runs: list[io.RunFolder], snake: dict) -> list[RunScores]:
     out, ref = [], None
     for run in runs:
-        if not (run.path / io.PREDICTIONS).is_file():  # predict writes it after the last ROI's map
-            n = len(list((run.path / io.CIMT_DIR).glob("*.npz")))
-            raise MedftError(f"{run.path}: prediction did not finish ({n} ROI map(s) in {io.CIMT_DIR}, no "
-                             f"{io.PREDICTIONS}); rerun `medft predict cimt ...`")
-        paths = io.cimt_roi_paths(run.path)
-        names = [p.stem for p in paths]
+        if not (run.path / paths.PREDICTIONS).is_file():  # predict writes it after the last ROI's map
+            n = len(list((run.path / paths.CIMT_MAPS).glob("*.npz")))
+            raise MedftError(f"{run.path}: prediction did not finish ({n} ROI map(s) in {paths.CIMT_MAPS}, no "
+                             f"{paths.PREDICTIONS}); rerun `medft predict cimt ...`")
+        maps = io.cimt_roi_paths(run.path)
+        names = [p.stem for p in maps]
         ref = ref or names
         if sorted(names) != sorted(ref):
-            raise MedftError(f"{run.path / io.CIMT_DIR}: ROIs differ from {runs[0].name}'s; "
+            raise MedftError(f"{run.path / paths.CIMT_MAPS}: ROIs differ from {runs[0].name}'s; "
                              "paired tests need the same ROIs")
         res = RunScores(run, {})
-        for path in sorted(paths, key=lambda p: ref.index(p.stem)):
+        for path in sorted(maps, key=lambda p: ref.index(p.stem)):
             roi = io.read_cimt_roi(path)
             if roi.li is not None:
                 tr = {"li": roi.li.astype(float), "ma": roi.ma.astype(float)}
@@ -319,8 +319,8 @@ def score_app(app: str, runs_dir: Path, out: Path, *, data_dir: Path | None = No
     """
     get_app(app)
     out = Path(out)
-    if (out / "summary.json").exists() and not force:
-        raise MedftError(f"{out / 'summary.json'} exists; pass --force to overwrite")
+    if (out / paths.SCORES_SUMMARY).exists() and not force:
+        raise MedftError(f"{out / paths.SCORES_SUMMARY} exists; pass --force to overwrite")
     opt = (options or Options()).resolved(app)
     if opt.n_boot < 1:
         raise MedftError(f"--n-boot must be >= 1, got {opt.n_boot}")
@@ -360,10 +360,10 @@ def score_app(app: str, runs_dir: Path, out: Path, *, data_dir: Path | None = No
         samples = {m: {r.run.name: np.array([x[m] for x in r.rois]) for r in results} for m in CIMT_METRICS}
         tables["comparisons"] = [row for m in CIMT_METRICS
                                  for row in compare.compare_paired_samples(samples[m], m)]
-        tables["roi_summary"] = [{"config": r.run.name, "metric": k, **v}
+        tables[paths.ROI_SUMMARY_TABLE] = [{"config": r.run.name, "metric": k, **v}
                                  for r in results for k, v in r.summary["errors"].items()]
     else:
-        tables["operating_points"] = [row for r in results for row in r.summary["operating_points"]]
+        tables[paths.OPERATING_POINTS_TABLE] = [row for r in results for row in r.summary["operating_points"]]
         tables["comparisons"] = compare.compare_operating_points([r.points for r in results], level=opt.level,
                                                                  n_perm=opt.n_boot, seed=opt.seed)
     prov = {"runs": [_run_record(r.run) for r in results], "versions": versions(),
@@ -378,14 +378,14 @@ def _write(s: Scores, out: Path) -> None:
     for r in s.runs:
         d = out / r.run.name
         if r.curve:
-            write_text_atomic(d / "curve.csv", _curve_csv(r.curve))
-            write_text_atomic(d / "band.csv", _curve_csv(r.band))
+            write_text_atomic(d / paths.CURVE, _curve_csv(r.curve))
+            write_text_atomic(d / paths.BAND, _curve_csv(r.band))
         if r.rois:
-            write_text_atomic(d / "roi_errors.csv", compare.to_csv(r.rois))
-        write_json(d / "summary.json", {"run": r.run.name, **r.summary})
+            write_text_atomic(d / paths.ROI_ERRORS, compare.to_csv(r.rois))
+        write_json(d / paths.SCORES_SUMMARY, {"run": r.run.name, **r.summary})
     for name, rows in s.tables.items():
         compare.write_table(rows, out / name)
-    write_json(out / "summary.json", {"app": s.app, "data": s.data_summary, "provenance": s.provenance,
+    write_json(out / paths.SCORES_SUMMARY, {"app": s.app, "data": s.data_summary, "provenance": s.provenance,
                                       "configs": {r.run.name: r.summary for r in s.runs},
                                       "tests": _tests_used(s.app)})
 

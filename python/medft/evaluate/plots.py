@@ -20,7 +20,7 @@ from matplotlib import cbook
 from matplotlib.figure import Figure
 
 from medft.evaluate.compare import to_csv
-from medft.schema import write_text_atomic
+from medft.util.atomic import write_text_atomic
 
 _STYLES = ("-", "--", ":", "-.")
 

@@ -15,13 +15,14 @@ from pathlib import Path
 
 import numpy as np
 
-from medft.apps import BOXPLOT, FROC, get_app
+from medft import paths
+from medft.apps import BOXPLOT, FROC, ONE_PATIENT, get_app
 from medft.errors import MedftError
 from medft.evaluate import answer, compare, io, pipeline, plots
 from medft.evaluate import seeds as seedstats
 from medft.evaluate.compare import to_markdown
 from medft.paths import fraction_share
-from medft.schema import write_text_atomic
+from medft.util.atomic import write_text_atomic
 
 #: the representative subset drawn in panel (a) when there are more than 6 configurations
 PANEL_A = ("handcrafted", "scratch", "ft-fc8", "ft-fc7", "ft-conv4", "ft-conv1")
@@ -45,7 +46,7 @@ def _panel_b(runs: list[pipeline.RunScores]) -> list[pipeline.RunScores]:
 
 def fraction_label(fraction: str) -> str:
     """Run-folder fraction suffix as text: '0.25' -> '25%', '50' -> '50%', '1patient' -> '1 patient'."""
-    return "1 patient" if fraction == "1patient" else f"{fraction_share(fraction) * 100:g}%"
+    return "1 patient" if fraction == ONE_PATIENT else f"{fraction_share(fraction) * 100:g}%"
 
 
 def _curve_figure(s: pipeline.Scores, runs: list[pipeline.RunScores], path: Path, title: str,
@@ -73,33 +74,34 @@ def _figures(s: pipeline.Scores, out: Path, chosen: list[str] | None, n_maps: in
     kind = "FROC" if get_app(s.app).evaluation == FROC else "ROC"
     if s.app != "cimt":
         a = _panel_a(s.runs, chosen)
-        _curve_figure(s, a, out / "fig_a", f"{kind}: configurations (95% CI at operating points)", colors)
-        figs.append((f"(a) {kind} curves of the configurations", out / "fig_a.png"))
+        _curve_figure(s, a, out / paths.FIG_CONFIGS, f"{kind}: configurations (95% CI at operating points)", colors)
+        figs.append((f"(a) {kind} curves of the configurations", (out / paths.FIG_CONFIGS).with_suffix(".png")))
         b = _panel_b(s.runs)
         if b:
-            _curve_figure(s, b, out / "fig_b", f"{kind}: reduced training data", colors)
-            figs.append((f"(b) {kind} with reduced training data", out / "fig_b.png"))
+            _curve_figure(s, b, out / paths.FIG_REDUCED, f"{kind}: reduced training data", colors)
+            figs.append((f"(b) {kind} with reduced training data", (out / paths.FIG_REDUCED).with_suffix(".png")))
     else:
         mm = all(np.isfinite(x["li_error_mm"]) for r in s.runs for x in r.rois)
         unit, suffix = ("mm", "_mm") if mm else ("pixels", "")
         for key, name in (("li_error", "lumen-intima"), ("ma_error", "media-adventitia")):
             samples = {r.run.name: np.array([x[key + suffix] for x in r.rois]) for r in s.runs}
-            plots.plot_boxes(samples, out / f"fig9_{key}", ylabel=f"segmentation error ({unit})",
+            plots.plot_boxes(samples, out / paths.fig_errors(key), ylabel=f"segmentation error ({unit})",
                              title=f"{name} interface")
-            figs.append((f"Fig. 9: {name} segmentation error", out / f"fig9_{key}.png"))
+            figs.append((f"Fig. 9: {name} segmentation error", (out / paths.fig_errors(key)).with_suffix(".png")))
         with_maps = [r for r in s.runs if any("li_colmax" in t for t in r.traces.values())]
         deep = [r for r in with_maps if r.run.name in DEEP]
         pick = (deep or with_maps or [None])[0]
         if pick is not None:
             for roi_name, t in list(pick.traces.items())[:n_maps]:
                 roi: io.CimtRoi = t["roi"]
+                stem = out / paths.fig_maps(roi_name)
                 plots.plot_confidence_map(roi.image, roi.p_li, roi.p_ma, t, roi.gt_li, roi.gt_ma,
-                                          out / f"fig8_{roi_name}", title=f"{pick.run.name}: {roi_name}")
-                figs.append((f"Fig. 8: {pick.run.name}, ROI {roi_name}", out / f"fig8_{roi_name}.png"))
+                                          stem, title=f"{pick.run.name}: {roi_name}")
+                figs.append((f"Fig. 8: {pick.run.name}, ROI {roi_name}", stem.with_suffix(".png")))
     logs = {r.run.name: lg for r in s.runs if (lg := io.read_log(r.run.path)) is not None}
     if logs:
-        plots.plot_convergence(logs, out / "fig10_convergence", title="validation AUC during training")
-        figs.append(("Fig. 10: convergence (validation AUC)", out / "fig10_convergence.png"))
+        plots.plot_convergence(logs, out / paths.FIG_CONVERGENCE, title="validation AUC during training")
+        figs.append(("Fig. 10: convergence (validation AUC)", (out / paths.FIG_CONVERGENCE).with_suffix(".png")))
     return figs
 
 
@@ -140,7 +142,7 @@ def _summary_table(s: pipeline.Scores) -> str:
 def _data_label(fraction: str) -> str:
     if not fraction:
         return "All training data"
-    if fraction == "1patient":
+    if fraction == ONE_PATIENT:
         return "Training data of 1 patient"
     return f"{fraction_label(fraction)} of the training data"
 
@@ -176,9 +178,9 @@ def _answer(s: pipeline.Scores) -> list[str]:
     if not found:
         lines += ["Fewer than two CNN runs share a training set: nothing to compare.", ""]
     lines += [answer.sentence(f, _data_label(f.data), what) for f, what in found]
-    sources = sorted({str(rec["run.json"].get("pretrained")) for rec in s.provenance["runs"]
+    sources = sorted({str(rec[paths.RUN_RECORD].get("pretrained")) for rec in s.provenance["runs"]
                       if rec.get("config") not in ("scratch", answer.HANDCRAFTED)
-                      and isinstance(rec.get("run.json"), dict) and rec["run.json"].get("pretrained")})
+                      and isinstance(rec.get(paths.RUN_RECORD), dict) and rec[paths.RUN_RECORD].get("pretrained")})
     source = "; ".join(sources) if sources else "none (no fine-tuned run)"
     lines += ["", f"Source model of the fine-tuned runs: {source}.", ""]
     return lines
@@ -192,7 +194,7 @@ def _seeds_section(s: pipeline.Scores, out: Path) -> list[str]:
         return []
     summaries, x_name = by_seed
     rows = [row for g in summaries for row in g.rows(x_name)]
-    compare.write_table(rows, out / "seeds")
+    compare.write_table(rows, out / paths.SEEDS_TABLE)
     shown = [{"config": r["config"], x_name: r[x_name], "seeds": r["seeds"], "per seed": r["per_seed"],
               "mean ± sd": f"{r['mean']:.3f}" + (f" ± {r['sd']:.3f}" if r["seeds"] > 1 else ""),
               "range": f"{r['min']:.3f}-{r['max']:.3f}",
@@ -246,13 +248,13 @@ def write_report(s: pipeline.Scores, out: Path, figs: list[tuple[str, Path]], co
                   f"`{path.with_suffix('.pdf').relative_to(out)}`)", ""]
     lines += ["## Provenance", "", "| run folder | fraction | run.json |", "|---|---|---|"]
     for rec in s.provenance["runs"]:
-        meta = rec.get("run.json", "")
+        meta = rec.get(paths.RUN_RECORD, "")
         if isinstance(meta, dict):
             meta = ", ".join(f"{k}={v}" for k, v in list(meta.items())[:8])
         lines.append(f"| `{rec['folder']}` | {rec['fraction'] or 'all'} | {meta} |")
     lines += ["", "Versions: " + ", ".join(f"{k} {v}" for k, v in s.provenance["versions"].items()), "",
               "Options: " + ", ".join(f"{k}={v}" for k, v in s.provenance["options"].items()), ""]
-    path = out / "report.md"
+    path = out / paths.REPORT_PAGE
     write_text_atomic(path, "\n".join(lines))
     return path
 
@@ -273,8 +275,8 @@ def make_report(app: str, runs_dir: Path, out: Path, *, data_dir: Path | None = 
         configs = [n for n in found if n == answer.HANDCRAFTED or seedstats.seed_of(n) in seeds]
         if not [n for n in configs if n != answer.HANDCRAFTED]:
             raise MedftError(f"{runs_dir}: no run folder of training seed(s) {', '.join(map(str, seeds))}")
-    if (out / "report.md").exists() and not force:
-        raise MedftError(f"{out / 'report.md'} exists; pass --force to overwrite")
+    if (out / paths.REPORT_PAGE).exists() and not force:
+        raise MedftError(f"{out / paths.REPORT_PAGE} exists; pass --force to overwrite")
     scores = pipeline.score_app(app, runs_dir, out, data_dir=data_dir, configs=configs,
                                 options=options or pipeline.Options(), snake=snake, force=True)
     if figure_configs:

@@ -12,8 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from medft import paths
-from medft.apps import BOXPLOT, get_app
-from medft.prep.common import check_fraction
+from medft.apps import BOXPLOT, check_fraction, get_app
 from medft.schedule import CONFIG_NAMES, INIT_NAMES, check_init, get_config, variant_name
 from medft.solver import RANDOM_SEED
 
@@ -80,9 +79,7 @@ def grid_cells(app: str, configs: tuple[str, ...] | None = None, inits: tuple[st
 
 def prediction_output(app: str) -> str:
     """What `medft predict` leaves in a run folder once it is done: predictions.csv, or cimt_maps/."""
-    from medft.evaluate.io import CIMT_DIR
-
-    return CIMT_DIR if get_app(app).evaluation == BOXPLOT else paths.PREDICTIONS
+    return paths.CIMT_MAPS if get_app(app).evaluation == BOXPLOT else paths.PREDICTIONS
 
 
 def finished_record(cell: Cell, runs: str | Path) -> dict | None:
@@ -100,4 +97,4 @@ def finished_record(cell: Cell, runs: str | Path) -> dict | None:
 
 def is_prepared(cell: Cell, data: str | Path) -> bool:
     """True once `medft prep` finished the cell's data set (it writes prep.json last)."""
-    return (cell.dataset(data) / "prep.json").is_file()
+    return (cell.dataset(data) / paths.PREP_RECORD).is_file()

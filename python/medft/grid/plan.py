@@ -134,7 +134,7 @@ def report_job(app: str, opts: StudyOptions, cells: tuple[str, ...] = ()) -> Job
 
 def report_is_current(app: str, finished: list[Cell], runs: str | Path) -> bool:
     """True if report.md exists and is newer than the predictions of every finished cell."""
-    report = paths.report_dir(runs, app) / "report.md"
+    report = paths.report_dir(runs, app) / paths.REPORT_PAGE
     if not report.is_file():
         return False
     newest = max((c.run_dir(runs).joinpath(prediction_output(app)).stat().st_mtime for c in finished), default=0)

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from medft import paths
-from medft.schema import write_text_atomic
+from medft.util.atomic import write_text_atomic
 
 STATES = ("submitted", "running", "done", "failed", "stopped")
 #: how an error shows in a command's output: medft's one-line errors, Python's last traceback line,

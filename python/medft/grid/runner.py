@@ -59,9 +59,9 @@ class JobRunner:
             log.write(f"=== {job.name}: {time.strftime('%Y-%m-%d %H:%M:%S')} on {socket.gethostname()}, "
                       f"job {scheduler_job_id()}\n")
             log.flush()
-            if job.dataset and not (Path(job.dataset) / "prep.json").is_file():
+            if job.dataset and not (Path(job.dataset) / paths.PREP_RECORD).is_file():
                 prep = paths.job_log(self.runs, job.needs[0]) if job.needs else None
-                self._end("failed", f"{job.dataset}: not prepared (no prep.json)"
+                self._end("failed", f"{job.dataset}: not prepared (no {paths.PREP_RECORD})"
                                     + (f"; see the log of {job.needs[0]}: {prep}" if prep else ""), log)
             for argv in job.steps:
                 self._step(argv, log)

@@ -135,6 +135,6 @@ def show_status(cells: list[Cell], runs: str | Path, log=print) -> list[CellStat
     for line in job_lines(others, runs):
         log(line)
     for app in apps:
-        report = paths.report_dir(runs, app) / "report.md"
+        report = paths.report_dir(runs, app) / paths.REPORT_PAGE
         log(f"{app} report: {report if report.is_file() else 'not written yet'}")
     return statuses

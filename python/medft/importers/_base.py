@@ -14,10 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
+from medft import paths
 from medft.errors import MedftError
 
-#: the import record written beside the converted data
-RECORD = "import.json"
 #: ids are file-name stems of letters, digits, - and _ (data_prep/README.md rule common-1)
 _ID_BAD = re.compile(r"[^A-Za-z0-9_-]")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
@@ -175,5 +174,5 @@ def write_record(tmp: Path, *, dataset: str, app: str, source: Path, files: list
         **(extra or {}),
         "files": files,
     }
-    (tmp / RECORD).write_text(json.dumps(record, indent=1, allow_nan=True) + "\n")
+    (tmp / paths.IMPORT_RECORD).write_text(json.dumps(record, indent=1, allow_nan=True) + "\n")
     return record

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from medft.importers._base import RECORD, file_entry, staging
-from medft.schema import write_text_atomic
+from medft import paths
+from medft.importers._base import file_entry, staging
+from medft.util.atomic import write_text_atomic
 
 
 def file_facts(path: Path) -> dict:
@@ -19,4 +20,4 @@ staged = staging
 
 
 def write_record(folder: Path, record: dict) -> None:
-    write_text_atomic(Path(folder) / RECORD, json.dumps(record, indent=2) + "\n")
+    write_text_atomic(Path(folder) / paths.IMPORT_RECORD, json.dumps(record, indent=2) + "\n")

@@ -8,7 +8,3 @@ stratifies and caps the specs, then renders only the chosen ones into LMDBs
 ``prep.json`` record; :mod:`.dataset` reads such a data set back for training.  :mod:`.synthetic`
 writes a small seeded input set for every app.
 """
-
-from medft.prep.common import FRACTIONS, dataset_dir
-
-__all__ = ["FRACTIONS", "dataset_dir"]

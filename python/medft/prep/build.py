@@ -32,7 +32,8 @@ from types import ModuleType
 import numpy as np
 from tqdm import tqdm
 
-from medft.apps import FROC, get_app
+from medft import paths
+from medft.apps import FROC, VAL_FRACTION, check_fraction, get_app, set_size, split_sizes
 from medft.datum_lmdb import (
     LmdbWriter,
     collect_stale_tmp,
@@ -42,28 +43,18 @@ from medft.datum_lmdb import (
     shuffled_keys,
 )
 from medft.errors import MedftError
-from medft.prep.common import (
-    PATCH,
-    VAL_FRACTION,
-    Spec,
-    check_fraction,
-    dataset_dir,
-    rng_for,
-    set_size,
-    split_sizes,
-)
+from medft.paths import SPLITS, dataset_dir
+from medft.prep.common import PATCH, Spec, rng_for
 from medft.prep.manifest import write_manifest, write_rows_csv
 from medft.prep.mean import MeanAccumulator, write_mean
 from medft.prep.splits import check_classes, check_disjoint, read_split_table, split_groups
 from medft.prep.stratify import cap_by_unit, class_counts, stratify
 from medft.prep.verify import verify_input
 from medft.provenance import stamp
-from medft.schema import write_text_atomic
 from medft.util import faults
-from medft.util.atomic import replace_path
+from medft.util.atomic import replace_path, write_text_atomic
 from medft.util.lock import dataset_lock
 
-SPLITS = ("train", "val", "test")
 LESION_COLUMNS = ("case", "frame_or_slice", "lesion", "subset", "candidates")
 
 
@@ -306,7 +297,7 @@ def _build(cfg: PrepConfig, final: Path) -> dict:
             keys = shuffled_keys(len(chosen[name]), rng_for(cfg.seed, "keys", name))
             t = time.time()
             records[name] = write_split(
-                tmp / f"{name}_lmdb",
+                tmp / paths.lmdb_name(name),
                 chosen[name],
                 keys,
                 render,
@@ -315,20 +306,20 @@ def _build(cfg: PrepConfig, final: Path) -> dict:
                 f"{cfg.app} {name}",
             )
             timings[name] = round(time.time() - t, 3)
-            write_manifest(tmp / f"{name}_manifest.csv", keys, chosen[name])
-            fingerprints[name] = lmdb_fingerprint(tmp / f"{name}_lmdb")[1]
+            write_manifest(tmp / paths.manifest_name(name), keys, chosen[name])
+            fingerprints[name] = lmdb_fingerprint(tmp / paths.lmdb_name(name))[1]
         mean_info = write_mean(tmp, mean.mean_image(), mean.count)
         lesion_rows = mod.lesions(ds, split_record) if hasattr(mod, "lesions") else None
         if lesion_rows is not None:
             for row in lesion_rows:
                 row["candidates"] = str(len({s.unit for s in specs if s.lesion == row["lesion"]}))
-            write_rows_csv(tmp / "lesions.csv", lesion_rows, LESION_COLUMNS)
+            write_rows_csv(tmp / paths.LESIONS, lesion_rows, LESION_COLUMNS)
         if hasattr(mod, "case_images"):  # the FP denominator of the FROC: test cases only
             column, images = mod.case_images(ds)
             rows = [{"case": c, column: str(images[c])} for c in sorted(split_record["test"])]
-            write_rows_csv(tmp / "cases.csv", rows, ("case", column))
+            write_rows_csv(tmp / paths.CASES, rows, ("case", column))
         extra_stats = mod.write_extras(ds, split_record, tmp) if hasattr(mod, "write_extras") else {}
-        write_text_atomic(tmp / "splits.json", json.dumps(split_record, indent=2) + "\n")
+        write_text_atomic(tmp / paths.SPLITS_RECORD, json.dumps(split_record, indent=2) + "\n")
         record = {
             "app": cfg.app,
             "fraction": cfg.fraction,
@@ -350,7 +341,7 @@ def _build(cfg: PrepConfig, final: Path) -> dict:
             **stamp(),
         }
         faults.point("prep:before-record")
-        write_text_atomic(tmp / "prep.json", json.dumps(record, indent=2) + "\n")
+        write_text_atomic(tmp / paths.PREP_RECORD, json.dumps(record, indent=2) + "\n")
         mark_output(tmp, "prep")
         final.parent.mkdir(parents=True, exist_ok=True)
         refuse_existing(final, cfg.force, inputs=(Path(cfg.input),))

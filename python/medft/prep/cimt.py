@@ -19,11 +19,12 @@ from pathlib import Path
 
 import numpy as np
 
+from medft import paths
 from medft.errors import MedftError
 from medft.prep.augment import crop_square, window_to_uint8
 from medft.prep.common import Spec, bad_input, check_id, rng_for
 from medft.prep.io import read_csv, read_image, to_number
-from medft.schema import write_npz_atomic
+from medft.util.atomic import write_npz_atomic
 
 CHANNELS = "gray,gray,gray"
 #: native window (pixels) around the centre pixel, resampled to 227x227 (paper silent)
@@ -240,7 +241,7 @@ def write_extras(ds: CimtData, split_record: dict, out: Path) -> dict:
         if roi.patient not in test:
             continue
         write_npz_atomic(
-            out / "test_rois" / f"{roi.patient}__{roi.roi}.npz",
+            out / paths.TEST_ROIS / f"{roi.patient}__{roi.roi}.npz",
             image=read_image(ds.image_path(roi.patient, roi.roi), "cimt-1", mode="gray"),
             lumen_intima_y=roi.li,
             media_adventitia_y=roi.ma,
@@ -252,7 +253,7 @@ def write_extras(ds: CimtData, split_record: dict, out: Path) -> dict:
             **({"spacing_mm": roi.spacing_mm} if roi.spacing_mm is not None else {}),
         )
         n += 1
-    return {"test_rois": n}
+    return {paths.TEST_ROIS: n}
 
 
 def verify(root: Path) -> list[str]:

@@ -8,6 +8,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from medft import paths
 from medft.engines.base import lmdb_size
 from medft.errors import MedftError
 
@@ -30,7 +31,7 @@ def check_labels(ds: Dataset, num_classes: int) -> None:
     """Every label of the train/val manifests must be a class of the net (0 .. C-1): Caffe's
     SoftmaxWithLoss would abort the process on one that is not."""
     for name in ("train", "val"):
-        path = ds.root / f"{name}_manifest.csv"
+        path = ds.root / paths.manifest_name(name)
         if not path.is_file():
             raise MedftError(f"{path}: missing (medft prep writes one beside each LMDB)")
         with open(path, newline="") as f:
@@ -46,16 +47,16 @@ def read_dataset(folder: str | Path) -> Dataset:
     root = Path(folder)
     if not root.is_dir():
         raise MedftError(f"{root}: no prepared dataset here; run `medft prep` first")
-    prep_json = root / "prep.json"
+    prep_json = root / paths.PREP_RECORD
     record = json.loads(prep_json.read_text()) if prep_json.is_file() else {}
-    mean_json = root / "mean.json"
+    mean_json = root / paths.MEAN_RECORD
     if "mean_value" in record:
         mean = tuple(float(v) for v in record["mean_value"])
     elif mean_json.is_file():
         mean = tuple(float(v) for v in json.loads(mean_json.read_text())["mean_value"])
     else:
-        raise MedftError(f"{root}: no mean.json or prep.json with mean_value")
+        raise MedftError(f"{root}: no {paths.MEAN_RECORD} or {paths.PREP_RECORD} with mean_value")
     if len(mean) != 3 or not all(math.isfinite(v) for v in mean):
         raise MedftError(f"{root}: mean_value must be 3 finite numbers, got {mean}")
-    train, val = root / "train_lmdb", root / "val_lmdb"
+    train, val = root / paths.TRAIN_LMDB, root / paths.VAL_LMDB
     return Dataset(root, train, val, lmdb_size(train), lmdb_size(val), mean, record.get("fingerprint"), record)

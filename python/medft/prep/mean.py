@@ -12,8 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
+from medft import paths
 from medft.errors import MedftError
-from medft.schema import array_to_blob, blob_to_array, pb, write_text_atomic
+from medft.schema import array_to_blob, blob_to_array, pb
+from medft.util.atomic import write_text_atomic
 
 
 class MeanAccumulator:
@@ -43,15 +45,15 @@ def channel_means(mean_image: np.ndarray) -> list[float]:
 
 def write_mean(out_dir: Path, mean_image: np.ndarray, count: int) -> dict:
     """Write ``mean.binaryproto`` and ``mean.json`` into ``out_dir``; return the JSON content."""
-    write_text_atomic(out_dir / "mean.binaryproto", array_to_blob(mean_image, legacy_4d=True).SerializeToString())
+    write_text_atomic(out_dir / paths.MEAN_PROTO, array_to_blob(mean_image, legacy_4d=True).SerializeToString())
     info = {
         "channel_order": "BGR",
         "mean_value": channel_means(mean_image),
         "shape_chw": list(mean_image.shape),
         "records": count,
-        "source": "train_lmdb",
+        "source": paths.TRAIN_LMDB,
     }
-    write_text_atomic(out_dir / "mean.json", json.dumps(info, indent=2) + "\n")
+    write_text_atomic(out_dir / paths.MEAN_RECORD, json.dumps(info, indent=2) + "\n")
     return info
 
 

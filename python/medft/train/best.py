@@ -14,14 +14,12 @@ from pathlib import Path
 
 from medft import paths
 from medft.errors import MedftError
-from medft.schema import write_text_atomic
 from medft.train.logcsv import read_log
 from medft.util import faults
+from medft.util.atomic import write_text_atomic
 
-#: the selected epoch, iteration, val AUC and best.caffemodel's SHA-1
-BEST_RECORD = "best.json"
 #: a new best model and its record before log.csv names its epoch
-PENDING_MODEL, PENDING_RECORD = ".best.caffemodel.pending", ".best.json.pending"
+PENDING_MODEL, PENDING_RECORD = f".{paths.BEST_MODEL}.pending", f".{paths.BEST_RECORD}.pending"
 
 
 def stage_best(out: Path, model: Path, row: dict) -> None:
@@ -39,7 +37,7 @@ def stage_best(out: Path, model: Path, row: dict) -> None:
 def commit_best(out: Path) -> None:
     """Second half: the pending model and record become best.caffemodel and best.json."""
     os.replace(out / PENDING_MODEL, out / paths.BEST_MODEL)
-    os.replace(out / PENDING_RECORD, out / BEST_RECORD)
+    os.replace(out / PENDING_RECORD, out / paths.BEST_RECORD)
 
 
 def settle_best(out: Path) -> None:
@@ -70,7 +68,7 @@ def check_best(out: Path) -> None:
     """best.caffemodel must be the snapshot that log.csv selects (best.json's SHA-1); refuse otherwise."""
     from medft.caffemodel import sha1_of
 
-    best, meta_path = out / paths.BEST_MODEL, out / BEST_RECORD
+    best, meta_path = out / paths.BEST_MODEL, out / paths.BEST_RECORD
     rows = read_log(out / paths.LOG)
     if not rows:
         raise MedftError(f"{out}: no log.csv rows: the run never finished an epoch; --force starts it over")

@@ -15,7 +15,6 @@ from medft.engines import make_engine
 from medft.engines.base import Engine, StepStats
 from medft.prep.dataset import Dataset, check_labels, read_dataset
 from medft.schedule import get_config
-from medft.schema import write_text_atomic
 from medft.train.best import check_best, commit_best, improves, settle_best, stage_best
 from medft.train.logcsv import read_log, write_log
 from medft.train.lr import step_lr
@@ -25,6 +24,7 @@ from medft.train.resume import check_resumable, latest_state, prepare_resume, pr
 from medft.train.run import clear_run, done_record, read_record, start_record
 from medft.train.validation import validation_auc
 from medft.util import faults
+from medft.util.atomic import write_text_atomic
 from medft.util.lock import dataset_lock, folder_lock
 from medft.util.progress import duration
 
@@ -75,13 +75,14 @@ def _start_or_resume(opts: TrainOptions, engine: Engine, out: Path, solver_path:
         prepare_resume(resume[0])
         checks.check_snapshot(resume[0])
         it = engine.start(solver_path, resume=resume[0], gpu=opts.gpu, snapshot_every=stepsize)
-        report = json.loads((out / "weights.json").read_text()) if (out / "weights.json").is_file() else None
+        record = out / paths.WEIGHTS_RECORD
+        report = json.loads(record.read_text()) if record.is_file() else None
         log(f"medft train: resuming {out} from iteration {it} ({resume[0].name})")
         return it, [r for r in rows if int(r["iteration"]) <= it], report
     it = engine.start(solver_path, weights=weights, gpu=opts.gpu, snapshot_every=stepsize)
     report = engine.weights_report
     if report is not None:
-        write_text_atomic(out / "weights.json", json.dumps(report, indent=2) + "\n")
+        write_text_atomic(out / paths.WEIGHTS_RECORD, json.dumps(report, indent=2) + "\n")
         log("medft train: " + report["summary"])
     return it, [], report
 
@@ -91,12 +92,12 @@ def _one_epoch(opts: TrainOptions, engine: Engine, ds: Dataset, out: Path, epoch
     """Train epoch ``epoch`` (1-based), snapshot, score validation; stage the model if it is the new
     best. (log row, whether it is the new best, the engine's stats)."""
     t0 = time.time()
-    checks.check_space(out / "snapshots", checks.snapshot_bytes(out / "snapshots", opts.weights))
+    checks.check_space(out / paths.SNAPSHOTS, checks.snapshot_bytes(out / paths.SNAPSHOTS, opts.weights))
     stats = engine.train_until(epoch * stepsize, on_iter=checks.watch_loss(epoch, out))
     checks.check_loss(stats.losses, epoch, (epoch - 1) * stepsize, out)
     model, _state = engine.snapshot()
     verify_snapshot(out, model, opts.config)  # the pretrained layers were loaded; frozen ones kept
-    probs, labels = engine.predict_lmdb(ds.val_lmdb, ds.mean_bgr, opts.test_batch, deploy=out / "deploy.prototxt")
+    probs, labels = engine.predict_lmdb(ds.val_lmdb, ds.mean_bgr, opts.test_batch, deploy=out / paths.DEPLOY_NET)
     auc = validation_auc(probs, labels, one_vs_rest=get_app(opts.app).evaluation == OVR)
     row = {"epoch": epoch, "iteration": stats.iteration,
            "loss": f"{float(np.mean(stats.losses)) if stats.losses else float('nan'):.6f}",

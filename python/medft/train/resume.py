@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
+from medft import paths
 from medft.errors import MedftError
 from medft.prep.dataset import Dataset
-from medft.schema import write_text_atomic
 from medft.solver import iters_per_epoch
 from medft.train.options import TrainOptions
+from medft.util.atomic import write_text_atomic
 
 #: what must match for a run to resume: a different data set, batch or epoch length would mix two runs
 RESUME_KEYS = ("fingerprint", "n_train", "n_val", "train_batch", "stepsize")
@@ -40,12 +40,12 @@ def latest_state(out: Path, logged: set[int] | None = None) -> tuple[Path, int] 
     finished writing it, so a run killed mid-write never resumes from a truncated file.
     """
     best = None
-    for p in (out / "snapshots").glob("*_iter_*.solverstate"):
-        m = re.search(r"_iter_(\d+)\.solverstate$", p.name)
-        if not m or (logged is not None and int(m.group(1)) not in logged):
+    for p in (out / paths.SNAPSHOTS).glob(paths.snapshot_glob(paths.SOLVERSTATE)):
+        found = paths.parse_snapshot(p.name)
+        if found is None or (logged is not None and found[0] not in logged):
             continue
-        if best is None or int(m.group(1)) > best[1]:
-            best = (p, int(m.group(1)))
+        if best is None or found[0] > best[1]:
+            best = (p, found[0])
     return best
 
 
@@ -57,11 +57,11 @@ def prepare_resume(state: Path) -> None:
     from medft.engines.transfer import check_covers
     from medft.schema import pb, read_net
 
-    model = state.with_suffix(".caffemodel")
+    model = state.with_suffix(paths.CAFFEMODEL)
     try:
         msg = pb.SolverState.FromString(state.read_bytes())
         read_net(model)
-        check_covers(model, state.parent.parent / "deploy.prototxt")
+        check_covers(model, state.parent.parent / paths.DEPLOY_NET)
     except (DecodeError, OSError, ValueError, MedftError) as e:
         raise MedftError(f"{state.parent}: the snapshot to resume from is damaged ({type(e).__name__}: {e}); "
                          "`medft train --force` starts the run over") from None
@@ -75,7 +75,7 @@ def prepare_resume(state: Path) -> None:
 def prune_snapshots(out: Path, keep_iteration: int) -> None:
     """Delete snapshots older than ``keep_iteration`` (an AlexNet snapshot pair is ~480 MB);
     the newest pair is the resume point and ``best.caffemodel`` keeps the selected weights."""
-    for p in (out / "snapshots").glob("*_iter_*.*"):
-        m = re.search(r"_iter_(\d+)\.(caffemodel|solverstate)$", p.name)
-        if m and int(m.group(1)) < keep_iteration:
+    for p in (out / paths.SNAPSHOTS).glob(paths.snapshot_glob()):
+        found = paths.parse_snapshot(p.name)
+        if found is not None and found[0] < keep_iteration:
             p.unlink()

@@ -14,7 +14,7 @@ from medft.errors import MedftError
 from medft.prep.dataset import Dataset
 from medft.provenance import stamp
 from medft.schedule import get_config
-from medft.train.best import BEST_RECORD, PENDING_MODEL, PENDING_RECORD
+from medft.train.best import PENDING_MODEL, PENDING_RECORD
 from medft.train.options import TrainOptions
 from medft.train.resume import resume_facts
 
@@ -41,14 +41,12 @@ def read_record(out: Path) -> dict:
 
 def clear_run(out: Path) -> None:
     """Remove what medft train wrote in ``out`` (nothing else), keeping the folder and its lock."""
-    for name in ("snapshots",):
+    for name in (paths.SNAPSHOTS, paths.CIMT_MAPS):
         shutil.rmtree(out / name, ignore_errors=True)
-    for name in (paths.LOG, paths.RUN_RECORD, paths.BEST_MODEL, BEST_RECORD, PENDING_MODEL, PENDING_RECORD,
-                 "weights.json", "train_val.prototxt",
-                 "deploy.prototxt", "solver.prototxt", "solver_cli.prototxt", "caffe_train.log",
-                 paths.PREDICTIONS, "test_probs.npy", "test_patches.csv"):
+    for name in (paths.LOG, paths.RUN_RECORD, paths.BEST_MODEL, paths.BEST_RECORD, PENDING_MODEL, PENDING_RECORD,
+                 paths.WEIGHTS_RECORD, paths.TRAIN_VAL_NET, paths.DEPLOY_NET, paths.SOLVER, paths.SOLVER_CLI,
+                 paths.CAFFE_LOG, paths.PREDICTIONS, paths.TEST_PROBS, paths.TEST_PATCHES):
         (out / name).unlink(missing_ok=True)
-    shutil.rmtree(out / "cimt_maps", ignore_errors=True)
 
 
 def done_record(opts: TrainOptions, ds: Dataset, stepsize: int, weights: Path | None, report: dict | None,

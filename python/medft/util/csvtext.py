@@ -19,6 +19,6 @@ def csv_text(rows: Iterable[dict], columns: Sequence[str]) -> str:
 
 def write_csv(path: str | Path, rows: Iterable[dict], columns: Sequence[str]) -> None:
     """Write ``rows`` as CSV with ``columns`` to ``path``, atomically."""
-    from medft.schema import write_text_atomic
+    from medft.util.atomic import write_text_atomic
 
     write_text_atomic(path, csv_text(rows, columns))

@@ -2,13 +2,16 @@
 
 ``MEDFT_FAULT=<name>`` kills the process with SIGKILL when it reaches point ``<name>``: the
 fault-injection tests use it to prove that a rerun after a kill at any write point ends with the
-outputs of an uninterrupted run. Unset, a point costs one dictionary lookup.
+outputs of an uninterrupted run (:func:`medft.paths.fault_point` reads it; a name that is no point is
+refused). Unset, a point costs one dictionary lookup.
 """
 
 from __future__ import annotations
 
 import os
 import signal
+
+from medft.paths import fault_point
 
 #: every point, where it sits
 POINTS = {
@@ -22,5 +25,5 @@ POINTS = {
 
 def point(name: str) -> None:
     """Die here, as a SIGKILL would, if ``$MEDFT_FAULT`` names this point."""
-    if os.environ.get("MEDFT_FAULT") == name:
+    if fault_point(POINTS) == name:
         os.kill(os.getpid(), signal.SIGKILL)

@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 
 from medft.engines.build import config, patches, toolkit
-from medft.engines.build.cache import cache_root
 from medft.engines.build.sdist import CAFFE_UPSTREAM, SDIST_NAME, SDIST_SHA256, SDIST_VERSION
+from medft.paths import cache_root
 from medft.util.atomic import replace_path
 
 TOOLS = ("caffe.bin", "convert_imageset.bin", "compute_image_mean.bin", "extract_features.bin",

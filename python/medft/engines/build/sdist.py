@@ -9,8 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from medft.engines.build.cache import cache_root
 from medft.errors import MedftError
+from medft.paths import cache_root
 
 SDIST_NAME = "brocolli-caffe"
 SDIST_VERSION = "9.0.2"

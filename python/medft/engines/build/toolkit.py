@@ -11,8 +11,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from medft.engines.build.cache import cache_root
 from medft.errors import MedftError
+from medft.paths import cache_root
 from medft.util.atomic import replace_path
 
 #: NVIDIA's CUDA 13.0 wheels on PyPI (13.0 is what driver 580 supports without compatibility

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-from medft.schema import write_text_atomic
+from medft.util.atomic import write_text_atomic
 
 
 @dataclass(frozen=True)
