@@ -127,13 +127,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def app_options(args: argparse.Namespace) -> dict:
-    """Application-specific keyword arguments of ``load`` from the flags given."""
-    if args.app in ("frames", "classify"):
-        crops = {k: v for k, v in (("crops", args.crops), ("test_crops", args.test_crops)) if v is not None}
-        return {**crops, **({"mirror": True} if args.mirror else {})}
-    if args.app == "cimt":
-        return {k: v for k, v in (("window", args.window), ("bg_margin", args.bg_margin)) if v is not None}
-    return {}
+    """The reader options of ``load`` that the application takes (``App.prep_options``), from the flags given."""
+    given = {k: getattr(args, k) for k in get_app(args.app).prep_options}
+    return {k: v for k, v in given.items() if v is not None and v is not False}
 
 
 def run(args: argparse.Namespace) -> int:
