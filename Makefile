@@ -10,7 +10,7 @@
 #   make gpu-measure       on a GPU machine: the GPU tests and every GPU measurement (gpu/out/)
 #
 # Knobs: INPUT=your data in data_prep/README.md's format (default: the synthetic set),
-#        DATA=data/ RUNS=runs/ FRACTION= INIT= BATCH= MAX_EPOCHS= PATIENCE= MAX_PATCHES= GPU=<id>
+#        DATA=data/ RUNS=runs/ FRACTION= INIT= SEEDS= BATCH= MAX_EPOCHS= PATIENCE= MAX_PATCHES= GPU=<id>
 #        ENGINE=pycaffe|cli|docker:<image> (unset: medft's defaults, `medft cell --help`) SCALE=1 (demo size)
 
 SHELL := /bin/bash
@@ -116,7 +116,8 @@ STUDY_FLAGS = --data $(DATA) --runs $(RUNS) $(call flag,--input,$(INPUT)) $(call
 
 cell:
 	@test -n "$(APP)" -a -n "$(CONFIG)" || { echo "make cell needs APP= and CONFIG=" >&2; exit 2; }
-	$(MEDFT) cell $(APP) $(CONFIG) $(call flag,--init,$(INIT)) $(call flag,--fraction,$(FRACTION)) $(STUDY_FLAGS)
+	$(MEDFT) cell $(APP) $(CONFIG) $(call flag,--init,$(INIT)) $(call flag,--fraction,$(FRACTION)) \
+	  $(call flag,--seeds,$(SEEDS)) $(STUDY_FLAGS)
 
 # The grid of one application (medft grid: python/medft/grid/): the nine configurations, the
 # reduced-data runs (scratch and ft-conv1 at each fraction: Figs. 2b, 4b, 6b) and the convergence
@@ -124,7 +125,7 @@ cell:
 # one is reported with its log at the end and the others go on. On a Slurm cluster:
 # medft grid <app|all> --executor slurm (docs/slurm.md).
 $(addsuffix -all,$(APPS)): %-all: setup
-	$(MEDFT) grid $* --executor local $(STUDY_FLAGS)
+	$(MEDFT) grid $* --executor local $(call flag,--seeds,$(SEEDS)) $(STUDY_FLAGS)
 
 $(addsuffix -report,$(APPS)): %-report: setup
 	$(MEDFT) report $* --runs $(RUNS) --data $(DATA) --out $(RUNS)/$*/report --force
