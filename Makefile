@@ -125,7 +125,7 @@ cell:
 # one is reported with its log at the end and the others go on. On a Slurm cluster:
 # medft grid <app|all> --executor slurm (docs/slurm.md).
 $(addsuffix -all,$(APPS)): %-all: setup
-	$(MEDFT) grid $* --executor local $(call flag,--seeds,$(SEEDS)) $(STUDY_FLAGS)
+	$(MEDFT) grid $* --executor local $(STUDY_FLAGS) $(call flag,--seeds,$(SEEDS))
 
 $(addsuffix -report,$(APPS)): %-report: setup
 	$(MEDFT) report $* --runs $(RUNS) --data $(DATA) --out $(RUNS)/$*/report --force
