@@ -80,7 +80,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     s.add_argument("--mem-gb", type=positive_int, default=r.mem_gb, help="memory of each job, GB")
     s.add_argument("--time", type=time_minutes, default=r.time_min, metavar="LIMIT",
                    help="time limit of each job, minutes or H:MM:SS; a cell that reaches it is requeued and "
-                        "resumes (default: 720 = 12:00:00)")
+                        f"resumes (default: {r.time_min} = {r.time_min // 60}:{r.time_min % 60:02d}:00)")
     s.add_argument("--array-parallelism", type=positive_int, default=r.array_parallelism,
                    help="cells of one application running at once")
     s.add_argument("--sbatch", type=sbatch_option, action="append", default=[], metavar="KEY=VALUE",
