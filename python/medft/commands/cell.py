@@ -37,9 +37,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from medft.grid.cells import grid_cells  # checks the names, one line each
+    from medft.apps import get_app
+    from medft.prep.common import check_fraction
+    from medft.schedule import check_init, get_config
 
-    grid_cells(args.app, (args.config,), (args.init,), (args.fraction,))
+    get_app(args.app), get_config(args.config), check_init(args.init), check_fraction(args.app, args.fraction)
     cell = Cell(args.app, args.config, args.init, args.fraction, seeds_of(args))
     cmds = cell_commands(cell, study_options(args))
     if args.dry_run:
