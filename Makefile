@@ -10,8 +10,8 @@
 #   make gpu-measure       on a GPU machine: the GPU tests and every GPU measurement (gpu/out/)
 #
 # Knobs: INPUT=your data in data_prep/README.md's format (default: the synthetic set),
-#        DATA=data/ RUNS=runs/ FRACTION=1 INIT=gaussian BATCH=256 EPOCHS=50 PATIENCE=5
-#        MAX_PATCHES= (paper's) GPU=<id> ENGINE=pycaffe|cli|docker:<image> SCALE=1 (demo size)
+#        DATA=data/ RUNS=runs/ FRACTION= INIT= SEEDS= BATCH= MAX_EPOCHS= PATIENCE= MAX_PATCHES= GPU=<id>
+#        ENGINE=pycaffe|cli|docker:<image> (unset: medft's defaults, `medft cell --help`) SCALE=1 (demo size)
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -21,18 +21,11 @@ VENV    := .venv
 PY      := $(VENV)/bin/python
 MEDFT   := $(VENV)/bin/medft
 STAMP   := $(VENV)/.medft-installed
-DATA    ?= data
-RUNS    ?= runs
+# the roots and every default of the study's knobs are medft's (medft/paths.py, `medft cell --help`)
+ROOTS   := $(shell PYTHONPATH=python $(SYS_PY) -c 'from medft.paths import DATA_ROOT, RUNS_ROOT; print(DATA_ROOT, RUNS_ROOT)')
+DATA    ?= $(word 1,$(ROOTS))
+RUNS    ?= $(word 2,$(ROOTS))
 SCALE   ?= 1
-INPUT   ?=
-FRACTION ?= 1
-INIT    ?= gaussian
-BATCH   ?= 256
-EPOCHS  ?= 50
-PATIENCE ?= 5
-MAX_PATCHES ?=
-GPU     ?=
-ENGINE  ?= pycaffe
 
 # One place per fact: the application and configuration tokens come from the package.
 APPS    := $(shell PYTHONPATH=python $(SYS_PY) -c 'from medft.apps import APP_NAMES; print(*APP_NAMES)')
@@ -114,18 +107,17 @@ $(CELLS): setup
 	@$(MAKE) --no-print-directory cell APP=$(firstword $(subst -, ,$@)) \
 	    CONFIG=$(patsubst $(firstword $(subst -, ,$@))-%,%,$@)
 
+# the study's knobs as flags of `medft cell` and `medft grid`, which build the stages' commands
+# (python/medft/chain.py); a knob left unset passes no flag, so medft's default holds
+flag = $(if $(2),$(1) $(2),)
+STUDY_FLAGS = --data $(DATA) --runs $(RUNS) $(call flag,--input,$(INPUT)) $(call flag,--max-patches,$(MAX_PATCHES)) \
+  $(call flag,--batch,$(BATCH)) $(call flag,--max-epochs,$(MAX_EPOCHS)) $(call flag,--patience,$(PATIENCE)) \
+  $(call flag,--engine,$(ENGINE)) $(call flag,--gpu,$(GPU))
+
 cell:
 	@test -n "$(APP)" -a -n "$(CONFIG)" || { echo "make cell needs APP= and CONFIG=" >&2; exit 2; }
-	@test -f $(DATA)/$(APP)$(if $(filter-out 1,$(FRACTION)),-f$(FRACTION),)/prep.json || \
-	  $(MEDFT) prep $(APP) $(if $(INPUT),--input $(INPUT),--synthetic) --out $(DATA) --fraction $(FRACTION) \
-	    $(if $(MAX_PATCHES),--max-patches $(MAX_PATCHES),)
-	@$(if $(filter scratch,$(CONFIG)),true,$(MEDFT) pretrain --which >/dev/null || \
-	  $(MEDFT) pretrain --engine $(ENGINE) $(if $(GPU),--gpu $(GPU),))
-	$(MEDFT) train $(APP) $(CONFIG) --init $(INIT) --data $(DATA) --runs $(RUNS) --fraction $(FRACTION) \
-	  --batch $(BATCH) --max-epochs $(EPOCHS) --patience $(PATIENCE) --engine $(ENGINE) $(if $(GPU),--gpu $(GPU),)
-	$(MEDFT) predict $(APP) $(CONFIG) --init $(INIT) --data $(DATA) --runs $(RUNS) --fraction $(FRACTION) \
-	  --engine $(ENGINE) $(if $(GPU),--gpu $(GPU),)
-	$(MEDFT) score $(APP) --runs $(RUNS) --data $(DATA) --out $(RUNS)/$(APP)/scores --force
+	$(MEDFT) cell $(APP) $(CONFIG) $(call flag,--init,$(INIT)) $(call flag,--fraction,$(FRACTION)) \
+	  $(call flag,--seeds,$(SEEDS)) $(STUDY_FLAGS)
 
 # The grid of one application (medft grid: python/medft/grid/): the nine configurations, the
 # reduced-data runs (scratch and ft-conv1 at each fraction: Figs. 2b, 4b, 6b) and the convergence
@@ -133,9 +125,7 @@ cell:
 # one is reported with its log at the end and the others go on. On a Slurm cluster:
 # medft grid <app|all> --executor slurm (docs/slurm.md).
 $(addsuffix -all,$(APPS)): %-all: setup
-	$(MEDFT) grid $* --executor local --data $(DATA) --runs $(RUNS) $(if $(INPUT),--input $(INPUT),) \
-	  $(if $(MAX_PATCHES),--max-patches $(MAX_PATCHES),) --batch $(BATCH) --epochs $(EPOCHS) \
-	  --patience $(PATIENCE) --engine $(ENGINE) $(if $(GPU),--gpu $(GPU),)
+	$(MEDFT) grid $* --executor local $(STUDY_FLAGS) $(call flag,--seeds,$(SEEDS))
 
 $(addsuffix -report,$(APPS)): %-report: setup
 	$(MEDFT) report $* --runs $(RUNS) --data $(DATA) --out $(RUNS)/$*/report --force

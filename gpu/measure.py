@@ -176,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--gpu", type=int, default=0, help="the GPU (default 0)")
     ap.add_argument("--batch", type=int, default=256, help="AlexNet batch of the timings (BVLC: 256)")
     ap.add_argument("--train-patches", type=int, default=25_000, help="training patches of the polyp cell")
-    ap.add_argument("--epochs", type=int, default=3, help="epochs of the polyp cell")
+    ap.add_argument("--max-epochs", type=int, default=3, help="epochs of the polyp cell")
     ap.add_argument("--train-iters", type=int, default=60, help="SGD iterations per training benchmark")
     ap.add_argument("--budget", type=float, default=0, help="seconds for everything (0: no limit)")
     ap.add_argument("--skip", default="", help="comma-separated steps to skip: tests, bench, cell")
@@ -249,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
         ok = ok and all(data_ready) and step("cell-train", medft(
             "train", "polyp", "ft-conv1", "--data", str(data), "--runs", str(runs), "--weights",
             str(cell / "standin.caffemodel"), "--gpu", str(args.gpu), "--engine", engine, "--max-epochs",
-            str(args.epochs)), out, 900, steps)
+            str(args.max_epochs)), out, 900, steps)
         ok = ok and step("cell-predict", medft("predict", "polyp", "ft-conv1", "--data", str(data), "--runs",
                                                str(runs), "--gpu", str(args.gpu), "--engine", engine), out, 600, steps)
         ok and step("cell-score", medft("score", "polyp", "--runs", str(runs), "--data", str(data),
@@ -287,7 +287,7 @@ def speed_cell(out: Path, args: argparse.Namespace, engine: str, steps: dict) ->
                                "command": f"numpy speed set of {args.train_patches} + {args.train_patches // 4}"}
     step("cell-train", medft("train", "polyp", "scratch", "--data", str(data.parent), "--runs",
                              str(out / "cell" / "runs"), "--gpu", str(args.gpu), "--engine", engine,
-                             "--max-epochs", str(args.epochs)), out, 900, steps)
+                             "--max-epochs", str(args.max_epochs)), out, 900, steps)
     drop_bulk(out / "cell" / "runs", data)
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import tarfile
 
 import pytest
-from medft.engines.build import cache, config, debian, install, make, patches, sdist
+from medft.engines.build import config, debian, install, make, patches, sdist
 from medft.errors import MedftError
+from medft.paths import cache_root
 
 
 def test_key_names_version_and_changes_with_the_patches(monkeypatch):
@@ -31,7 +32,7 @@ def test_missing_package_is_named():
 
 
 def test_patches_apply_to_the_pinned_sdist(tmp_path):
-    tarball = cache.cache_root() / "downloads" / "brocolli-caffe-9.0.2.tar.gz"
+    tarball = cache_root() / "downloads" / "brocolli-caffe-9.0.2.tar.gz"
     if not tarball.is_file():
         pytest.skip("the sdist is not in the cache (make caffe downloads it)")
     assert sdist.sha256_of(tarball) == sdist.SDIST_SHA256
@@ -74,7 +75,7 @@ def test_gpu_makefile_config_names_the_toolkit_and_architectures():
 
 def test_gpu_patches_apply_to_the_pinned_sdist(tmp_path):
     """Every GPU patch finds its target once; the cuDNN queries removed in cuDNN 8 are gone."""
-    tarball = cache.cache_root() / "downloads" / "brocolli-caffe-9.0.2.tar.gz"
+    tarball = cache_root() / "downloads" / "brocolli-caffe-9.0.2.tar.gz"
     if not tarball.is_file():
         pytest.skip("the sdist is not in the cache (make caffe downloads it)")
     rels = {rel for rel, *_ in patches.SOURCE_PATCHES + patches.HEADER_PATCHES + patches.GPU_SOURCE_PATCHES}

@@ -114,6 +114,7 @@ def test_every_default_is_printed_once():
                 continue
             shown = fmt._expand_help(action)
             where = f"medft {stage} {'/'.join(action.option_strings)}: {shown!r}"
+            assert "%(default" not in action.help, where  # the formatter appends the value, not the text
             assert shown.count("(default:") <= 1, where
             assert not any(f"(default: {v})" in shown for v in (None, False, [])), where
             if "default" not in action.help and action.default not in (None, False, [], "==SUPPRESS=="):

@@ -223,11 +223,11 @@ def test_time_limits():
 
 
 def test_make_app_all_runs_the_grid_locally():
-    r = subprocess.run(["make", "-n", "--no-print-directory", "pe-all", "DATA=/d", "RUNS=/r", "GPU=1", "EPOCHS=7"],
+    r = subprocess.run(["make", "-n", "--no-print-directory", "pe-all", "DATA=/d", "RUNS=/r", "GPU=1", "MAX_EPOCHS=7"],
                        cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert "medft grid pe --executor local --data /d --runs /r" in r.stdout
-    assert "--epochs 7" in r.stdout and "--gpu 1" in r.stdout
+    assert "--max-epochs 7" in r.stdout and "--gpu 1" in r.stdout
 
 
 def test_slurm_page_counts_the_cells_of_the_whole_study():

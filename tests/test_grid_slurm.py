@@ -54,7 +54,7 @@ def medft(env, tmp: Path, *argv: str, **kw):
 
 def grid_args(tmp: Path) -> list[str]:
     return ["grid", *SELECTION, "--runs", str(tmp / "runs"), "--data", str(tmp / "data"), "--max-patches", "40",
-            "--max-test-patches", "240", "--batch", str(BATCH), "--test-batch", "8", "--epochs", str(EPOCHS),
+            "--max-test-patches", "240", "--batch", str(BATCH), "--test-batch", "8", "--max-epochs", str(EPOCHS),
             "--patience", str(EPOCHS), "--pretrain-iterations", "4", "--pretrain-images", "64",
             "--executor", "slurm", "--gpus-per-job", "0", "--cpus-per-job", "1", "--mem-gb", "1", "--time", "20",
             "--poll", "1"]

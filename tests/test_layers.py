@@ -22,7 +22,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("data and evaluation", ("medft.prep", "medft.evaluate", "medft.importers")),
     ("training", ("medft.train", "medft.predict", "medft.pretrain", "medft.source_task", "medft.weights",
                   "medft.checks", "medft.copy_check")),
-    ("orchestration", ("medft.demo", "medft.grid", "medft.bench")),
+    ("orchestration", ("medft.chain", "medft.demo", "medft.grid", "medft.bench")),
     ("commands", ("medft.commands", "medft.cli", "medft.__main__")),
 )
 

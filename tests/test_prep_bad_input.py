@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from medft.errors import MedftError
 from medft.prep.build import PrepConfig, build
-from medft.prep.tiny import TINY_OPTIONS, tiny_input
+from medft.prep.tiny import tiny_input, tiny_options
 from medft.prep.verify import verify_input
 from PIL import Image
 
@@ -59,7 +59,7 @@ def fails(app: str, root: Path, tmp_path: Path, match: str) -> None:
         max_patches=24,
         max_test_patches=120,
         progress=False,
-        options=TINY_OPTIONS.get(app, {}),
+        options=tiny_options(app),
     )
     with pytest.raises(MedftError, match=match):
         build(cfg)

@@ -25,10 +25,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from medft import chain
 from medft.apps import FIXED_APPS
 from medft.cli import main
 from medft.datum_lmdb import read_lmdb
-from medft.demo import DemoPlan, prep_argv, train_argv
+from medft.demo import DemoPlan
 from medft.paths import dataset_dir
 from medft.solver import RANDOM_SEED
 
@@ -52,7 +53,7 @@ def prepped(root: Path, app: str) -> tuple[DemoPlan, Path]:
     plan = DemoPlan(app=app, out=str(root / app), seeds=(RANDOM_SEED,))  # one seed: the full per-run budget
     folder = dataset_dir(plan.data, app, "1")
     if not (folder / "prep.json").is_file():
-        assert main(prep_argv(plan)) == 0
+        assert main(chain.prep_argv(app, "1", plan.options())) == 0
     return plan, folder
 
 
@@ -104,7 +105,7 @@ def test_no_global_shortcut(app, demo_root):
 @pytest.mark.parametrize("app", FIXED_APPS)
 def test_scratch_alexnet_at_the_demo_budget_lands_in_the_band(app, demo_root):
     plan, _ = prepped(demo_root, app)
-    assert main(train_argv(plan, "scratch")) == 0
+    assert main(chain.train_argv(chain.Cell(app, "scratch"), plan.options())) == 0
     run = Path(plan.runs) / app / "scratch"
     best = json.loads((run / "best.json").read_text())["val_auc"]
     with open(run / "log.csv", newline="") as f:

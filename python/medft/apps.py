@@ -24,6 +24,41 @@ FROC, ROC, BOXPLOT, OVR = "FROC", "ROC", "box plot", "one-vs-rest ROC"
 
 
 @dataclass(frozen=True)
+class InputSize:
+    """A synthetic input set's size (``medft synth``, ``medft prep --synthetic``): cases (videos,
+    patients) and frames, ROIs or emboli per case; for the crop-sampled applications (frames,
+    classify) also the random crops per training and test image (None: prep's default)."""
+
+    cases: int
+    per_case: int
+    crops: int | None = None
+    test_crops: int | None = None
+
+
+@dataclass(frozen=True)
+class InputSizes:
+    """An application's synthetic input sizes, one per purpose."""
+
+    default: InputSize  # `medft synth` and `medft prep --synthetic`: prep in well under a minute on a CPU
+    tiny: InputSize  # the smallest that still gives every class in train, val and test (tests, benchmarks)
+    study: InputSize  # `medft grid` and `medft cell` on synthetic input: every reduced set keeps every class
+    #: `medft demo`: detection apps get many test cases (about 100 test polyps) so that their bootstrap
+    #: intervals are near +-0.1; frames more, smaller videos and fewer crops per frame; cimt more patients
+    #: and ROIs; classify 180 training-pool images per class, so that its 1% set keeps two of each
+    demo: InputSize
+
+    def of(self, purpose: str) -> InputSize:
+        """The size for ``purpose``: one of :data:`SIZE_PURPOSES`."""
+        if purpose not in SIZE_PURPOSES:
+            raise unknown_name("synthetic input size", purpose, SIZE_PURPOSES)
+        return getattr(self, purpose)
+
+
+#: the purposes of :class:`InputSizes`, its field names
+SIZE_PURPOSES: tuple[str, ...] = ("default", "tiny", "study", "demo")
+
+
+@dataclass(frozen=True)
 class App:
     """Every fact of one application; code dispatches on these fields, never on the name."""
 
@@ -44,6 +79,15 @@ class App:
     resample: str = "case"  # what the bootstrap resamples: cases (videos, patients) or units (frames)
     image_column: str = ""  # cases.csv column with each case's image count (FP denominators), FROC apps
     unit_name: str = "units"  # what one scored unit is, in the report's words (ROC apps)
+    #: the synthetic input sizes, one per purpose (each application below states its own)
+    inputs: InputSizes = InputSizes(*(InputSize(6, 2),) * 4)
+    #: `medft prep` options of this application's reader (frames and classify: crops; cimt: the patch window)
+    prep_options: tuple[str, ...] = ()
+    #: test candidates are seen from many views (polyp 120, pe 54): prep takes ``--test-views N``
+    test_views: bool = False
+    #: operating points suited to the demo's small synthetic test sets (about 120 test frames resolve
+    #: false positives per frame in steps of ~0.01; the paper's lowest points need far more frames)
+    demo_operating_points: tuple[float, ...] = ()
 
     @property
     def classes_from_data(self) -> bool:
@@ -55,20 +99,35 @@ APPS: dict[str, App] = {
     a.name: a
     for a in (
         App("polyp", "Polyp detection (colonoscopy)", 2, ("non-polyp", "polyp"), FROC, "video",
-            100_000, ("1", "0.5", "0.25"), (0.01, 0.05, 0.10), "false positives per frame", "case", "n_frames"),
+            100_000, ("1", "0.5", "0.25"), (0.01, 0.05, 0.10), "false positives per frame", "case", "n_frames",
+            inputs=InputSizes(default=InputSize(6, 2), tiny=InputSize(5, 1), study=InputSize(6, 2),
+                              demo=InputSize(40, 6)),
+            test_views=True, demo_operating_points=(0.1, 0.25, 0.5)),
         App("pe", "Pulmonary embolism detection (CTPA)", 2, ("non-PE", "PE"), FROC, "patient", 81_000,
-            ("1", "0.5", "0.25"), (1.0, 2.0, 3.0), "false positives per volume", "case", "n_volumes"),
+            ("1", "0.5", "0.25"), (1.0, 2.0, 3.0), "false positives per volume", "case", "n_volumes",
+            inputs=InputSizes(default=InputSize(6, 2), tiny=InputSize(5, 2), study=InputSize(12, 3),
+                              demo=InputSize(24, 3)),
+            test_views=True),
         App("frames", "Colonoscopy frame classification", 2, ("non-informative", "informative"),
             ROC, "video", 40_000, ("1", "0.1", "0.05", "0.01"), (0.10, 0.15, 0.20), "false positive rate",
-            "case", unit_name="frames"),
+            "case", unit_name="frames",
+            inputs=InputSizes(default=InputSize(4, 2), tiny=InputSize(4, 1, crops=6, test_crops=4),
+                              study=InputSize(20, 10), demo=InputSize(12, 8, crops=20, test_crops=10)),
+            prep_options=("crops", "test_crops")),
         App("cimt", "Intima-media boundary segmentation (ultrasound)", 3,
             ("background", "lumen-intima", "media-adventitia"), BOXPLOT, "patient",
-            200_000, ("1", "1patient")),
+            200_000, ("1", "1patient"),
+            inputs=InputSizes(default=InputSize(6, 2), tiny=InputSize(5, 2), study=InputSize(6, 2),
+                              demo=InputSize(20, 2)),
+            prep_options=("window", "bg_margin")),
         # a researcher's own images: classes from the data; the frames application's reduced
         # fractions and stratified-set size (40,000 crops), split and resampled by case (patient)
         App("classify", "Image classification (your own data)", 0, (), OVR, "case", 40_000,
             ("1", "0.1", "0.05", "0.01"), (0.10, 0.15, 0.20), "one-vs-rest false positive rate", "case",
-            unit_name="images"),
+            unit_name="images",
+            inputs=InputSizes(default=InputSize(6, 4), tiny=InputSize(4, 2, crops=4), study=InputSize(30, 12),
+                              demo=InputSize(30, 12, crops=4, test_crops=4)),
+            prep_options=("crops", "test_crops", "mirror")),
     )
 }
 

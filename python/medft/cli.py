@@ -30,6 +30,7 @@ STAGES: dict[str, str] = {
     "predict": "per-patch probabilities of a trained run, aggregated to candidates/frames",
     "score": "FROC/ROC/box-plot statistics with 95% CIs and pairwise comparisons",
     "report": "figures (PNG/PDF) and a Markdown report of an application",
+    "cell": "one cell of the study: prep, pretrain, train, predict and score in turn (--dry-run prints them)",
     "grid": "run every missing cell of the study's grid, locally or on a Slurm cluster, then the report",
     "status": "a table of every cell of the grid: pending, running, done (best val AUC, epoch), failed (error)",
     "demo": "the main job: a small study on synthetic data, from data to report (about 10 min)",

@@ -16,42 +16,22 @@ about the means over seeds and says in how many seeds it holds, each seed's comp
 
 from __future__ import annotations
 
-import shlex
-import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from medft import paths
+from medft import chain, paths
+from medft.chain import REDUCED_CONFIGS, StudyOptions
 from medft.errors import MedftError
-from medft.solver import RANDOM_SEED, training_seeds
+from medft.schedule import PAPER_INIT
+from medft.solver import training_seeds
 
 DEMO_CONFIGS = ("scratch", "ft-fc8", "ft-conv1")
-#: the configurations the demo also trains on the application's smallest reduced training set:
-#: the paper's question is sharpest there (Figs. 2b, 4b, 6b)
-REDUCED_CONFIGS = ("scratch", "ft-conv1")
-#: Per-application extras of the demo's synthetic input and prep. Detection apps get many test
-#: cases (about 100 test polyps) and average a few of each candidate's 120 (polyp) or 54 (pe) views
-#: (:data:`VIEWS_APPS`, ``sizes()["test_views"]``), so that their bootstrap intervals are near +-0.1
-#: and prediction stays affordable on a CPU; frames
-#: gets more, smaller videos and fewer crops per frame; cimt more patients and ROIs; classify enough
-#: images per class (180 in the training pool) that its smallest reduced set (1%) keeps two of each.
-DEMO_PREP = {"polyp": ["--cases", "40", "--per-case", "6"],
-             "pe": ["--cases", "24", "--per-case", "3"],
-             "frames": ["--cases", "12", "--per-case", "8", "--crops", "20", "--test-crops", "10"],
-             "cimt": ["--cases", "20", "--per-case", "2"],
-             "classify": ["--cases", "30", "--per-case", "12", "--crops", "4", "--test-crops", "4"]}
 #: the training seeds of the deciding cells (``medft demo --seeds``); the first is the default seed
 DEMO_SEEDS: tuple[int, ...] = training_seeds("3")
 #: Per-seed budget with several seeds (at scale 1), so that three seeds of the four deciding cells fit
 #: the demo's time: fewer training patches, 2 epochs, the same 500 test candidates seen from one view.
 SEEDED = {"max_patches": 480, "max_test_patches": 500, "epochs": 2, "test_views": 1}
-#: the applications whose prep takes ``--test-views`` (candidates seen from many views)
-VIEWS_APPS = ("polyp", "pe")
-#: Operating points suited to the demo's synthetic test sets (about 120 test frames resolve false
-#: positives per frame in steps of ~0.01; the paper's lowest points need far more frames).
-DEMO_OPERATING_POINTS = {"polyp": "0.1,0.25,0.5"}
 
 
 @dataclass
@@ -60,7 +40,9 @@ class DemoPlan:
     out: str = "demo"
     scale: float = 1.0
     configs: tuple[str, ...] = DEMO_CONFIGS
-    reduced: tuple[str, ...] = REDUCED_CONFIGS  # trained again at the smallest fraction; () for none
+    #: trained again at the smallest fraction (the paper's question is sharpest there: Figs. 2b, 4b,
+    #: 6b); () for none
+    reduced: tuple[str, ...] = REDUCED_CONFIGS
     gpu: int | None = None
     seeds: tuple[int, ...] = DEMO_SEEDS  # training seeds of the ``reduced`` configurations (the deciding cells)
 
@@ -80,12 +62,23 @@ class DemoPlan:
                 "pretrain_iterations": max(4, round(standin.iterations * s)),
                 "pretrain_images": max(64, round(standin.images * s))}
 
-    def cells(self) -> list[tuple[str, str, tuple[int, ...]]]:
-        """(configuration, fraction, training seeds) of every training command: the ``reduced``
-        configurations once per seed, the others with the first seed only."""
+    def options(self) -> StudyOptions:
+        """The demo's roots and budget as the stage chain's options (the synthetic input of the demo's
+        size, :attr:`medft.apps.InputSizes.demo`)."""
+        z = self.sizes()
+        return StudyOptions(data=self.data, runs=self.runs, synthetic="demo", max_patches=z["max_patches"],
+                            max_test_patches=z["max_test_patches"], test_views=z["test_views"], batch=z["batch"],
+                            max_epochs=z["epochs"], patience=z["patience"], gpu=self.gpu,
+                            cimt_stride=z["cimt_stride"], pretrain_iterations=z["pretrain_iterations"],
+                            pretrain_images=z["pretrain_images"])
+
+    def cells(self) -> list[chain.Cell]:
+        """Every training command's cell: the ``reduced`` configurations once per seed, the others with
+        the first seed only."""
         fractions = ["1"] + ([self.smallest_fraction()] if self.reduced else [])
-        return ([(c, "1", self.seeds if c in self.reduced else self.seeds[:1]) for c in self.configs]
-                + [(c, fractions[-1], self.seeds) for c in self.reduced])
+        return ([chain.Cell(self.app, c, PAPER_INIT, "1", self.seeds if c in self.reduced else self.seeds[:1])
+                 for c in self.configs]
+                + [chain.Cell(self.app, c, PAPER_INIT, fractions[-1], self.seeds) for c in self.reduced])
 
     def smallest_fraction(self) -> str:
         """The application's smallest reduced training set (its last fraction)."""
@@ -101,60 +94,23 @@ class DemoPlan:
     def runs(self) -> str:
         return f"{self.out}/runs"
 
-    @property
-    def gpu_argv(self) -> list[str]:
-        return ["--gpu", str(self.gpu)] if self.gpu is not None else []
-
-
-def prep_argv(plan: DemoPlan, fraction: str = "1") -> list[str]:
-    """`medft prep` of the demo's synthetic training set at ``fraction``."""
-    z = plan.sizes()
-    return ["prep", plan.app, "--synthetic", "--out", plan.data, "--fraction", fraction,
-            "--max-patches", str(z["max_patches"]), "--max-test-patches", str(z["max_test_patches"]),
-            "--no-progress", *DEMO_PREP.get(plan.app, []),
-            *(["--test-views", str(z["test_views"])] if plan.app in VIEWS_APPS else [])]
-
-
-def seeds_argv(seeds: tuple[int, ...]) -> list[str]:
-    """``--seeds S1,S2,..`` (nothing for the default seed alone; a lone seed written ``S,``, a list)."""
-    if tuple(seeds) == (RANDOM_SEED,):
-        return []
-    return ["--seeds", ",".join(map(str, seeds)) + ("," if len(seeds) == 1 else "")]
-
-
-def train_argv(plan: DemoPlan, config: str, fraction: str = "1", seeds: tuple[int, ...] = (RANDOM_SEED,)
-               ) -> list[str]:
-    """`medft train` of one demo cell, once per seed: the demo's budget (batch, epochs, patience)."""
-    z = plan.sizes()
-    return ["train", plan.app, config, "--data", plan.data, "--runs", plan.runs, "--fraction", fraction,
-            "--batch", str(z["batch"]), "--test-batch", "50", "--max-epochs", str(z["epochs"]),
-            "--patience", str(z["patience"]), *seeds_argv(seeds), *plan.gpu_argv]
-
 
 def commands(plan: DemoPlan) -> list[list[str]]:
-    """The medft command lines of the demo, in order."""
+    """The medft command lines of the demo, in order, from the stage chain (:mod:`medft.chain`)."""
+    from medft.apps import get_app
     from medft.weights import find_pretrained
 
-    z = plan.sizes()
-    data, runs = plan.data, plan.runs
+    o, app = plan.options(), plan.app
     fractions = ["1"] + ([plan.smallest_fraction()] if plan.reduced else [])
-    cmds = [prep_argv(plan, f) for f in fractions
-            if not (paths.dataset_dir(data, plan.app, f) / paths.PREP_RECORD).is_file()]
+    cmds = [chain.prep_argv(app, f, o) for f in fractions if not chain.is_prepared(o.data, app, f)]
     cells = plan.cells()
-    if any(c != "scratch" for c, _, _ in cells) and find_pretrained() is None:
-        cmds.append(["pretrain", "--iterations", str(z["pretrain_iterations"]), "--images",
-                     str(z["pretrain_images"])])
-    for config, fraction, seeds in cells:
-        cmds.append(train_argv(plan, config, fraction, seeds))
-        cmds.append(["predict", plan.app, config, "--data", data, "--runs", runs, "--fraction", fraction,
-                     "--cimt-stride", str(z["cimt_stride"]), *seeds_argv(seeds), *plan.gpu_argv])
-    cmds.append(["predict", plan.app, "handcrafted", "--data", data, "--runs", runs])
-    points = ["--operating-points", DEMO_OPERATING_POINTS[plan.app]] if plan.app in DEMO_OPERATING_POINTS else []
-    cmds.append(["score", plan.app, "--runs", runs, "--data", data, "--out", f"{runs}/{plan.app}/scores",
-                 "--force", *points])
-    cmds.append(["report", plan.app, "--runs", runs, "--data", data, "--out", f"{plan.out}/report",
-                 "--force", *points])
-    return cmds
+    if any(c.pretrained for c in cells) and find_pretrained() is None:
+        cmds.append(chain.pretrain_argv(o))
+    for cell in cells:
+        cmds += [chain.train_argv(cell, o), chain.predict_argv(cell, o)]
+    points = get_app(app).demo_operating_points
+    return [*cmds, chain.handcrafted_argv(app, o), chain.score_argv(app, o, points),
+            chain.report_argv(app, o, Path(plan.out) / "report", points)]
 
 
 def run_demo(plan: DemoPlan, log=print) -> Path:
@@ -163,13 +119,7 @@ def run_demo(plan: DemoPlan, log=print) -> Path:
 
     get_app(plan.app)
     t0 = time.time()
-    todo = commands(plan)
-    for i, argv in enumerate(todo, 1):
-        log(f"\n[demo {i}/{len(todo)}, {time.time() - t0:.0f} s] medft {shlex.join(argv)}", flush=True)
-        r = subprocess.run([sys.executable, "-m", "medft.cli", *argv])
-        if r.returncode != 0:
-            raise MedftError(f"stage `medft {argv[0]}` failed with status {r.returncode}; fix it and rerun "
-                             "`make demo` (finished stages are skipped)")
+    chain.run_commands(commands(plan), "demo", "make demo", log)
     report = Path(plan.out) / paths.REPORT / paths.REPORT_PAGE
     check_report(report.parent, plan.configs)
     log("\n" + "\n".join(answer_lines(report)))

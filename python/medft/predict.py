@@ -19,10 +19,11 @@ import numpy as np
 
 from medft import paths
 from medft.apps import BOXPLOT, OVR, get_app
-from medft.engines import make_engine
+from medft.engines import DEFAULT_ENGINE, make_engine
 from medft.engines.base import Engine
 from medft.errors import MedftError
 from medft.prep.manifest import write_rows_csv
+from medft.solver import TEST_BATCH
 from medft.train.validation import binary_scores
 from medft.util import faults
 from medft.util.atomic import write_npy_atomic, write_npz_atomic, write_text_atomic
@@ -77,8 +78,8 @@ def aggregate_classes(rows: list[dict], probs: np.ndarray) -> list[dict]:
     return out
 
 
-def predict_run(app: str, variant: str, data: str | Path, runs: str | Path = "runs", fraction: str = "1",
-                engine: Engine | None = None, engine_name: str = "pycaffe", batch: int = 50,
+def predict_run(app: str, variant: str, data: str | Path, runs: str | Path = paths.RUNS_ROOT, fraction: str = "1",
+                engine: Engine | None = None, engine_name: str = DEFAULT_ENGINE, batch: int = TEST_BATCH,
                 cimt_stride: int = 1, gpu: int | None = None, force: bool = False, log=print,
                 seed: int | None = None) -> Path:
     """Write ``test_probs.npy``, ``test_patches.csv`` and ``predictions.csv`` into the run folder

@@ -39,8 +39,10 @@ TABLE_II: dict[str, tuple[str, tuple[float, ...]]] = {
 CONFIG_NAMES: tuple[str, ...] = tuple(TABLE_II)
 
 #: Weight initialisations for training from scratch (Fig. 10's convergence study).
-#: "gaussian" is the paper's (BVLC AlexNet fillers); xavier [40] and msra [41] are the others.
-INIT_NAMES: tuple[str, ...] = ("gaussian", "xavier", "msra")
+#: the scratch initialisation of the paper (BVLC AlexNet's gaussian fillers); xavier [40] and msra [41]
+#: are the others (Fig. 10's convergence study)
+PAPER_INIT = "gaussian"
+INIT_NAMES: tuple[str, ...] = (PAPER_INIT, "xavier", "msra")
 
 
 @dataclass(frozen=True)
@@ -91,18 +93,18 @@ def check_init(init: str) -> str:
     return init
 
 
-def variant_name(config: str, init: str = "gaussian") -> str:
+def variant_name(config: str, init: str = PAPER_INIT) -> str:
     """Folder token of a configuration and init: 'scratch', 'scratch-xavier', 'ft-conv1'."""
     get_config(config)
     check_init(init)
-    if init != "gaussian" and config != "scratch":
+    if init != PAPER_INIT and config != "scratch":
         raise unknown_name("init for a fine-tuning configuration (only scratch has variants)",
-                           init, ("gaussian",))
-    return config if init == "gaussian" else f"{config}-{init}"
+                           init, (PAPER_INIT,))
+    return config if init == PAPER_INIT else f"{config}-{init}"
 
 
 def all_variants() -> list[tuple[str, str]]:
     """Every (config, init) pair that gets generated files."""
-    out = [(c, "gaussian") for c in CONFIG_NAMES]
-    out += [("scratch", i) for i in INIT_NAMES if i != "gaussian"]
+    out = [(c, PAPER_INIT) for c in CONFIG_NAMES]
+    out += [("scratch", i) for i in INIT_NAMES if i != PAPER_INIT]
     return out

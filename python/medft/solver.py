@@ -20,6 +20,9 @@ WEIGHT_DECAY = 0.0005
 RANDOM_SEED = 2016
 #: Upper bound on training length; the driver stops earlier on validation-AUC patience.
 MAX_EPOCHS = 50
+#: BVLC AlexNet's training and validation batch sizes (the paper states none)
+TRAIN_BATCH = 256
+TEST_BATCH = 50
 DISPLAY = 20  # BVLC AlexNet
 
 

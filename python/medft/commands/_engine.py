@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from medft.engines import DEFAULT_ENGINE
+
 
 def gpu_index(text: str) -> int:
     """argparse type of ``--gpu``: a device index 0, 1, ..."""
@@ -17,8 +19,8 @@ def gpu_index(text: str) -> int:
 
 
 def add_engine_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--engine", default="pycaffe",
-                   help="Caffe engine: pycaffe (in-process, default), cli (caffe train + extract_features), "
+    p.add_argument("--engine", default=DEFAULT_ENGINE,
+                   help="Caffe engine: pycaffe (in-process), cli (caffe train + extract_features), "
                         "docker:<image> (those tools in a container, e.g. docker:medft/gpu)")
     p.add_argument("--gpu", type=gpu_index, default=None, metavar="N",
                    help="compute on GPU N with the GPU build (make caffe-gpu); default: the CPU")

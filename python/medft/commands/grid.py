@@ -14,11 +14,10 @@ import argparse
 
 from medft import paths
 from medft.apps import APP_NAMES
-from medft.commands._engine import add_engine_arguments
+from medft.commands._study import add_study_arguments, study_options
 from medft.commands._types import nonneg_int, positive_int
 from medft.commands.train import add_seeds_argument
 from medft.grid.orchestrate import EXECUTORS, resolve_apps, run_grid, select_cells
-from medft.grid.plan import StudyOptions
 from medft.grid.slurm import SlurmResources
 from medft.schedule import CONFIG_NAMES, INIT_NAMES
 
@@ -67,25 +66,8 @@ def add_selection(p: argparse.ArgumentParser) -> None:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_selection(p)
-    d, r = StudyOptions(), SlurmResources()
-    p.add_argument("--data", default=d.data, help="root of the prepared data sets (<data>/<app>[-f<fraction>])")
-    p.add_argument("--input", default=None,
-                   help="input folder in data_prep/README.md's format, or a folder of them named by application "
-                        "(default: the synthetic input set)")
-    p.add_argument("--max-patches", type=positive_int, default=None,
-                   help="prep: size of the full stratified set (default: the paper's)")
-    p.add_argument("--max-test-patches", type=positive_int, default=None,
-                   help="prep: cap on test patches (default: all)")
-    p.add_argument("--batch", type=positive_int, default=d.batch, help="training batch size")
-    p.add_argument("--test-batch", type=positive_int, default=d.test_batch, help="validation batch size")
-    p.add_argument("--epochs", type=positive_int, default=d.epochs, help="train: most epochs")
-    p.add_argument("--patience", type=positive_int, default=d.patience,
-                   help="train: stop after this many epochs without a better validation AUC")
-    p.add_argument("--pretrain-iterations", type=positive_int, default=None,
-                   help="the stand-in's SGD iterations, when it must be made (default: medft pretrain's)")
-    p.add_argument("--pretrain-images", type=positive_int, default=None,
-                   help="the stand-in's synthetic images (default: medft pretrain's)")
-    add_engine_arguments(p)
+    add_study_arguments(p)
+    r = SlurmResources()
     p.add_argument("--executor", choices=EXECUTORS, default="local",
                    help="local: the jobs one after the other here; slurm: job arrays on a Slurm cluster")
     p.add_argument("--dry-run", action="store_true", help="print the jobs (and their Slurm resources); run nothing")
@@ -98,7 +80,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     s.add_argument("--mem-gb", type=positive_int, default=r.mem_gb, help="memory of each job, GB")
     s.add_argument("--time", type=time_minutes, default=r.time_min, metavar="LIMIT",
                    help="time limit of each job, minutes or H:MM:SS; a cell that reaches it is requeued and "
-                        "resumes (default: 720 = 12:00:00)")
+                        f"resumes (default: {r.time_min} = {r.time_min // 60}:{r.time_min % 60:02d}:00)")
     s.add_argument("--array-parallelism", type=positive_int, default=r.array_parallelism,
                    help="cells of one application running at once")
     s.add_argument("--sbatch", type=sbatch_option, action="append", default=[], metavar="KEY=VALUE",
@@ -108,10 +90,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     cells = select_cells(resolve_apps(args.app), args.configs, args.inits, args.fractions, args.seeds)
-    opts = StudyOptions(data=args.data, runs=args.runs, input=args.input, max_patches=args.max_patches,
-                        max_test_patches=args.max_test_patches, batch=args.batch, test_batch=args.test_batch,
-                        epochs=args.epochs, patience=args.patience, engine=args.engine, gpu=args.gpu,
-                        pretrain_iterations=args.pretrain_iterations, pretrain_images=args.pretrain_images)
+    opts = study_options(args)
     res = SlurmResources(partition=args.partition, gpus=args.gpus_per_job, cpus=args.cpus_per_job,
                          mem_gb=args.mem_gb, time_min=args.time, array_parallelism=args.array_parallelism,
                          sbatch=tuple(args.sbatch))

@@ -13,6 +13,7 @@ from medft.commands._types import positive_int
 from medft.commands.train import add_common, dataset_folder, seeds_of
 from medft.predict import handcrafted_predictions, predict_run
 from medft.schedule import variant_name
+from medft.solver import TEST_BATCH
 
 HELP = "per-patch probabilities of a trained run, aggregated to candidates/frames"
 
@@ -21,7 +22,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_common(p)
     p.description = (p.description or "") + (" CONFIG 'handcrafted' writes runs/<app>/handcrafted/"
                                              "predictions.csv from the candidate generator's scores.")
-    p.add_argument("--batch", type=positive_int, default=50, help="patches per forward pass")
+    p.add_argument("--batch", type=positive_int, default=TEST_BATCH,
+                   help="patches per forward pass (BVLC AlexNet's test batch)")
     p.add_argument("--cimt-stride", type=positive_int, default=1,
                    help="cimt: run the net on every Nth ROI row/column and interpolate (1 = every pixel, as the paper)")
 

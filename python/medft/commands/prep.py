@@ -25,7 +25,9 @@ HELP = "build the LMDBs of an application (section VI)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    p = parser
+    from medft.prep.build import PrepConfig
+
+    p, d = parser, PrepConfig(app="", input="", out="")
     p.add_argument(
         "app",
         metavar="APP",
@@ -46,7 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--fraction",
-        default="1",
+        default=d.fraction,
         help="reduced training set: polyp/pe 1|0.5|0.25, frames and classify 1|0.1|0.05|0.01, cimt 1|1patient",
     )
     p.add_argument(
@@ -62,11 +64,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="cap on test patches, whole candidates/frames/pixels only (default: all)",
     )
-    p.add_argument("--seed", type=nonneg_int, default=0, help="seed of every random choice")
+    p.add_argument("--seed", type=nonneg_int, default=d.seed, help="seed of every random choice")
     p.add_argument(
         "--test-fraction",
         type=open_fraction,
-        default=0.5,
+        default=d.test_fraction,
         help="share of cases held out for test when the input has no split.csv",
     )
     p.add_argument("--force", action="store_true", help="DANGEROUS: replace an existing output")
@@ -127,13 +129,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def app_options(args: argparse.Namespace) -> dict:
-    """Application-specific keyword arguments of ``load`` from the flags given."""
-    if args.app in ("frames", "classify"):
-        crops = {k: v for k, v in (("crops", args.crops), ("test_crops", args.test_crops)) if v is not None}
-        return {**crops, **({"mirror": True} if args.mirror else {})}
-    if args.app == "cimt":
-        return {k: v for k, v in (("window", args.window), ("bg_margin", args.bg_margin)) if v is not None}
-    return {}
+    """The reader options of ``load`` that the application takes (``App.prep_options``), from the flags given."""
+    given = {k: getattr(args, k) for k in get_app(args.app).prep_options}
+    return {k: v for k, v in given.items() if v is not None and v is not False}
 
 
 def run(args: argparse.Namespace) -> int:

@@ -40,7 +40,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="retrain a medft stand-in at --out made with another budget or recipe (make standin)")
     p.add_argument("--schedule", choices=SCHEDULES, default=d.schedule,
                    help="learning rate: bvlc (BVLC's step policy, constant at this budget) or poly (twice BVLC's "
-                        "scaled rate, linear to 0) (default: %(default)s)")
+                        "scaled rate, linear to 0)")
     p.add_argument("--force", action="store_true",
                    help="retrain (or re-download) even if a finished file exists; without it that file "
                         "is reused")

@@ -12,7 +12,7 @@ import argparse
 
 from medft import paths
 from medft.commands._types import nonneg_int
-from medft.commands.score import OWN_DEFAULT, add_common, common_kwargs
+from medft.commands.score import add_common, common_kwargs
 from medft.commands.train import add_seeds_argument
 from medft.evaluate import report
 
@@ -23,11 +23,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_common(p)
     p.add_argument("--figure-configs", nargs="+", default=None, metavar="NAME",
                    help="run folders drawn in panel (a) (default: all full-data folders, or a "
-                        f"representative subset {', '.join(report.PANEL_A)} when there are more than 6)"
-                        + OWN_DEFAULT)
+                        f"representative subset {', '.join(report.PANEL_A)} when there are more than 6)")
     add_seeds_argument(p, "report the run folders of these training seeds (default: every seed found)")
     p.add_argument("--maps", type=nonneg_int, default=3,
-                   help="cimt: number of ROIs drawn as Fig. 8 confidence maps (default: %(default)s)")
+                   help="cimt: number of ROIs drawn as Fig. 8 confidence maps")
 
 
 def command_line(args: argparse.Namespace) -> str:

@@ -19,9 +19,6 @@ from medft.evaluate import bootstrap, froc_binormal, pipeline
 from medft.evaluate.cimt import SNAKE
 
 HELP = "FROC/ROC/box-plot statistics with 95% CIs and pairwise comparisons"
-#: appended to help texts that state their default in words: it prints nothing but stops
-#: argparse's ArgumentDefaultsHelpFormatter from adding "(default: None)" after them
-OWN_DEFAULT = "%(default).0s"
 
 
 def _floats(text: str) -> tuple[float, ...]:
@@ -38,34 +35,32 @@ def add_common(p: argparse.ArgumentParser) -> None:
     """Arguments shared by ``medft score`` and ``medft report``."""
     p.add_argument("app", help=f"application: {', '.join(APP_NAMES)} (required)")
     p.add_argument("--runs", type=Path, default=Path(paths.RUNS_ROOT),
-                   help="root of the run folders, as for train and predict: <runs>/<app>/<variant> "
-                        "(default: runs)" + OWN_DEFAULT)
+                   help="root of the run folders, as for train and predict: <runs>/<app>/<variant>")
     p.add_argument("--data", type=Path, default=Path(paths.DATA_ROOT),
                    help="root of the prepared data, as for train and predict: lesions.csv and cases.csv "
-                        "of <data>/<app> (polyp, pe) (default: data)" + OWN_DEFAULT)
+                        "of <data>/<app> (polyp, pe)")
     p.add_argument("--configs", nargs="+", default=None, metavar="NAME",
                    help="run folders to score, e.g. scratch ft-conv1 scratch-50 "
-                        "(default: every folder found)" + OWN_DEFAULT)
-    p.add_argument("--out", type=Path, required=True, help="output folder (required)" + OWN_DEFAULT)
+                        "(default: every folder found)")
+    p.add_argument("--out", type=Path, required=True, help="output folder (required)")
     curves = [a for a in APPS.values() if a.operating_points]  # the applications scored by a curve
     defaults = ", ".join(f"{a.name} {','.join(f'{v:g}' for v in a.operating_points)}" for a in curves)
     p.add_argument("--operating-points", type=_floats, default=None, metavar="X1,X2,...",
-                   help=f"FP rates to read sensitivities at (default per app: {defaults})" + OWN_DEFAULT)
+                   help=f"FP rates to read sensitivities at (default per app: {defaults})")
     p.add_argument("--n-boot", type=positive_int, default=bootstrap.N_BOOT,
-                   help="bootstrap resamples, and permutations of the paired tests (default: %(default)s)")
-    p.add_argument("--seed", type=nonneg_int, default=bootstrap.SEED, help="bootstrap seed (default: %(default)s)")
+                   help="bootstrap resamples, and permutations of the paired tests")
+    p.add_argument("--seed", type=nonneg_int, default=bootstrap.SEED, help="bootstrap seed")
     p.add_argument("--resample", choices=("case", "unit"), default=None,
                    help="bootstrap unit: case (video/patient) or unit (candidate/frame) "
-                        f"(default per app: {', '.join(f'{a.name} {a.resample}' for a in curves)})"
-                        + OWN_DEFAULT)
+                        f"(default per app: {', '.join(f'{a.name} {a.resample}' for a in curves)})")
     p.add_argument("--n-bins", type=positive_int, default=froc_binormal.N_BINS,
-                   help="score categories of the binormal FROC fit (default: %(default)s)")
+                   help="score categories of the binormal FROC fit")
     p.add_argument("--snake-alpha", type=float, default=SNAKE["alpha"],
-                   help="cimt snake elasticity (default: %(default)s)")
+                   help="cimt snake elasticity")
     p.add_argument("--snake-beta", type=float, default=SNAKE["beta"],
-                   help="cimt snake rigidity (default: %(default)s)")
+                   help="cimt snake rigidity")
     p.add_argument("--force", action="store_true",
-                   help="overwrite existing outputs in --out (dangerous; default: refuse)" + OWN_DEFAULT)
+                   help="overwrite existing outputs in --out (dangerous; default: refuse)")
 
 
 def common_kwargs(args: argparse.Namespace) -> dict:

@@ -20,7 +20,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cases", type=positive_int, default=None,
                    help="videos/patients (None: per app, see data_prep/README.md)")
     p.add_argument("--per-case", type=positive_int, default=None, help="frames/ROIs/emboli per case (None: per app)")
-    p.add_argument("--seed", type=nonneg_int, default=0, help="seed of the generator")
+    from medft.prep.synthetic.io import SynthSize
+
+    p.add_argument("--seed", type=nonneg_int, default=SynthSize().seed, help="seed of the generator")
     p.add_argument("--force", action="store_true", help="replace an existing synthetic set")
 
 

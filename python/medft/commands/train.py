@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import argparse
 
+from medft import paths
 from medft.apps import APP_NAMES
+from medft.chain import PAPER_INIT
 from medft.commands._engine import add_engine_arguments
 from medft.commands._types import nonneg_int, positive_int
 from medft.schedule import CONFIG_NAMES, INIT_NAMES
-from medft.solver import MAX_EPOCHS, RANDOM_SEED, training_seeds
+from medft.solver import MAX_EPOCHS, RANDOM_SEED, TEST_BATCH, TRAIN_BATCH, training_seeds
 from medft.train.driver import train
 from medft.train.options import PATIENCE, TrainOptions
 
@@ -25,11 +27,11 @@ def add_common(p: argparse.ArgumentParser) -> None:
     """Arguments shared by train and predict: which run, on which data."""
     p.add_argument("app", help=f"application: {', '.join(APP_NAMES)}")
     p.add_argument("config", help=f"Table II configuration: {', '.join(CONFIG_NAMES)}")
-    p.add_argument("--init", default="gaussian", help=f"scratch initialisation: {', '.join(INIT_NAMES)}")
-    p.add_argument("--data", default="data",
+    p.add_argument("--init", default=PAPER_INIT, help=f"scratch initialisation: {', '.join(INIT_NAMES)}")
+    p.add_argument("--data", default=paths.DATA_ROOT,
                    help="folder given to `medft prep --out` (the app's dataset is read from <data>/<app>)")
     p.add_argument("--fraction", default="1", help="reduced training set prepared with `medft prep --fraction`")
-    p.add_argument("--runs", default="runs", help="root of the run folders (runs/<app>/<variant>)")
+    p.add_argument("--runs", default=paths.RUNS_ROOT, help="root of the run folders (<runs>/<app>/<variant>)")
     add_engine_arguments(p)
     p.add_argument("--force", action="store_true", help="redo a finished run (deletes its folder first)")
     seed = p.add_mutually_exclusive_group()
@@ -65,8 +67,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weights", default=None,
                    help="pretrained caffemodel for ft-* configurations (None: BVLC AlexNet if present, "
                         "else the `medft pretrain` stand-in)")
-    p.add_argument("--batch", type=positive_int, default=256, help="training batch size (BVLC AlexNet: 256)")
-    p.add_argument("--test-batch", type=positive_int, default=50, help="validation batch size (BVLC AlexNet: 50)")
+    p.add_argument("--batch", type=positive_int, default=TRAIN_BATCH, help="training batch size (BVLC AlexNet's)")
+    p.add_argument("--test-batch", type=positive_int, default=TEST_BATCH, help="validation batch size (BVLC AlexNet's)")
     p.add_argument("--max-epochs", type=positive_int, default=MAX_EPOCHS, help="stop after this many epochs")
     p.add_argument("--patience", type=positive_int, default=PATIENCE,
                    help="stop after this many epochs without a better validation AUC")

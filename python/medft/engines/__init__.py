@@ -14,6 +14,8 @@ This file imports nothing heavy: ``python3 -m medft.engines.build`` runs before 
 from __future__ import annotations
 
 ENGINE_NAMES = ("pycaffe", "cli", "docker:<image>")
+#: the engine of every Caffe stage unless ``--engine`` names another
+DEFAULT_ENGINE = "pycaffe"
 
 #: a container image reference: [registry[:port]/]path[:tag][@sha256:digest], never a `docker run` flag
 _IMAGE = (r"(?:[A-Za-z0-9][A-Za-z0-9.-]*(?::\d+)?/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"

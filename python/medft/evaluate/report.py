@@ -71,8 +71,9 @@ def _figures(s: pipeline.Scores, out: Path, chosen: list[str] | None, n_maps: in
     figs: list[tuple[str, Path]] = []
     names = list(dict.fromkeys(r.run.config for r in s.runs))
     colors = {c: i for i, c in enumerate(names)}
-    kind = "FROC" if get_app(s.app).evaluation == FROC else "ROC"
-    if s.app != "cimt":
+    app = get_app(s.app)
+    kind = "FROC" if app.evaluation == FROC else "ROC"
+    if app.evaluation != BOXPLOT:
         a = _panel_a(s.runs, chosen)
         _curve_figure(s, a, out / paths.FIG_CONFIGS, f"{kind}: configurations (95% CI at operating points)", colors)
         figs.append((f"(a) {kind} curves of the configurations", (out / paths.FIG_CONFIGS).with_suffix(".png")))
@@ -218,9 +219,9 @@ def write_report(s: pipeline.Scores, out: Path, figs: list[tuple[str, Path]], co
              "Every number below is in the CSV/JSON files of this folder.", ""]
     lines += _answer(s) + _seeds_section(s, out) + ["## Data", ""]
     lines += [f"- {k}: {v}" for k, v in s.data_summary.items()]
-    lines += ["", "## Configurations at the operating points" if s.app != "cimt" else
+    lines += ["", "## Configurations at the operating points" if app.evaluation != BOXPLOT else
               "## Errors per configuration (mean ± std over ROIs)", ""]
-    if s.app != "cimt":
+    if app.evaluation != BOXPLOT:
         lines += [f"x = {get_app(s.app).x_label}; sensitivity with 95% percentile bootstrap intervals "
                   f"({s.options.n_boot} resamples by {s.options.resample}, seed {s.options.seed}). "
                   "Step convention: the largest sensitivity reached without exceeding the rate.", ""]

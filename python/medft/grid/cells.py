@@ -11,17 +11,11 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from medft import paths
+from medft import chain, paths
 from medft.apps import BOXPLOT, check_fraction, get_app
-from medft.schedule import CONFIG_NAMES, INIT_NAMES, check_init, get_config, variant_name
+from medft.chain import REDUCED_CONFIGS
+from medft.schedule import CONFIG_NAMES, INIT_NAMES, PAPER_INIT, check_init, get_config, variant_name
 from medft.solver import RANDOM_SEED
-
-#: the configurations trained on every reduced training set (Figs. 2b, 4b, 6b)
-REDUCED_CONFIGS: tuple[str, ...] = ("scratch", "ft-conv1")
-#: synthetic input sets larger than the default, so that every reduced set keeps both classes
-GRID_SYNTH: dict[str, tuple[str, ...]] = {"frames": ("--cases", "20", "--per-case", "10"),
-                                          "pe": ("--cases", "12", "--per-case", "3"),
-                                          "classify": ("--cases", "30", "--per-case", "12")}
 
 
 @dataclass(frozen=True)
@@ -31,9 +25,14 @@ class Cell:
 
     app: str
     config: str
-    init: str = "gaussian"
+    init: str = PAPER_INIT
     fraction: str = "1"
     seed: int | None = None
+
+    def stages(self) -> chain.Cell:
+        """This run folder as a cell of the stage chain (:mod:`medft.chain`), which builds its commands."""
+        return chain.Cell(self.app, self.config, self.init, self.fraction,
+                          (RANDOM_SEED if self.seed is None else self.seed,))
 
     @property
     def variant(self) -> str:
@@ -67,10 +66,10 @@ def grid_cells(app: str, configs: tuple[str, ...] | None = None, inits: tuple[st
     fractions = tuple(check_fraction(app, f) for f in (fractions or a.fractions))
     cells = []
     if "1" in fractions:
-        cells += [Cell(app, c) for c in configs if "gaussian" in inits or c != "scratch"]
+        cells += [Cell(app, c) for c in configs if PAPER_INIT in inits or c != "scratch"]
         if "scratch" in configs:
-            cells += [Cell(app, "scratch", i) for i in inits if i != "gaussian"]
-    cells += [Cell(app, c, "gaussian", f) for f in a.fractions[1:] if f in fractions
+            cells += [Cell(app, "scratch", i) for i in inits if i != PAPER_INIT]
+    cells += [Cell(app, c, PAPER_INIT, f) for f in a.fractions[1:] if f in fractions
               for c in REDUCED_CONFIGS if c in configs]
     if not seeds:
         return cells
@@ -97,4 +96,4 @@ def finished_record(cell: Cell, runs: str | Path) -> dict | None:
 
 def is_prepared(cell: Cell, data: str | Path) -> bool:
     """True once `medft prep` finished the cell's data set (it writes prep.json last)."""
-    return (cell.dataset(data) / paths.PREP_RECORD).is_file()
+    return chain.is_prepared(data, cell.app, cell.fraction)

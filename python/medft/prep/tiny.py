@@ -4,25 +4,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from medft.apps import get_app
 from medft.prep.build import PrepConfig, build
-from medft.prep.synthetic import SynthSize, write_synthetic
+from medft.prep.synthetic import synth_size, write_synthetic
 
-#: the smallest inputs that still give every class in train, val and test (seed 0)
-TINY_SIZES: dict[str, SynthSize] = {
-    "polyp": SynthSize(cases=5, per_case=1),
-    "pe": SynthSize(cases=5, per_case=2),
-    "frames": SynthSize(cases=4, per_case=1),
-    "cimt": SynthSize(cases=5, per_case=2),
-    "classify": SynthSize(cases=4, per_case=2),
-}
-#: app-specific options for tiny builds (few crops per frame)
-TINY_OPTIONS: dict[str, dict] = {"frames": {"crops": 6, "test_crops": 4}, "classify": {"crops": 4}}
+
+def tiny_options(app: str) -> dict:
+    """The reader options of a tiny build: few crops per frame or image (``App.inputs.tiny``)."""
+    size = get_app(app).inputs.tiny
+    return {k: v for k, v in (("crops", size.crops), ("test_crops", size.test_crops)) if v is not None}
 
 
 def tiny_input(app: str, root: Path) -> Path:
-    """Synthetic input of ``app`` under ``root`` (written once)."""
+    """Synthetic input of ``app`` under ``root`` (written once), of the smallest size that still gives
+    every class in train, val and test (seed 0)."""
     path = Path(root) / app
-    return path if path.exists() else write_synthetic(app, root, TINY_SIZES[app])
+    return path if path.exists() else write_synthetic(app, root, synth_size(app, purpose="tiny"))
 
 
 def tiny_build(
@@ -37,7 +34,7 @@ def tiny_build(
         max_patches=max_patches,
         max_test_patches=max_test_patches,
         progress=False,
-        options=TINY_OPTIONS.get(app, {}),
+        options=tiny_options(app),
         **kw,
     )
     return build(cfg)

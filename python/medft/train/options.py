@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from medft import paths
+from medft.engines import DEFAULT_ENGINE
 from medft.errors import MedftError
-from medft.schedule import get_config, variant_name
-from medft.solver import MAX_EPOCHS, RANDOM_SEED
+from medft.schedule import PAPER_INIT, get_config, variant_name
+from medft.solver import MAX_EPOCHS, RANDOM_SEED, TEST_BATCH, TRAIN_BATCH
 
 PATIENCE = 5  # epochs without a better validation AUC before stopping (the paper gives none)
 
@@ -19,14 +21,14 @@ class TrainOptions:
     app: str
     config: str
     data: str  # prepared dataset folder (medft prep output for this app and fraction)
-    runs: str = "runs"
-    init: str = "gaussian"
+    runs: str = paths.RUNS_ROOT
+    init: str = PAPER_INIT
     fraction: str = "1"
     weights: str | None = None  # pretrained caffemodel for ft-* configurations
-    engine: str = "pycaffe"
+    engine: str = DEFAULT_ENGINE
     gpu: int | None = None
-    train_batch: int = 256
-    test_batch: int = 50
+    train_batch: int = TRAIN_BATCH
+    test_batch: int = TEST_BATCH
     max_epochs: int = MAX_EPOCHS
     patience: int = PATIENCE
     seed: int = RANDOM_SEED

@@ -38,7 +38,7 @@ from medft.prep.synthetic.io import SynthSize
 from medft.prep.synthetic.shapes import synth_shapes
 from medft.prep.synthetic.ultrasound import synth_cimt
 
-__all__ = ["SynthSize", "WRITERS", "DEFAULT_SIZES", "synth_size", "ensure_synthetic", "write_synthetic"]
+__all__ = ["SynthSize", "WRITERS", "synth_size", "ensure_synthetic", "write_synthetic"]
 
 WRITERS: dict[str, Callable[[Path, SynthSize], None]] = {
     "polyp": synth_polyp,
@@ -48,19 +48,13 @@ WRITERS: dict[str, Callable[[Path, SynthSize], None]] = {
     "classify": synth_shapes,
 }
 
-#: per-application default sizes: small enough for ``medft prep`` in well under a minute here
-DEFAULT_SIZES: dict[str, SynthSize] = {
-    "polyp": SynthSize(cases=6, per_case=2),
-    "pe": SynthSize(cases=6, per_case=2),
-    "frames": SynthSize(cases=4, per_case=2),
-    "cimt": SynthSize(cases=6, per_case=2),
-    "classify": SynthSize(cases=6, per_case=4),
-}
+def synth_size(app: str, cases: int | None = None, per_case: int | None = None, seed: int = 0,
+               purpose: str = "default") -> SynthSize:
+    """The synthetic set's size: the application's size for ``purpose`` (``App.inputs``) where ``cases``
+    or ``per_case`` is None."""
+    from medft.apps import get_app
 
-
-def synth_size(app: str, cases: int | None = None, per_case: int | None = None, seed: int = 0) -> SynthSize:
-    """The synthetic set's size: the application's default where ``cases`` or ``per_case`` is None."""
-    d = DEFAULT_SIZES[app]
+    d = get_app(app).inputs.of(purpose)
     return SynthSize(cases=cases or d.cases, per_case=per_case or d.per_case, seed=seed)
 
 
@@ -87,7 +81,7 @@ def write_synthetic(app: str, out: str | Path, size: SynthSize | None = None, fo
     tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     try:
-        WRITERS[app](tmp, size or DEFAULT_SIZES[app])
+        WRITERS[app](tmp, size or synth_size(app))
         mark_output(tmp, "synthetic")
         replace_path(tmp, final)
     except BaseException:
