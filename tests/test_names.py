@@ -41,7 +41,7 @@ SUFFIXES = ("_lmdb", "_manifest.csv")
 #: where names and MEDFT_ variables may be spelled: paths.py itself; the Caffe build, which reads
 #: its own variables before the package is installed
 ALLOWED_NAMES = ("paths.py",)
-ALLOWED_ENV = ("paths.py", "engines/build", "engines/env.py")
+ALLOWED_ENV = ("paths.py", "engines/build")
 
 
 def _docstrings(tree: ast.AST) -> set[int]:

@@ -134,3 +134,18 @@ def test_environment_variables_are_read_with_their_errors(tmp_path, monkeypatch)
     monkeypatch.setenv("MEDFT_NOTES", str(tmp_path / "notes.json"))
     monkeypatch.setenv("MEDFT_SUPERVISED", "1")
     assert paths.notes_file() == tmp_path / "notes.json" and paths.supervised()
+
+
+def test_caffe_build_and_cuda_library_variables(tmp_path, monkeypatch):
+    for name in ("MEDFT_CAFFE_ROOT", "MEDFT_CAFFE_GPU_ROOT", "MEDFT_CUDA_LIBS"):
+        monkeypatch.delenv(name, raising=False)
+    assert paths.caffe_root_override() is None and paths.caffe_root_override(gpu=True) is None
+    assert paths.cuda_libs() == []
+    monkeypatch.setenv("MEDFT_CAFFE_GPU_ROOT", str(tmp_path / "gpu-build"))
+    assert paths.caffe_root_override(gpu=True) == tmp_path / "gpu-build" and paths.caffe_root_override() is None
+    (tmp_path / "file").write_text("")
+    monkeypatch.setenv("MEDFT_CAFFE_ROOT", str(tmp_path / "file"))
+    with pytest.raises(MedftError, match=r"^MEDFT_CAFFE_ROOT=.*file: not a folder$"):
+        paths.caffe_root_override()
+    monkeypatch.setenv("MEDFT_CUDA_LIBS", f"{tmp_path / 'a'}:{tmp_path / 'b'}")
+    assert paths.cuda_libs() == [tmp_path / "a", tmp_path / "b"]

@@ -162,6 +162,10 @@ FAULT_ENV = "MEDFT_FAULT"
 NOTES_ENV = "MEDFT_NOTES"
 #: set in the supervised child so it does not supervise itself
 SUPERVISED_ENV = "MEDFT_SUPERVISED"
+#: a Caffe build elsewhere than the cache (a copy carried to another machine), CPU and GPU
+CAFFE_ROOT_ENV, CAFFE_GPU_ROOT_ENV = "MEDFT_CAFFE_ROOT", "MEDFT_CAFFE_GPU_ROOT"
+#: extra folders holding CUDA 13's runtime libraries (colon-separated)
+CUDA_LIBS_ENV = "MEDFT_CUDA_LIBS"
 
 WEIGHTS_CACHE = "weights"
 BVLC_ALEXNET_FILE = "bvlc_alexnet.caffemodel"
@@ -193,6 +197,17 @@ def bvlc_path() -> Path:
 def standin_path() -> Path:
     """Where ``medft pretrain`` saves the stand-in: ``<cache>/weights/medft_standin_alexnet.caffemodel``."""
     return cache_root() / WEIGHTS_CACHE / STANDIN_FILE
+
+
+def caffe_root_override(gpu: bool = False) -> Path | None:
+    """``$MEDFT_CAFFE_GPU_ROOT`` (``gpu``) or ``$MEDFT_CAFFE_ROOT``: a Caffe build to use instead of the
+    cache's; None when unset."""
+    return _env_path(CAFFE_GPU_ROOT_ENV if gpu else CAFFE_ROOT_ENV, "folder")
+
+
+def cuda_libs() -> list[Path]:
+    """The folders of ``$MEDFT_CUDA_LIBS`` (colon-separated; [] when unset)."""
+    return [Path(p).expanduser() for p in os.environ.get(CUDA_LIBS_ENV, "").split(os.pathsep) if p]
 
 
 def fault_point(points: Collection[str]) -> str | None:

@@ -17,6 +17,7 @@ import sysconfig
 from pathlib import Path
 from types import ModuleType
 
+from medft import paths
 from medft.engines.build.install import install_dir, is_installed
 from medft.engines.build.toolkit import toolkit_paths
 from medft.errors import MedftError
@@ -27,8 +28,7 @@ CUDA_SONAMES = ("libcudart.so.13", "libcublasLt.so.13", "libcublas.so.13", "libc
 
 def caffe_root(gpu: bool = False) -> Path:
     """The installed build: the GPU one with ``gpu``; must be installed."""
-    env = os.environ.get("MEDFT_CAFFE_GPU_ROOT" if gpu else "MEDFT_CAFFE_ROOT")
-    root = Path(env) if env else install_dir(gpu)
+    root = paths.caffe_root_override(gpu) or install_dir(gpu)
     if not is_installed(root) and not (root / "BUILD.json").is_file():
         hint = ("`make caffe-gpu` (the CUDA build; about 35 min on 2 cores)" if gpu
                 else "`make caffe` (about 7 min on 2 cores)")
@@ -61,7 +61,7 @@ def caffe_version(gpu: bool = False) -> str | None:
 def cuda_library_dirs() -> list[Path]:
     """Folders that may hold CUDA 13's runtime libraries: ``$MEDFT_CUDA_LIBS`` (colon-separated),
     the cached wheels, then ``nvidia/*/lib`` of the running Python's site-packages."""
-    dirs = [Path(p) for p in os.environ.get("MEDFT_CUDA_LIBS", "").split(os.pathsep) if p]
+    dirs = paths.cuda_libs()
     toolkit = toolkit_paths()
     dirs += [toolkit["cuda"] / "lib", toolkit["cudnn"] / "lib"]
     for site in {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"], *sys.path}:
