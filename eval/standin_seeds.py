@@ -8,7 +8,7 @@ data), the demo's own scratch and handcrafted runs are linked beside them, and `
     python eval/standin_seeds.py --demo demo --out standin-seeds --seeds 2017,2018
 
 Each seed's report is ``<out>/<seed>/report/report.md``; the answers are printed at the end and
-written to ``<out>/answers.md``. docs/stand-in.md quotes a measured run.
+written to ``<out>/answers-<schedule>.md``. docs/stand-in.md quotes a measured run.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from pathlib import Path
 from medft import chain, paths
 from medft.apps import get_app
 from medft.demo import DemoPlan, answer_lines
+from medft.pretrain import SCHEDULES
 from medft.util.atomic import write_text_atomic
 
 
@@ -32,13 +33,13 @@ def medft(argv: list[str]) -> None:
     subprocess.run([sys.executable, "-m", "medft.cli", *argv], check=True)
 
 
-def one_seed(plan: DemoPlan, seed: int, out: Path) -> list[str]:
-    """Pretrain the stand-in of ``seed``, fine-tune the demo's pretrained cells from it, score and
-    report against the demo's scratch runs; return the report's answer lines."""
-    folder = out / str(seed)
+def one_seed(plan: DemoPlan, seed: int, schedule: str, out: Path) -> list[str]:
+    """Pretrain the stand-in of ``seed`` (learning-rate ``schedule``), fine-tune the demo's pretrained
+    cells from it, score and report against the demo's scratch runs; return the report's answer lines."""
+    folder = out / (str(seed) if schedule == SCHEDULES[0] else f"{seed}-{schedule}")
     weights = folder / f"standin-{seed}.caffemodel"
     if not weights.is_file():
-        medft(["pretrain", "--seed", str(seed), "--out", str(weights)])
+        medft(["pretrain", "--seed", str(seed), "--schedule", schedule, "--out", str(weights)])
     opts = replace(plan.options(), runs=str(folder / "runs"))
     mine, demo_runs = paths.app_runs(opts.runs, plan.app), paths.app_runs(plan.runs, plan.app)
     mine.mkdir(parents=True, exist_ok=True)
@@ -63,13 +64,15 @@ def main() -> int:
     p.add_argument("--demo", default="demo", help="a finished `make demo` folder (its data and scratch runs)")
     p.add_argument("--out", default="standin-seeds", help="where the stand-ins, runs and reports go")
     p.add_argument("--seeds", default="2017,2018", help="stand-in seeds (the demo's stand-in is 2016)")
+    p.add_argument("--schedule", default=SCHEDULES[0], choices=SCHEDULES, help="the stand-in's learning rate "
+                   "(medft pretrain --schedule); results of another than the default go to <out>/<seed>-<schedule>")
     a = p.parse_args()
     plan, out = DemoPlan(out=a.demo), Path(a.out)
     answers = []
     for seed in (int(s) for s in a.seeds.split(",") if s):
-        answers += [f"### Stand-in seed {seed}", *one_seed(plan, seed, out)[1:], ""]
+        answers += [f"### Stand-in seed {seed}, schedule {a.schedule}", *one_seed(plan, seed, a.schedule, out)[1:], ""]
     out.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(out / "answers.md", "\n".join(answers) + "\n")
+    write_text_atomic(out / f"answers-{a.schedule}.md", "\n".join(answers) + "\n")
     print("\n" + "\n".join(answers))
     return 0
 
