@@ -443,8 +443,7 @@ def _caffemodel(path: Path, values: np.ndarray) -> Path:
 
 
 def test_blob_values_reads_what_protobuf_holds():
-    from medft.checks import blob_values
-    from medft.schema import pb
+    from medft.schema import array_to_blob, blob_to_array, blob_values, pb
 
     v = np.random.default_rng(0).normal(size=(4, 3, 2)).astype(np.float32)
     blob = pb.BlobProto()
@@ -453,6 +452,14 @@ def test_blob_values_reads_what_protobuf_holds():
     assert np.array_equal(blob_values(pb.BlobProto.FromString(blob.SerializeToString())), v.ravel())
     d = pb.BlobProto(double_data=[1.5, -2.0, 3.25])
     assert blob_values(d).tolist() == [1.5, -2.0, 3.25]
+    # written from the packed bytes: the same message protobuf builds value by value, in both layouts
+    assert array_to_blob(v).SerializeToString() == blob.SerializeToString()
+    legacy = pb.BlobProto(num=1, channels=4, height=3, width=2)
+    legacy.data.extend(v.ravel().tolist())
+    assert array_to_blob(v, legacy_4d=True).SerializeToString() == legacy.SerializeToString()
+    assert np.array_equal(blob_to_array(array_to_blob(v)), v) and blob_to_array(array_to_blob(v)).flags.writeable
+    big = np.arange(300_000, dtype=np.float32)  # a length of three varint bytes
+    assert np.array_equal(blob_values(array_to_blob(big)), big)
 
 
 @pytest.mark.parametrize("bad, match", [(np.nan, "1 NaN or infinite"), (np.inf, "1 NaN or infinite"),

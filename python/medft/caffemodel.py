@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from medft.errors import MedftError
-from medft.schema import pb, read_net
+from medft.schema import blob_values, pb, read_net
 
 #: From BVLC Caffe ``models/bvlc_alexnet/readme.md`` (front matter ``sha1``), and its iterations.
 BVLC_ALEXNET_SHA1 = "9116a64c0fbe4459d18f4bb6b56d647b63920377"
@@ -156,22 +156,6 @@ def layer_shapes(caffemodel: str | Path) -> dict[str, list[tuple[int, ...]]]:
 def blob_sha1(values: np.ndarray) -> str:
     """SHA-1 of a parameter blob's float32 values (little-endian, C order)."""
     return hashlib.sha1(np.ascontiguousarray(values, dtype="<f4").tobytes()).hexdigest()
-
-
-def blob_values(blob) -> np.ndarray:
-    """A ``BlobProto``'s values as flat float32, read as the raw bytes of its packed ``data`` field:
-    protobuf's element-by-element conversion takes seconds for fc6's 38 million values."""
-    n = len(blob.data)
-    if n == 0:
-        return np.asarray(blob.double_data, dtype=np.float32)
-    only = pb.BlobProto()
-    only.CopyFrom(blob)
-    for name in ("shape", "num", "channels", "height", "width", "diff", "double_data", "double_diff"):
-        only.ClearField(name)
-    raw = only.SerializeToString()
-    if raw[:1] != b"\x2a":  # not field 5 packed (wire type 2): read it the slow way
-        return np.asarray(blob.data, dtype=np.float32)
-    return np.frombuffer(raw[len(raw) - 4 * n:], dtype="<f4")
 
 
 def layer_hashes(layers: dict[str, list[np.ndarray]], names: list[str] | None = None) -> dict[str, list[str]]:

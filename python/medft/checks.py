@@ -38,24 +38,9 @@ ALEXNET_MODEL_BYTES = 61_000_000 * 4
 
 # -- weights ------------------------------------------------------------------------------------
 
-def blob_values(blob) -> np.ndarray:
-    """A ``BlobProto``'s values as a flat float array, without a Python loop over them: the blob,
-    cleared of every field but its values, serialises to one packed field whose tail is the data."""
-    for name in ("data", "double_data"):
-        n = len(getattr(blob, name))
-        if n:
-            for other in ("num", "channels", "height", "width", "diff", "shape", "double_diff",
-                          "double_data" if name == "data" else "data"):
-                blob.ClearField(other)
-            raw = blob.SerializeToString()
-            size = 4 if name == "data" else 8
-            return np.frombuffer(raw, dtype="<f4" if size == 4 else "<f8", offset=len(raw) - size * n)
-    return np.zeros(0, dtype=np.float32)
-
-
 def check_caffemodel(path: str | Path, what: str = "weights") -> None:
     """Refuse a ``.caffemodel`` holding a NaN, an infinity or a weight beyond :data:`WEIGHT_LIMIT`."""
-    from medft.schema import read_net
+    from medft.schema import blob_values, read_net
 
     path = Path(path)
     guard.note("weights", path)
@@ -78,7 +63,7 @@ def check_caffemodel(path: str | Path, what: str = "weights") -> None:
 def check_snapshot(state: str | Path) -> None:
     """A snapshot pair to resume from: its weights (:func:`check_caffemodel`) and the solver's
     momentum history in the ``.solverstate`` finite."""
-    from medft.schema import pb
+    from medft.schema import blob_values, pb
 
     state = Path(state)
     check_caffemodel(state.with_suffix(paths.CAFFEMODEL), "the weights of the snapshot to resume from")

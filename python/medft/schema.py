@@ -52,18 +52,50 @@ def datum_to_array(datum: pb.Datum | bytes) -> tuple[np.ndarray, int]:
     return arr.reshape(datum.channels, datum.height, datum.width), int(datum.label)
 
 
+#: ``BlobProto.data`` is field 5, ``[packed = true]``: on the wire one length-delimited record (wire
+#: type 2) of little-endian float32 values
+_DATA_TAG = bytes([5 << 3 | 2])
+
+
+def _varint(n: int) -> bytes:
+    """Protobuf's base-128 varint of a non-negative integer."""
+    out = bytearray()
+    while True:
+        byte, n = n & 0x7F, n >> 7
+        out.append(byte | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def blob_values(blob: pb.BlobProto) -> np.ndarray:
+    """A ``BlobProto``'s values as flat float32. The packed ``data`` field is read as the raw bytes
+    protobuf serializes for it: its element-by-element conversion takes seconds for fc6's 38 million
+    values."""
+    n = len(blob.data)
+    if n == 0:
+        return np.asarray(blob.double_data, dtype=np.float32)
+    only = pb.BlobProto()
+    only.CopyFrom(blob)  # a copy in C; then every field but data cleared
+    for name in ("shape", "num", "channels", "height", "width", "diff", "double_data", "double_diff"):
+        only.ClearField(name)
+    raw = only.SerializeToString()
+    if raw[:1] != _DATA_TAG:  # not packed: read it the slow way
+        return np.asarray(blob.data, dtype=np.float32)
+    return np.frombuffer(raw, dtype="<f4", offset=len(raw) - 4 * n).copy()
+
+
 def blob_to_array(blob: pb.BlobProto) -> np.ndarray:
     """A float32 array of a ``BlobProto``, with its N-D ``shape`` or legacy 4-D dims."""
     if blob.HasField("shape"):
         shape = tuple(blob.shape.dim)
     else:
         shape = (blob.num, blob.channels, blob.height, blob.width)
-    data = blob.double_data if len(blob.double_data) else blob.data
-    return np.asarray(data, dtype=np.float32).reshape(shape)
+    return blob_values(blob).reshape(shape)
 
 
 def array_to_blob(arr: np.ndarray, legacy_4d: bool = False) -> pb.BlobProto:
-    """A ``BlobProto`` holding ``arr`` (float32); ``legacy_4d`` writes num/channels/height/width."""
+    """A ``BlobProto`` holding ``arr`` (float32); ``legacy_4d`` writes num/channels/height/width. The
+    values go in as the packed field's bytes, which protobuf parses at memory speed."""
     arr = np.asarray(arr, dtype=np.float32)
     blob = pb.BlobProto()
     if legacy_4d:
@@ -71,7 +103,9 @@ def array_to_blob(arr: np.ndarray, legacy_4d: bool = False) -> pb.BlobProto:
         blob.num, blob.channels, blob.height, blob.width = dims
     else:
         blob.shape.dim.extend(arr.shape)
-    blob.data.extend(arr.ravel().tolist())
+    if arr.size:
+        raw = np.ascontiguousarray(arr, dtype="<f4").tobytes()
+        blob.MergeFromString(_DATA_TAG + _varint(len(raw)) + raw)
     return blob
 
 
