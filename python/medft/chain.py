@@ -162,18 +162,25 @@ def report_argv(app: str, o: StudyOptions, out: str | Path | None = None, points
             str(out if out is not None else paths.report_dir(o.runs, app)), "--force", *points_argv(points)]
 
 
+def needs_pretrain(cells: Sequence[Cell], has_pretrained: bool | None = None) -> bool:
+    """True when a fine-tuning cell of ``cells`` has no pretrained weights to start from
+    (``has_pretrained`` None: look for them), so `medft pretrain` must run first."""
+    if not any(c.pretrained for c in cells):
+        return False
+    if has_pretrained is None:
+        from medft.weights import find_pretrained
+
+        has_pretrained = find_pretrained() is not None
+    return not has_pretrained
+
+
 def cell_commands(cell: Cell, o: StudyOptions, has_pretrained: bool | None = None) -> list[list[str]]:
     """The chain of one cell: prep (unless its data set is prepared), pretrain (a fine-tuning cell
     without pretrained weights; ``has_pretrained`` None: look), train, predict, then score every run
     folder of the application."""
     cmds = [] if is_prepared(o.data, cell.app, cell.fraction) else [prep_argv(cell.app, cell.fraction, o)]
-    if cell.pretrained:
-        if has_pretrained is None:
-            from medft.weights import find_pretrained
-
-            has_pretrained = find_pretrained() is not None
-        if not has_pretrained:
-            cmds.append(pretrain_argv(o))
+    if needs_pretrain([cell], has_pretrained):
+        cmds.append(pretrain_argv(o))
     return [*cmds, train_argv(cell, o), predict_argv(cell, o), score_argv(cell.app, o)]
 
 

@@ -35,7 +35,6 @@ DIVERGED_LOSS = 25.0
 ALEXNET_MODEL_BYTES = 61_000_000 * 4
 
 
-
 # -- weights ------------------------------------------------------------------------------------
 
 def check_caffemodel(path: str | Path, what: str = "weights") -> None:

@@ -94,23 +94,27 @@ class DemoPlan:
     def runs(self) -> str:
         return f"{self.out}/runs"
 
+    @property
+    def report(self) -> Path:
+        """The report's folder: ``<out>/report``."""
+        return Path(self.out) / paths.REPORT
+
 
 def commands(plan: DemoPlan) -> list[list[str]]:
     """The medft command lines of the demo, in order, from the stage chain (:mod:`medft.chain`)."""
     from medft.apps import get_app
-    from medft.weights import find_pretrained
 
     o, app = plan.options(), plan.app
     fractions = ["1"] + ([plan.smallest_fraction()] if plan.reduced else [])
     cmds = [chain.prep_argv(app, f, o) for f in fractions if not chain.is_prepared(o.data, app, f)]
     cells = plan.cells()
-    if any(c.pretrained for c in cells) and find_pretrained() is None:
+    if chain.needs_pretrain(cells):
         cmds.append(chain.pretrain_argv(o))
     for cell in cells:
         cmds += [chain.train_argv(cell, o), chain.predict_argv(cell, o)]
     points = get_app(app).demo_operating_points
     return [*cmds, chain.handcrafted_argv(app, o), chain.score_argv(app, o, points),
-            chain.report_argv(app, o, Path(plan.out) / "report", points)]
+            chain.report_argv(app, o, plan.report, points)]
 
 
 def run_demo(plan: DemoPlan, log=print) -> Path:
@@ -120,7 +124,7 @@ def run_demo(plan: DemoPlan, log=print) -> Path:
     get_app(plan.app)
     t0 = time.time()
     chain.run_commands(commands(plan), "demo", "make demo", log)
-    report = Path(plan.out) / paths.REPORT / paths.REPORT_PAGE
+    report = plan.report / paths.REPORT_PAGE
     check_report(report.parent, plan.configs)
     log("\n" + "\n".join(answer_lines(report)))
     log(f"\nmedft demo: done in {time.time() - t0:.0f} s. Report: {report.resolve()}")

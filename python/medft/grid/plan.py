@@ -102,13 +102,8 @@ def plan(cells: list[Cell], opts: StudyOptions, has_pretrained: bool | None = No
         (result.done if finished_record(cell, opts.runs) else todo).append(cell)
     datasets = {(c.app, c.fraction): c for c in todo if not is_prepared(c, opts.data)}
     result.jobs += [prep_job(app, fraction, opts) for app, fraction in datasets]
-    if any(c.stages().pretrained for c in todo):
-        if has_pretrained is None:
-            from medft.weights import find_pretrained
-
-            has_pretrained = find_pretrained() is not None
-        if not has_pretrained:
-            result.jobs.append(pretrain_job(opts))
+    if chain.needs_pretrain([c.stages() for c in todo], has_pretrained):
+        result.jobs.append(pretrain_job(opts))
     result.jobs += [cell_job(c, opts) for c in todo]
     for app in dict.fromkeys(c.app for c in cells):
         finished = [c for c in result.done if c.app == app]
